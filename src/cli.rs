@@ -1,0 +1,55 @@
+//! The command line: arguments as clap parses them, and the exit codes the binary promises.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit codes (product contract): 0 ok, 1 errors found or runtime failure, 2 usage
+/// (clap's own), 78 configuration error (sysexits EX_CONFIG, which systemd's
+/// `RestartPreventExitStatus=78` uses to stop restarting a misconfigured service).
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILURE: u8 = 1;
+    pub const CONFIG: u8 = 78;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "perennial",
+    version,
+    about = "Keeps a community's fediverse account alive: evergreen and ad hoc posts, fitted to the server, and answers to mentions.",
+    after_help = "Exit codes: 0 ok, 1 errors found or runtime failure, 2 usage, 78 configuration error."
+)]
+pub struct Cli {
+    /// The configuration file; relative paths inside it are relative to its folder.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        default_value = "config.toml"
+    )]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the configuration and every post file; report every problem with file, line and column.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// How to print problems: for people, as GitHub Actions annotations, or as JSON.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Github,
+    Json,
+}

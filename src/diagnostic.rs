@@ -1,0 +1,216 @@
+//! A problem in a user's file, located as `file:line:column` and printed for people, GitHub or tools.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// One problem a user must fix, with where and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based line in the file as the user sees it.
+    pub line: usize,
+    /// 1-based column, counted in characters (not bytes).
+    pub column: usize,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    /// A problem at byte `offset` of `source`, the whole text of `file`.
+    pub fn at_offset(file: &Path, source: &str, offset: usize, message: impl Into<String>) -> Self {
+        let (line, column) = line_and_column(source, offset);
+        Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// A problem about the file as a whole, reported at its first character.
+    pub fn at_start(file: &Path, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file: file.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn with_optional_hint(mut self, hint: Option<String>) -> Self {
+        self.hint = hint;
+        self
+    }
+
+    /// `::error file=…,line=…,col=…::message` for GitHub Actions annotations.
+    pub fn to_github(&self) -> String {
+        let mut message = self.message.clone();
+        if let Some(hint) = &self.hint {
+            message.push_str("\nhint: ");
+            message.push_str(hint);
+        }
+        format!(
+            "::error file={},line={},col={}::{}",
+            escape_github_property(&self.file.display().to_string()),
+            self.line,
+            self.column,
+            escape_github_data(&message)
+        )
+    }
+}
+
+/// `path:line:col: message`, then the hint indented on its own line.
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// 1-based line and character column of byte `offset` in `source`.
+/// An offset past the end, or inside a character, is clamped to a valid place.
+pub fn line_and_column(source: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &source[..offset];
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+// GitHub's workflow-command escaping: data escapes %, CR, LF; properties also `:` and `,`.
+fn escape_github_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn escape_github_property(text: &str) -> String {
+    escape_github_data(text)
+        .replace(':', "%3A")
+        .replace(',', "%2C")
+}
+
+/// Suggests the closest of `candidates` to a misspelt `word`, if one is close enough to be a typo.
+pub fn closest_match<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|candidate| (strsim::damerau_levenshtein(word, candidate), candidate))
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 3))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_count_characters_from_one() {
+        let source = "ab\ncdé\nfg";
+        assert_eq!(line_and_column(source, 0), (1, 1));
+        assert_eq!(line_and_column(source, 2), (1, 3));
+        assert_eq!(line_and_column(source, 3), (2, 1));
+        // 'é' is two bytes; the 'f' after the newline is line 3.
+        let f = source.find('f').unwrap();
+        assert_eq!(line_and_column(source, f), (3, 1));
+        // Inside 'é' clamps back to its start: column 3.
+        let e = source.find('é').unwrap();
+        assert_eq!(line_and_column(source, e + 1), (2, 3));
+        assert_eq!(line_and_column(source, 999), (3, 3));
+    }
+
+    #[test]
+    fn github_format_escapes_newlines_and_separators() {
+        let diagnostic = Diagnostic {
+            file: PathBuf::from("posts/a,b.md"),
+            line: 3,
+            column: 7,
+            message: "bad: 100%".into(),
+            hint: Some("fix it".into()),
+        };
+        assert_eq!(
+            diagnostic.to_github(),
+            "::error file=posts/a%2Cb.md,line=3,col=7::bad: 100%25%0Ahint: fix it"
+        );
+        assert_eq!(
+            diagnostic.to_string(),
+            "posts/a,b.md:3:7: bad: 100%\n  hint: fix it"
+        );
+    }
+
+    #[test]
+    fn closest_match_finds_typos_only() {
+        let keys = ["title", "category", "hashtags"];
+        assert_eq!(closest_match("titel", keys), Some("title"));
+        assert_eq!(closest_match("hashtag", keys), Some("hashtags"));
+        assert_eq!(closest_match("zzzzzzzz", keys), None);
+    }
+}
+
+/// A TOML or serde error from parsing `toml_text`, which starts at byte `base_offset` of
+/// `file_source` (front matter inside a post, or the whole config file).
+pub fn from_toml_error(
+    file: &Path,
+    file_source: &str,
+    base_offset: usize,
+    error: &toml::de::Error,
+) -> Diagnostic {
+    let offset = base_offset + error.span().map_or(0, |span| span.start);
+    let message = error.message().trim().to_string();
+    let hint = hint_for_serde_message(&message);
+    Diagnostic::at_offset(file, file_source, offset, message).with_optional_hint(hint)
+}
+
+/// A hint for serde's usual messages: a typo in a key or a value, a missing key, a wrong type.
+fn hint_for_serde_message(message: &str) -> Option<String> {
+    let quoted: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    if message.starts_with("unknown field") || message.starts_with("unknown variant") {
+        let (given, allowed) = quoted.split_first()?;
+        let what = if message.starts_with("unknown field") {
+            "key"
+        } else {
+            "value"
+        };
+        return Some(match closest_match(given, allowed.iter().copied()) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => format!("allowed {what}s: {}", allowed.join(", ")),
+        });
+    }
+    if message.starts_with("missing field") {
+        return quoted.first().map(|key| format!("add `{key} = …`"));
+    }
+    if message.starts_with("invalid type") && message.ends_with("expected a string") {
+        return Some("put the value in double quotes".to_string());
+    }
+    if message.starts_with("invalid type") && message.contains("expected a sequence") {
+        return Some("write a list in square brackets, e.g. [\"a\", \"b\"]".to_string());
+    }
+    None
+}

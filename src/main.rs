@@ -1,0 +1,15 @@
+//! The `perennial` binary: parses arguments, runs one subcommand, owns the exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use perennial::cli::{Cli, Command};
+use perennial::commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match &cli.command {
+        Command::Check(args) => commands::check::run(&cli.config, args),
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,716 @@
+//! Parses one post file (TOML front matter between `+++` lines, then Markdown) into a `Post`, or into every problem found.
+//!
+//! Parsing is pure: the text comes in as a string and the only question asked of the
+//! file system, whether a media file exists, goes through `PostContext::file_exists`,
+//! so tests pass literals. Reading files and walking `posts/` is `library.rs`'s job.
+//! Line and column numbers are the file's own: the front matter's offset and a BOM are
+//! accounted for.
+
+use std::path::{Component, Path, PathBuf};
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use toml::de::{DeTable, Deserializer};
+use toml::value::Datetime;
+use toml::Spanned;
+
+use crate::config::{is_language_code, normalize_hashtag, LongPosts, Visibility};
+use crate::diagnostic::{self, Diagnostic};
+use crate::markdown::markdown_to_text;
+
+/// Mastodon's `max_media_attachments`; GoToSocial allows more, but 4 is what every server takes.
+pub const MAX_MEDIA: usize = 4;
+/// Alt-text limit used until the server says otherwise (`description_limit`: 1500 on
+/// Mastodon 4.4+ and GoToSocial).
+pub const DEFAULT_ALT_TEXT_LIMIT: usize = 1500;
+
+/// Evergreen posts rotate; ad hoc posts go out once at their time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostKind {
+    Evergreen,
+    Adhoc {
+        at: Timestamp,
+        /// With `then = "evergreen"`: joins the rotation once it has gone out.
+        then_evergreen: bool,
+    },
+}
+
+impl PostKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            PostKind::Evergreen => "evergreen",
+            PostKind::Adhoc { .. } => "adhoc",
+        }
+    }
+}
+
+/// An image or video attached to a post, with its required description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    /// Resolved against the post file's folder; known to stay inside the posts directory.
+    pub path: PathBuf,
+    pub alt: String,
+}
+
+/// A validated post, ready for the planner and the composer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Post {
+    /// Path under `posts/` without `.md`, `/`-separated: the name in state, logs and CLI.
+    pub id: String,
+    /// The file, as it is shown in messages.
+    pub file: PathBuf,
+    pub title: String,
+    pub category: String,
+    pub kind: PostKind,
+    pub link: Option<String>,
+    /// Without `#`.
+    pub hashtags: Vec<String>,
+    /// Active from this instant (a `from` date means its midnight in the schedule's zone).
+    pub active_from: Option<Timestamp>,
+    /// Active strictly before this instant (an `until` date means the end of that day).
+    pub active_until: Option<Timestamp>,
+    pub content_warning: Option<String>,
+    /// `None`: the config's default.
+    pub language: Option<String>,
+    /// `None`: the config's default. Never `Direct`.
+    pub visibility: Option<Visibility>,
+    pub weight: f64,
+    /// The hand-written short version, as plain text.
+    pub short: Option<String>,
+    /// `None`: the config's default.
+    pub long_posts: Option<LongPosts>,
+    pub media: Vec<Media>,
+    /// The body as plain toot text.
+    pub text: String,
+}
+
+impl Post {
+    /// Whether the post may go out at `now` according to its `from`/`until` window.
+    pub fn is_active_at(&self, now: Timestamp) -> bool {
+        self.active_from.is_none_or(|from| from <= now)
+            && self.active_until.is_none_or(|until| now < until)
+    }
+}
+
+/// What parsing a post needs to know from outside the file.
+pub struct PostContext<'a> {
+    /// The posts directory: media must stay inside it.
+    pub posts_dir: &'a Path,
+    /// Dates and local times in front matter are in the schedule's zone.
+    pub timezone: &'a TimeZone,
+    pub alt_text_limit: usize,
+    pub file_exists: &'a dyn Fn(&Path) -> bool,
+}
+
+// The front matter exactly as written. Every value is `Spanned` so a message can point at it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFrontMatter {
+    title: Option<Spanned<String>>,
+    category: Option<Spanned<String>>,
+    link: Option<Spanned<String>>,
+    hashtags: Option<Vec<Spanned<String>>>,
+    kind: Option<Spanned<RawKind>>,
+    at: Option<Spanned<Datetime>>,
+    from: Option<Spanned<Datetime>>,
+    until: Option<Spanned<Datetime>>,
+    then: Option<Spanned<RawThen>>,
+    content_warning: Option<Spanned<String>>,
+    language: Option<Spanned<String>>,
+    visibility: Option<Spanned<Visibility>>,
+    weight: Option<Spanned<f64>>,
+    short: Option<Spanned<String>>,
+    long_posts: Option<LongPosts>,
+    media: Option<Vec<Spanned<RawMedia>>>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum RawKind {
+    Evergreen,
+    Adhoc,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum RawThen {
+    Evergreen,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMedia {
+    file: Spanned<String>,
+    alt: Option<Spanned<String>>,
+}
+
+/// The parts of a post file: front matter text and where it starts, body and where it starts.
+struct Split<'s> {
+    front_matter: &'s str,
+    front_matter_offset: usize,
+    body: &'s str,
+}
+
+const FORMAT_HINT: &str = "a post starts with a line `+++`, then TOML such as `title = \"…\"`, then a line `+++`, then the text";
+
+/// Splits off the front matter. `source` may start with a BOM (accepted and skipped).
+fn split_front_matter<'s>(file: &Path, source: &'s str) -> Result<Split<'s>, Diagnostic> {
+    let bom = if source.starts_with('\u{feff}') { 3 } else { 0 };
+    let text = &source[bom..];
+    if text.trim().is_empty() {
+        return Err(Diagnostic::at_start(file, "the file is empty").with_hint(FORMAT_HINT));
+    }
+    let mut lines = line_spans(text);
+    let (first_start, first_end) = lines.next().expect("non-empty text has a line");
+    if text[first_start..first_end].trim_end() != "+++" {
+        return Err(Diagnostic::at_offset(
+            file,
+            source,
+            bom,
+            "the file does not start with front matter (a line `+++`)",
+        )
+        .with_hint(FORMAT_HINT));
+    }
+    let front_matter_offset = bom + first_end;
+    for (start, end) in lines {
+        if text[start..end].trim_end() == "+++" {
+            let body_start = text[end..]
+                .strip_prefix("\r\n")
+                .or_else(|| text[end..].strip_prefix('\n'))
+                .map_or(end, |rest| text.len() - rest.len());
+            return Ok(Split {
+                front_matter: &text[first_end..start],
+                front_matter_offset,
+                body: &text[body_start..],
+            });
+        }
+    }
+    Err(Diagnostic::at_offset(
+        file,
+        source,
+        bom,
+        "the front matter is never closed: no second `+++` line",
+    )
+    .with_hint("add a line `+++` after the last front-matter key, before the text"))
+}
+
+/// (start, end) byte offsets of each line; `end` is after the line's `\n` (if any).
+fn line_spans(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= text.len() {
+            return None;
+        }
+        let end = text[start..]
+            .find('\n')
+            .map_or(text.len(), |i| start + i + 1);
+        let line = (start, end);
+        start = end;
+        Some(line)
+    })
+}
+
+/// Parses the post `id` whose file is `file` with content `source`.
+pub fn parse_post(
+    id: &str,
+    file: &Path,
+    source: &str,
+    context: &PostContext,
+) -> Result<Post, Vec<Diagnostic>> {
+    let split = split_front_matter(file, source).map_err(|d| vec![d])?;
+    let (raw, key_errors) = deserialize_key_by_key::<RawFrontMatter>(split.front_matter);
+    let mut checker = Checker {
+        file,
+        source,
+        base: split.front_matter_offset,
+        errors: key_errors
+            .iter()
+            .map(|error| {
+                diagnostic::from_toml_error(file, source, split.front_matter_offset, error)
+            })
+            .collect(),
+    };
+    // The keys that deserialized are still checked, so one pass reports everything.
+    let post = raw.and_then(|raw| checker.post(id, raw, split.body, context));
+    checker.errors.sort_by_key(|d| (d.line, d.column));
+    match post {
+        Some(post) if checker.errors.is_empty() => Ok(post),
+        _ => Err(checker.errors),
+    }
+}
+
+/// Deserializes a table whose fields are all optional one key at a time, so that every bad
+/// key is reported rather than only the first one serde meets. Gives the value built from
+/// the good keys (none after a syntax error) and the errors of the bad ones.
+fn deserialize_key_by_key<T: DeserializeOwned>(text: &str) -> (Option<T>, Vec<toml::de::Error>) {
+    let (table, syntax_errors) = DeTable::parse_recoverable(text);
+    if !syntax_errors.is_empty() {
+        return (None, syntax_errors);
+    }
+    let span = table.span();
+    let mut good = DeTable::new();
+    let mut errors = Vec::new();
+    for (key, value) in table.into_inner() {
+        let mut single = DeTable::new();
+        single.insert(key.clone(), value.clone());
+        match T::deserialize(Deserializer::from(Spanned::new(span.clone(), single))) {
+            Ok(_) => {
+                good.insert(key, value);
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+    match T::deserialize(Deserializer::from(Spanned::new(span, good))) {
+        Ok(value) => (Some(value), errors),
+        Err(error) => {
+            errors.push(error);
+            (None, errors)
+        }
+    }
+}
+
+struct Checker<'a> {
+    file: &'a Path,
+    source: &'a str,
+    /// Byte offset of the front matter in `source`: spans are relative to it.
+    base: usize,
+    errors: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn error<T>(&mut self, at: &Spanned<T>, message: String, hint: &str) {
+        let mut diagnostic =
+            Diagnostic::at_offset(self.file, self.source, self.base + at.span().start, message);
+        if !hint.is_empty() {
+            diagnostic = diagnostic.with_hint(hint);
+        }
+        self.errors.push(diagnostic);
+    }
+
+    /// An error about the front matter as a whole: pointed at the opening `+++`.
+    fn error_at_front_matter(&mut self, message: String, hint: &str) {
+        let opening = self.source.starts_with('\u{feff}') as usize * 3;
+        self.errors
+            .push(Diagnostic::at_offset(self.file, self.source, opening, message).with_hint(hint));
+    }
+
+    fn non_empty(&mut self, raw: &Spanned<String>, key: &str, hint: &str) -> Option<String> {
+        let text = raw.get_ref().trim();
+        if text.is_empty() {
+            self.error(raw, format!("`{key}` is empty"), hint);
+            None
+        } else {
+            Some(text.to_string())
+        }
+    }
+
+    fn post(
+        &mut self,
+        id: &str,
+        raw: RawFrontMatter,
+        body: &str,
+        context: &PostContext,
+    ) -> Option<Post> {
+        let title = match &raw.title {
+            Some(title) => self.non_empty(
+                title,
+                "title",
+                "a few words for maintainers; it is never posted",
+            ),
+            None => {
+                self.error_at_front_matter(
+                    "the post has no `title`".into(),
+                    "add `title = \"…\"` to the front matter; it is for maintainers and never posted",
+                );
+                None
+            }
+        };
+        let category = match &raw.category {
+            Some(category) => self.category(category),
+            None => Some(default_category(id, context.posts_dir)),
+        };
+        let link = raw.link.as_ref().and_then(|link| self.link(link));
+        let hashtags = self.hashtags(raw.hashtags.as_deref().unwrap_or_default());
+        let kind = self.kind(&raw, context.timezone);
+        let active_from = raw
+            .from
+            .as_ref()
+            .and_then(|from| self.instant(from, "from", context.timezone, DayEdge::Start));
+        let active_until = raw
+            .until
+            .as_ref()
+            .and_then(|until| self.instant(until, "until", context.timezone, DayEdge::End));
+        if let (Some(from), Some(until), Some(raw_until)) = (active_from, active_until, &raw.until)
+        {
+            if until <= from {
+                self.error(
+                    raw_until,
+                    "`until` is before `from`: the post could never go out".into(),
+                    "swap the two dates, or fix the one that is wrong",
+                );
+            }
+        }
+        if let (Some(PostKind::Adhoc { at, .. }), Some(raw_at)) = (kind, &raw.at) {
+            let outside = active_from.is_some_and(|from| at < from)
+                || active_until.is_some_and(|until| at >= until);
+            if outside {
+                self.error(
+                    raw_at,
+                    "`at` is outside the post's `from`/`until` window: it would never go out"
+                        .into(),
+                    "move `at` inside the window, or widen the window",
+                );
+            }
+        }
+        let content_warning = raw.content_warning.as_ref().and_then(|cw| {
+            self.non_empty(
+                cw,
+                "content_warning",
+                "remove it, or say what the post is about, e.g. \"eye contact\"",
+            )
+        });
+        let language = raw.language.as_ref().and_then(|language| {
+            if is_language_code(language.get_ref()) {
+                Some(language.get_ref().clone())
+            } else {
+                self.error(
+                    language,
+                    format!("`{}` is not a language code", language.get_ref()),
+                    "use a two- or three-letter ISO 639 code such as \"en\" or \"es\"",
+                );
+                None
+            }
+        });
+        let visibility = raw.visibility.as_ref().and_then(|visibility| {
+            if *visibility.get_ref() == Visibility::Direct {
+                self.error(
+                    visibility,
+                    "a post cannot be `direct`: it would reach nobody".into(),
+                    "use public, unlisted or private",
+                );
+                None
+            } else {
+                Some(*visibility.get_ref())
+            }
+        });
+        let weight = match &raw.weight {
+            None => 1.0,
+            Some(weight) if weight.get_ref().is_finite() && *weight.get_ref() > 0.0 => {
+                *weight.get_ref()
+            }
+            Some(weight) => {
+                self.error(
+                    weight,
+                    format!("`weight` must be above 0, not {}", weight.get_ref()),
+                    "1.0 is the default; 2.0 makes the post come round twice as often",
+                );
+                1.0
+            }
+        };
+        let short = raw.short.as_ref().and_then(|short| {
+            let text = markdown_to_text(short.get_ref());
+            if text.is_empty() {
+                self.error(
+                    short,
+                    "`short` is empty".into(),
+                    "remove it, or write the short version",
+                );
+                None
+            } else {
+                Some(text)
+            }
+        });
+        let media = self.media(raw.media.as_deref().unwrap_or_default(), id, context);
+        let text = markdown_to_text(body);
+        if text.is_empty() {
+            let offset = self.source.len() - body.len();
+            self.errors.push(
+                Diagnostic::at_offset(self.file, self.source, offset, "the post has no text")
+                    .with_hint("write the post below the closing `+++` line"),
+            );
+        }
+        Some(Post {
+            id: id.to_string(),
+            file: self.file.to_path_buf(),
+            title: title?,
+            category: category?,
+            kind: kind?,
+            link,
+            hashtags,
+            active_from,
+            active_until,
+            content_warning,
+            language,
+            visibility,
+            weight,
+            short,
+            long_posts: raw.long_posts,
+            media,
+            text,
+        })
+    }
+
+    fn category(&mut self, raw: &Spanned<String>) -> Option<String> {
+        let category = raw.get_ref().trim();
+        if category.is_empty()
+            || category
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            self.error(
+                raw,
+                format!("`{category}` is not a category name"),
+                "use lowercase words joined by -, e.g. \"package-showcase\"",
+            );
+            None
+        } else {
+            Some(category.to_string())
+        }
+    }
+
+    fn link(&mut self, raw: &Spanned<String>) -> Option<String> {
+        let text = raw.get_ref().trim();
+        match url::Url::parse(text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                if text.chars().any(char::is_whitespace) {
+                    self.error(
+                        raw,
+                        "a link cannot contain spaces".into(),
+                        "encode spaces as %20",
+                    );
+                    return None;
+                }
+                Some(text.to_string())
+            }
+            _ => {
+                self.error(
+                    raw,
+                    format!("`{text}` is not an http(s) URL"),
+                    "write the full address, e.g. \"https://www.pyopensci.org/\"",
+                );
+                None
+            }
+        }
+    }
+
+    fn hashtags(&mut self, raw: &[Spanned<String>]) -> Vec<String> {
+        let mut tags: Vec<String> = Vec::new();
+        for tag in raw {
+            match normalize_hashtag(tag.get_ref()) {
+                Some(normal)
+                    if tags
+                        .iter()
+                        .any(|t| t.to_lowercase() == normal.to_lowercase()) =>
+                {
+                    self.error(tag, format!("`{normal}` is listed twice"), "remove one");
+                }
+                Some(normal) => tags.push(normal),
+                None => self.error(
+                    tag,
+                    format!("`{}` is not a hashtag", tag.get_ref()),
+                    "letters, digits and _ only, not only digits, e.g. \"OpenScience\"",
+                ),
+            }
+        }
+        tags
+    }
+
+    fn kind(&mut self, raw: &RawFrontMatter, timezone: &TimeZone) -> Option<PostKind> {
+        let adhoc = raw
+            .kind
+            .as_ref()
+            .is_some_and(|k| *k.get_ref() == RawKind::Adhoc);
+        if !adhoc {
+            if let Some(at) = &raw.at {
+                self.error(
+                    at,
+                    "`at` is only for ad hoc posts".into(),
+                    "add `kind = \"adhoc\"` to post it once at that time, or remove `at`",
+                );
+            }
+            if let Some(then) = &raw.then {
+                self.error(
+                    then,
+                    "`then` is only for ad hoc posts".into(),
+                    "evergreen posts are already in the rotation: remove `then`",
+                );
+            }
+            return Some(PostKind::Evergreen);
+        }
+        let then_evergreen = raw.then.is_some();
+        match &raw.at {
+            None => {
+                let kind = raw.kind.as_ref().expect("adhoc implies kind is set");
+                self.error(
+                    kind,
+                    "an ad hoc post needs `at`, the time it goes out".into(),
+                    "add e.g. `at = 2026-09-28T16:00:00-06:00`",
+                );
+                None
+            }
+            Some(at) => {
+                if at.get_ref().date.is_none() || at.get_ref().time.is_none() {
+                    self.error(
+                        at,
+                        "`at` needs a date and a time".into(),
+                        "write e.g. `at = 2026-09-28T16:00:00-06:00`",
+                    );
+                    return None;
+                }
+                let at = self.instant(at, "at", timezone, DayEdge::Start)?;
+                Some(PostKind::Adhoc { at, then_evergreen })
+            }
+        }
+    }
+
+    /// A TOML date or datetime as an instant. A date alone is the start (or the end) of that
+    /// day, and a datetime without offset is wall-clock time, both in the schedule's zone.
+    fn instant(
+        &mut self,
+        raw: &Spanned<Datetime>,
+        key: &str,
+        timezone: &TimeZone,
+        edge: DayEdge,
+    ) -> Option<Timestamp> {
+        let value = raw.get_ref();
+        let text = value.to_string();
+        let parsed = match (value.date, value.time, value.offset) {
+            (Some(_), Some(_), Some(_)) => text.parse::<Timestamp>().ok(),
+            (Some(_), Some(_), None) => text
+                .parse::<jiff::civil::DateTime>()
+                .ok()
+                .and_then(|dt| dt.to_zoned(timezone.clone()).ok())
+                .map(|z| z.timestamp()),
+            (Some(_), None, None) => text.parse::<jiff::civil::Date>().ok().and_then(|date| {
+                let day = match edge {
+                    DayEdge::Start => date,
+                    DayEdge::End => date.tomorrow().ok()?,
+                };
+                day.to_zoned(timezone.clone()).ok().map(|z| z.timestamp())
+            }),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.error(
+                raw,
+                format!("`{key}` must be a date or a date and time, not `{text}`"),
+                "write e.g. 2026-12-31 or 2026-09-28T16:00:00-06:00 (no quotes)",
+            );
+        }
+        parsed
+    }
+
+    fn media(&mut self, raw: &[Spanned<RawMedia>], id: &str, context: &PostContext) -> Vec<Media> {
+        if raw.len() > MAX_MEDIA {
+            self.error(
+                &raw[MAX_MEDIA],
+                format!(
+                    "at most {MAX_MEDIA} media per post, this one has {}",
+                    raw.len()
+                ),
+                "remove the extra [[media]] entries",
+            );
+        }
+        let post_folder = Path::new(id).parent().unwrap_or(Path::new(""));
+        let mut media = Vec::new();
+        for item in raw {
+            let entry = item.get_ref();
+            let alt = match &entry.alt {
+                None => {
+                    self.error(
+                        item,
+                        "this media has no `alt` text".into(),
+                        "add `alt = \"…\"` describing what the image shows: alt text is required for accessibility",
+                    );
+                    None
+                }
+                Some(alt) if alt.get_ref().trim().is_empty() => {
+                    self.error(
+                        alt,
+                        "`alt` is empty".into(),
+                        "describe what the image shows",
+                    );
+                    None
+                }
+                Some(alt) => {
+                    let length = alt.get_ref().trim().chars().count();
+                    if length > context.alt_text_limit {
+                        self.error(
+                            alt,
+                            format!(
+                                "the alt text is {length} characters, over the server's limit of {}",
+                                context.alt_text_limit
+                            ),
+                            "shorten it; put long explanations in the post itself",
+                        );
+                    }
+                    Some(alt.get_ref().trim().to_string())
+                }
+            };
+            let relative = Path::new(entry.file.get_ref().trim());
+            let inside = !relative.as_os_str().is_empty()
+                && relative.is_relative()
+                && stays_inside(&post_folder.join(relative));
+            if !inside {
+                self.error(
+                    &entry.file,
+                    format!(
+                        "`{}` is not a path inside the posts folder",
+                        entry.file.get_ref()
+                    ),
+                    "give a path relative to this post's folder, e.g. \"images/logo.png\"",
+                );
+                continue;
+            }
+            let path = context.posts_dir.join(post_folder).join(relative);
+            if !(context.file_exists)(&path) {
+                self.error(
+                    &entry.file,
+                    format!("media file `{}` not found", path.display()),
+                    "the path is relative to this post's folder; check the name and that the file is committed",
+                );
+                continue;
+            }
+            if let Some(alt) = alt {
+                media.push(Media { path, alt });
+            }
+        }
+        media
+    }
+}
+
+#[derive(Clone, Copy)]
+enum DayEdge {
+    Start,
+    End,
+}
+
+/// Whether a relative path never climbs above its starting folder (`a/../b` is fine, `../b` not).
+fn stays_inside(path: &Path) -> bool {
+    let mut depth = 0usize;
+    for component in path.components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
+}
+
+/// The parent folder's name; for a file directly in `posts/`, the posts folder's own name.
+fn default_category(id: &str, posts_dir: &Path) -> String {
+    match id.rsplit_once('/') {
+        Some((folder, _)) => folder.rsplit('/').next().unwrap_or(folder).to_string(),
+        None => posts_dir
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "posts".to_string()),
+    }
+}
