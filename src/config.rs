@@ -192,6 +192,7 @@ impl Config {
             errors: Vec::new(),
         };
         let config = checker.config(raw, &base);
+        checker.errors.sort_by_key(|d| (d.line, d.column));
         if checker.errors.is_empty() {
             Ok(config.expect("a config with no errors is complete"))
         } else {
@@ -365,8 +366,8 @@ impl Checker<'_> {
     fn posts(&mut self, raw: RawPosts, base: &Path) -> Option<PostsConfig> {
         let dir = resolve(base, raw.dir.as_ref().map_or("posts", |d| d.get_ref()));
         let language = match &raw.language {
-            None => "en".to_string(),
-            Some(language) => self.language(language)?,
+            None => Some("en".to_string()),
+            Some(language) => self.language(language),
         };
         let visibility = match raw.visibility {
             None => Visibility::Public,
@@ -387,16 +388,16 @@ impl Checker<'_> {
             .filter_map(|tag| self.hashtag(tag))
             .collect();
         let max_thread = match &raw.max_thread {
-            None => 5,
-            Some(m) => self.count_in(m, 1, MAX_THREAD_LIMIT as i64, "max_thread")? as usize,
+            None => Some(5),
+            Some(m) => self.count_in(m, 1, MAX_THREAD_LIMIT as i64, "max_thread"),
         };
         Some(PostsConfig {
             dir,
-            language,
+            language: language?,
             visibility,
             hashtags,
             long_posts: raw.long_posts.unwrap_or(LongPosts::Truncate),
-            max_thread,
+            max_thread: max_thread? as usize,
         })
     }
 
@@ -571,12 +572,12 @@ impl Checker<'_> {
 
     fn mentions(&mut self, raw: RawMentions) -> Option<MentionsConfig> {
         let per_account_per_hour = match &raw.per_account_per_hour {
-            None => 3,
-            Some(n) => self.count_in(n, 0, 1000, "per_account_per_hour")? as u32,
+            None => Some(3),
+            Some(n) => self.count_in(n, 0, 1000, "per_account_per_hour"),
         };
         let per_hour = match &raw.per_hour {
-            None => 60,
-            Some(n) => self.count_in(n, 0, 10_000, "per_hour")? as u32,
+            None => Some(60),
+            Some(n) => self.count_in(n, 0, 10_000, "per_hour"),
         };
         let first_start_lookback =
             self.duration_or(&raw.first_start_lookback, SignedDuration::from_hours(1));
@@ -594,8 +595,8 @@ impl Checker<'_> {
             enabled: raw.enabled.unwrap_or(true),
             reply_visibility: raw.reply_visibility.unwrap_or(Visibility::Unlisted),
             ignore_bots: raw.ignore_bots.unwrap_or(true),
-            per_account_per_hour,
-            per_hour,
+            per_account_per_hour: per_account_per_hour? as u32,
+            per_hour: per_hour? as u32,
             first_start_lookback,
             poll_every,
         })

@@ -114,11 +114,18 @@ fn escape_github_property(text: &str) -> String {
         .replace(',', "%2C")
 }
 
-/// Suggests the closest of `candidates` to a misspelt `word`, if one is close enough to be a typo.
+/// Suggests the closest of `candidates` to a misspelt `word`, if one is close enough to be a
+/// typo, or contains the word (`tags` → `hashtags`).
 pub fn closest_match<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    if word.len() >= 3 {
+        if let Some(containing) = candidates.iter().find(|c| c.contains(word)) {
+            return Some(containing);
+        }
+    }
     candidates
         .into_iter()
         .map(|candidate| (strsim::damerau_levenshtein(word, candidate), candidate))
@@ -170,6 +177,8 @@ mod tests {
         let keys = ["title", "category", "hashtags"];
         assert_eq!(closest_match("titel", keys), Some("title"));
         assert_eq!(closest_match("hashtag", keys), Some("hashtags"));
+        assert_eq!(closest_match("tags", keys), Some("hashtags"));
+        assert_eq!(closest_match("tags", keys), Some("hashtags"));
         assert_eq!(closest_match("zzzzzzzz", keys), None);
     }
 }
@@ -203,11 +212,22 @@ fn hint_for_serde_message(message: &str) -> Option<String> {
             None => format!("allowed {what}s: {}", allowed.join(", ")),
         });
     }
+    if message.starts_with("invalid basic string") || message.starts_with("invalid literal string")
+    {
+        return Some("a string is missing its closing quote".to_string());
+    }
     if message.starts_with("missing field") {
         return quoted.first().map(|key| format!("add `{key} = …`"));
     }
     if message.starts_with("invalid type") && message.ends_with("expected a string") {
         return Some("put the value in double quotes".to_string());
+    }
+    if message.starts_with("invalid type: string")
+        && ["expected f64", "expected i64", "expected u64"]
+            .iter()
+            .any(|expected| message.ends_with(expected))
+    {
+        return Some("write the number without quotes".to_string());
     }
     if message.starts_with("invalid type") && message.contains("expected a sequence") {
         return Some("write a list in square brackets, e.g. [\"a\", \"b\"]".to_string());

@@ -176,14 +176,11 @@ fn split_front_matter<'s>(file: &Path, source: &'s str) -> Result<Split<'s>, Dia
     let front_matter_offset = bom + first_end;
     for (start, end) in lines {
         if text[start..end].trim_end() == "+++" {
-            let body_start = text[end..]
-                .strip_prefix("\r\n")
-                .or_else(|| text[end..].strip_prefix('\n'))
-                .map_or(end, |rest| text.len() - rest.len());
+            // `end` is already past the closing line's newline.
             return Ok(Split {
                 front_matter: &text[first_end..start],
                 front_matter_offset,
-                body: &text[body_start..],
+                body: &text[end..],
             });
         }
     }

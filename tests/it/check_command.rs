@@ -1,0 +1,118 @@
+//! `perennial check` run as a user runs it: exit codes and the three output formats.
+
+use crate::support::{perennial, repository_root};
+
+fn cli_dir() -> std::path::PathBuf {
+    repository_root().join("tests/data/cli")
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn check_on_the_bundled_example_exits_0_and_lists_every_post() {
+    let output = perennial(&repository_root(), &["check"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    let posts = walk_post_ids(&repository_root().join("posts"));
+    assert!(posts.len() >= 16);
+    for id in posts {
+        assert!(
+            text.lines()
+                .any(|line| line.starts_with("ok") && line.split_whitespace().nth(1) == Some(&id)),
+            "`{id}` is not listed as ok in:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn broken_posts_are_all_reported_with_line_and_column_and_exit_1() {
+    let output = perennial(&cli_dir(), &["check"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("posts/showcase/typo.md:3:1: unknown field `lnk`"),
+        "{text}"
+    );
+    assert!(text.contains("hint: did you mean `link`?"), "{text}");
+    assert!(
+        text.contains("posts/tips/no-at.md:3:8: an ad hoc post needs `at`"),
+        "{text}"
+    );
+    assert!(text.contains("ok     tips/good"), "{text}");
+    assert!(!text.contains("README"), "README.md is not a post: {text}");
+    assert!(
+        text.contains("3 post file(s): 1 ok, 2 with errors; 2 problem(s) in all"),
+        "{text}"
+    );
+}
+
+#[test]
+fn github_format_prints_one_annotation_per_problem() {
+    let output = perennial(&cli_dir(), &["check", "--format", "github"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    let annotations: Vec<&str> = text.lines().filter(|l| l.starts_with("::error ")).collect();
+    assert_eq!(annotations.len(), 2, "{text}");
+    assert!(annotations[0]
+        .starts_with("::error file=posts/showcase/typo.md,line=3,col=1::unknown field `lnk`"));
+    assert!(annotations[1].starts_with("::error file=posts/tips/no-at.md,line=3,col=8::"));
+}
+
+#[test]
+fn json_format_prints_an_array_of_located_problems() {
+    let output = perennial(&cli_dir(), &["check", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON");
+    let problems = value.as_array().expect("an array");
+    assert_eq!(problems.len(), 2);
+    assert_eq!(problems[1]["file"], "posts/tips/no-at.md");
+    assert_eq!(problems[1]["line"], 3);
+    assert_eq!(problems[1]["column"], 8);
+    assert!(problems[1]["message"]
+        .as_str()
+        .unwrap()
+        .contains("needs `at`"));
+}
+
+#[test]
+fn a_bad_config_exits_78_with_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[server]\nurl = \"https://a.example\"\nsoftware = \"mastadon\"\n",
+    )
+    .unwrap();
+    let output = perennial(dir.path(), &["check"]);
+    assert_eq!(output.status.code(), Some(78));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("config.toml:3:12: unknown variant `mastadon`"),
+        "{text}"
+    );
+    assert!(text.contains("did you mean `mastodon`?"), "{text}");
+}
+
+#[test]
+fn a_missing_config_exits_78_and_a_usage_error_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = perennial(dir.path(), &["check"]);
+    assert_eq!(missing.status.code(), Some(78));
+    assert!(stdout(&missing).contains("cannot read the configuration file"));
+    let usage = perennial(dir.path(), &["check", "--format", "xml"]);
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+fn walk_post_ids(dir: &std::path::Path) -> Vec<String> {
+    let mut ids = Vec::new();
+    for entry in walkdir::WalkDir::new(dir) {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "md") {
+            let relative = path.strip_prefix(dir).unwrap().with_extension("");
+            ids.push(relative.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    ids
+}
