@@ -134,55 +134,6 @@ pub fn closest_match<'a>(
         .map(|(_, candidate)| candidate)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn line_and_column_count_characters_from_one() {
-        let source = "ab\ncdé\nfg";
-        assert_eq!(line_and_column(source, 0), (1, 1));
-        assert_eq!(line_and_column(source, 2), (1, 3));
-        assert_eq!(line_and_column(source, 3), (2, 1));
-        // 'é' is two bytes; the 'f' after the newline is line 3.
-        let f = source.find('f').unwrap();
-        assert_eq!(line_and_column(source, f), (3, 1));
-        // Inside 'é' clamps back to its start: column 3.
-        let e = source.find('é').unwrap();
-        assert_eq!(line_and_column(source, e + 1), (2, 3));
-        assert_eq!(line_and_column(source, 999), (3, 3));
-    }
-
-    #[test]
-    fn github_format_escapes_newlines_and_separators() {
-        let diagnostic = Diagnostic {
-            file: PathBuf::from("posts/a,b.md"),
-            line: 3,
-            column: 7,
-            message: "bad: 100%".into(),
-            hint: Some("fix it".into()),
-        };
-        assert_eq!(
-            diagnostic.to_github(),
-            "::error file=posts/a%2Cb.md,line=3,col=7::bad: 100%25%0Ahint: fix it"
-        );
-        assert_eq!(
-            diagnostic.to_string(),
-            "posts/a,b.md:3:7: bad: 100%\n  hint: fix it"
-        );
-    }
-
-    #[test]
-    fn closest_match_finds_typos_only() {
-        let keys = ["title", "category", "hashtags"];
-        assert_eq!(closest_match("titel", keys), Some("title"));
-        assert_eq!(closest_match("hashtag", keys), Some("hashtags"));
-        assert_eq!(closest_match("tags", keys), Some("hashtags"));
-        assert_eq!(closest_match("tags", keys), Some("hashtags"));
-        assert_eq!(closest_match("zzzzzzzz", keys), None);
-    }
-}
-
 /// A TOML or serde error from parsing `toml_text`, which starts at byte `base_offset` of
 /// `file_source` (front matter inside a post, or the whole config file).
 pub fn from_toml_error(
@@ -233,4 +184,53 @@ fn hint_for_serde_message(message: &str) -> Option<String> {
         return Some("write a list in square brackets, e.g. [\"a\", \"b\"]".to_string());
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_count_characters_from_one() {
+        let source = "ab\ncdé\nfg";
+        assert_eq!(line_and_column(source, 0), (1, 1));
+        assert_eq!(line_and_column(source, 2), (1, 3));
+        assert_eq!(line_and_column(source, 3), (2, 1));
+        // 'é' is two bytes; the 'f' after the newline is line 3.
+        let f = source.find('f').unwrap();
+        assert_eq!(line_and_column(source, f), (3, 1));
+        // Inside 'é' clamps back to its start: column 3.
+        let e = source.find('é').unwrap();
+        assert_eq!(line_and_column(source, e + 1), (2, 3));
+        assert_eq!(line_and_column(source, 999), (3, 3));
+    }
+
+    #[test]
+    fn github_format_escapes_newlines_and_separators() {
+        let diagnostic = Diagnostic {
+            file: PathBuf::from("posts/a,b.md"),
+            line: 3,
+            column: 7,
+            message: "bad: 100%".into(),
+            hint: Some("fix it".into()),
+        };
+        assert_eq!(
+            diagnostic.to_github(),
+            "::error file=posts/a%2Cb.md,line=3,col=7::bad: 100%25%0Ahint: fix it"
+        );
+        assert_eq!(
+            diagnostic.to_string(),
+            "posts/a,b.md:3:7: bad: 100%\n  hint: fix it"
+        );
+    }
+
+    #[test]
+    fn closest_match_finds_typos_only() {
+        let keys = ["title", "category", "hashtags"];
+        assert_eq!(closest_match("titel", keys), Some("title"));
+        assert_eq!(closest_match("hashtag", keys), Some("hashtags"));
+        assert_eq!(closest_match("tags", keys), Some("hashtags"));
+        assert_eq!(closest_match("tags", keys), Some("hashtags"));
+        assert_eq!(closest_match("zzzzzzzz", keys), None);
+    }
 }
