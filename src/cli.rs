@@ -38,6 +38,33 @@ pub struct Cli {
 pub enum Command {
     /// Check the configuration and every post file; report every problem with file, line and column.
     Check(CheckArgs),
+    /// Show each post exactly as it would be sent: every thread part, its length and the limit.
+    Preview(PreviewArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PreviewArgs {
+    /// Post ids (path under posts/ without .md); all posts when none is given.
+    #[arg(value_name = "POST")]
+    pub posts: Vec<String>,
+    /// The server's character limit (default: `max_characters` in the config, else 500).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+    /// The counting rule (default: `software` in the config; `auto` previews with Mastodon's).
+    #[arg(long, value_enum)]
+    pub software: Option<PreviewSoftware>,
+    /// Print JSON: [{"post", "statuses": [{"text", "spoiler_text", "visibility", "language", "in_reply_to", "length"}]}].
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PreviewSoftware {
+    Mastodon,
+    Gotosocial,
+    Pleroma,
+    Akkoma,
+    Generic,
 }
 
 #[derive(Debug, clap::Args)]

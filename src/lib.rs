@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod compose;
 pub mod config;
 pub mod count;
 pub mod diagnostic;

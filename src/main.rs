@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match &cli.command {
         Command::Check(args) => commands::check::run(&cli.config, args),
+        Command::Preview(args) => commands::preview::run(&cli.config, args),
     };
     ExitCode::from(code)
 }

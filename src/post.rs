@@ -79,6 +79,8 @@ pub struct Post {
     pub weight: f64,
     /// The hand-written short version, as plain text.
     pub short: Option<String>,
+    /// Line and column of `short` in the file, for messages about it.
+    pub short_position: Option<(usize, usize)>,
     /// `None`: the config's default.
     pub long_posts: Option<LongPosts>,
     pub media: Vec<Media>,
@@ -443,6 +445,9 @@ impl Checker<'_> {
             visibility,
             weight,
             short,
+            short_position: raw.short.as_ref().map(|short| {
+                diagnostic::line_and_column(self.source, self.base + short.span().start)
+            }),
             long_posts: raw.long_posts,
             media,
             text,

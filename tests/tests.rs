@@ -8,7 +8,11 @@ mod support;
 mod bundled;
 #[path = "it/check_command.rs"]
 mod check_command;
+#[path = "it/compose_props.rs"]
+mod compose_props;
 #[path = "it/config_files.rs"]
 mod config_files;
 #[path = "it/post_files.rs"]
 mod post_files;
+#[path = "it/preview_command.rs"]
+mod preview_command;

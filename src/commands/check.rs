@@ -4,7 +4,10 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::cli::{exit, CheckArgs, Format};
+use crate::commands::{fit_settings, offline_counter};
+use crate::compose::{compose, Fit, FitProblem};
 use crate::config::Config;
+use crate::count::Counter;
 use crate::diagnostic::Diagnostic;
 use crate::library::{load_library, Library};
 use crate::post::{PostContext, DEFAULT_ALT_TEXT_LIMIT};
@@ -18,10 +21,39 @@ pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
             return exit::CONFIG;
         }
     };
-    let library = load(&config);
+    let mut library = load(&config);
+    // How each good post fits the configured server; a `short` that does not fit is an error.
+    let counter = offline_counter(&config, None, None);
+    let settings = fit_settings(&config, &counter);
+    let mut fits = Vec::with_capacity(library.posts.len());
+    for post in &library.posts {
+        let composed = compose(post, &settings);
+        for problem in &composed.problems {
+            let (line, column) = match problem {
+                FitProblem::ShortTooLong { .. } => post.short_position.unwrap_or((1, 1)),
+                FitProblem::NoRoom => (1, 1),
+            };
+            library.errors.push(Diagnostic {
+                file: post.file.clone(),
+                line,
+                column,
+                message: problem.to_string(),
+                hint: Some(match problem {
+                    FitProblem::ShortTooLong { .. } => {
+                        "shorten `short`; URLs count as 23 characters on Mastodon".into()
+                    }
+                    FitProblem::NoRoom => "shorten the content warning".into(),
+                }),
+            });
+        }
+        fits.push(composed.fit);
+    }
+    library
+        .errors
+        .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     print_diagnostics(&mut out, args.format, &library.errors);
     if args.format != Format::Json {
-        print_summary(&mut out, &library);
+        print_summary(&mut out, &library, &fits, &counter);
     }
     if library.errors.is_empty() {
         exit::OK
@@ -41,7 +73,7 @@ pub fn load(config: &Config) -> Library {
     load_library(&context)
 }
 
-fn print_diagnostics(out: &mut impl Write, format: Format, diagnostics: &[Diagnostic]) {
+pub fn print_diagnostics(out: &mut impl Write, format: Format, diagnostics: &[Diagnostic]) {
     // A closed stdout (e.g. `| head`) is not worth a panic; the exit code still tells.
     let _ = match format {
         Format::Human => diagnostics.iter().try_for_each(|d| writeln!(out, "{d}")),
@@ -54,7 +86,7 @@ fn print_diagnostics(out: &mut impl Write, format: Format, diagnostics: &[Diagno
     };
 }
 
-fn print_summary(out: &mut impl Write, library: &Library) {
+fn print_summary(out: &mut impl Write, library: &Library, fits: &[Fit], counter: &Counter) {
     let width = library
         .files
         .iter()
@@ -64,16 +96,17 @@ fn print_summary(out: &mut impl Write, library: &Library) {
     let mut bad = 0;
     for (id, file) in &library.files {
         let line = match library.posts.binary_search_by(|p| p.id.as_str().cmp(id)) {
-            Ok(index) => {
+            Ok(index) if !library.errors.iter().any(|e| &e.file == file) => {
                 let post = &library.posts[index];
                 format!(
-                    "ok     {id:width$}  {}  {}  {} chars",
+                    "ok     {id:width$}  {}  {}  {} chars  {}",
                     post.category,
                     post.kind.name(),
-                    post.text.chars().count()
+                    post.text.chars().count(),
+                    fits[index]
                 )
             }
-            Err(_) => {
+            _ => {
                 bad += 1;
                 let count = library.errors.iter().filter(|e| &e.file == file).count();
                 format!("error  {id:width$}  {count} problem(s) above")
@@ -81,6 +114,12 @@ fn print_summary(out: &mut impl Write, library: &Library) {
         };
         let _ = writeln!(out, "{line}");
     }
+    let _ = writeln!(
+        out,
+        "fitted to {:?} rules, limit {} (from the config; the server's own limit is read at run time)",
+        counter.software(),
+        counter.limit()
+    );
     let _ = writeln!(
         out,
         "{} post file(s): {} ok, {} with errors; {} problem(s) in all",

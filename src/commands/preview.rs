@@ -1,0 +1,122 @@
+//! `perennial preview`: each post exactly as it would be sent, with its counted length.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::cli::{exit, Format, PreviewArgs, PreviewSoftware};
+use crate::commands::check::{load, print_diagnostics};
+use crate::commands::{fit_settings, offline_counter};
+use crate::compose::{compose, Status};
+use crate::config::Config;
+use crate::count::Software;
+
+#[derive(Serialize)]
+struct PreviewJson<'a> {
+    post: &'a str,
+    statuses: &'a [Status],
+}
+
+pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
+    let mut out = std::io::stdout().lock();
+    let format = if args.json {
+        Format::Json
+    } else {
+        Format::Human
+    };
+    let config = match Config::load(config_path) {
+        Ok(config) => config,
+        Err(errors) => {
+            print_diagnostics(&mut out, format, &errors);
+            return exit::CONFIG;
+        }
+    };
+    let library = load(&config);
+    let software = args.software.map(|software| match software {
+        PreviewSoftware::Mastodon => Software::Mastodon,
+        PreviewSoftware::Gotosocial => Software::Gotosocial,
+        PreviewSoftware::Pleroma => Software::Pleroma,
+        PreviewSoftware::Akkoma => Software::Akkoma,
+        PreviewSoftware::Generic => Software::Generic,
+    });
+    let counter = offline_counter(&config, software, args.limit.map(|l| l as usize));
+    let settings = fit_settings(&config, &counter);
+
+    let mut code = exit::OK;
+    for wanted in &args.posts {
+        if !library.posts.iter().any(|post| &post.id == wanted) {
+            let known = library.files.iter().any(|(id, _)| id == wanted);
+            let reason = if known {
+                "has errors (run `perennial check`)"
+            } else {
+                "does not exist"
+            };
+            eprintln!("perennial: post `{wanted}` {reason}");
+            code = exit::FAILURE;
+        }
+    }
+    let selected: Vec<_> = library
+        .posts
+        .iter()
+        .filter(|post| args.posts.is_empty() || args.posts.contains(&post.id))
+        .collect();
+    if args.posts.is_empty() && !library.errors.is_empty() {
+        eprintln!(
+            "perennial: {} problem(s) in post files; those posts are left out (run `perennial check`)",
+            library.errors.len()
+        );
+        code = exit::FAILURE;
+    }
+    let composed: Vec<_> = selected
+        .iter()
+        .map(|post| (post, compose(post, &settings)))
+        .collect();
+    if args.json {
+        let items: Vec<PreviewJson> = composed
+            .iter()
+            .map(|(post, c)| PreviewJson {
+                post: &post.id,
+                statuses: &c.statuses,
+            })
+            .collect();
+        let _ = serde_json::to_writer_pretty(&mut out, &items);
+        let _ = writeln!(out);
+        return code;
+    }
+    let limit = counter.limit();
+    for (post, c) in &composed {
+        let _ = writeln!(
+            out,
+            "=== {} ({}; {:?} rules, limit {})",
+            post.id,
+            c.fit,
+            counter.software(),
+            limit
+        );
+        for problem in &c.problems {
+            let _ = writeln!(out, "warning: {problem}");
+        }
+        for (i, status) in c.statuses.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "--- status {} of {}: {}/{} characters, {}, {}{}",
+                i + 1,
+                c.statuses.len(),
+                status.length,
+                limit,
+                status.visibility.as_str(),
+                status.language,
+                status
+                    .in_reply_to
+                    .map_or(String::new(), |r| format!(", replies to status {}", r + 1)),
+            );
+            if !status.spoiler_text.is_empty() {
+                let _ = writeln!(out, "CW: {}", status.spoiler_text);
+            }
+            let _ = writeln!(out, "{}", status.text);
+        }
+        let _ = writeln!(out);
+    }
+    code
+}

@@ -1,0 +1,970 @@
+//! Composes a post into the status, or the thread, that goes to the server, fitted to its limit.
+//!
+//! Pure and deterministic: the same post and settings always give the same statuses, and
+//! what `preview` shows is exactly what the daemon sends. The rules (product contract §2):
+//!
+//! - The full text is the body, then the link if the body lacks it, then the hashtags the
+//!   body lacks (the post's own, then hashtags written in the body, then the config's), as
+//!   paragraphs. If it fits, it goes as is.
+//! - Truncate: a hand-written `short` is used when present and it fits. Otherwise the body
+//!   is cut at the last sentence end that fits, or at a word boundary when the sentence cut
+//!   would keep less than half of the room, and ends with `…` (` …` after a sentence, so
+//!   the full stop stays readable). The link is never dropped; hashtags are dropped from
+//!   the end before the body would be cut below half the room. Cuts happen only between
+//!   the counter's segments, so never inside a URL, a mention, a hashtag or a grapheme;
+//!   a word cut drops a dangling `(`, `:`, `,` (and the like) and an unclosed parenthesis.
+//! - Thread: the body is split at sentence ends (at word boundaries inside a sentence too
+//!   long for one part) into at most `max_thread` parts, each ending ` (i/n)` and within
+//!   the limit with the counter included; the first part carries the link and hashtags;
+//!   later parts reply to the previous one, unlisted when the first is public. A body that
+//!   needs more parts is truncated in its last part.
+//!
+//! Every status is finally counted whole with the server's counter; if joining pieces
+//! changed how the server reads them (a URL glued to what precedes it), the budget shrinks
+//! and the cut is redone, so a composed status never exceeds the limit.
+
+use serde::Serialize;
+
+use crate::config::{LongPosts, Visibility};
+use crate::count::{Counter, Segment, SegmentKind};
+use crate::post::Post;
+
+/// The server and the defaults a post is fitted to.
+#[derive(Debug, Clone)]
+pub struct FitSettings<'a> {
+    pub counter: &'a Counter,
+    /// The config's default; a post's own `long_posts` wins.
+    pub long_posts: LongPosts,
+    pub max_thread: usize,
+    /// Without `#`; added when there is room.
+    pub default_hashtags: &'a [String],
+    /// The config's default; a post's own `visibility` wins.
+    pub visibility: Visibility,
+    pub language: &'a str,
+}
+
+/// One status exactly as it is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub text: String,
+    pub spoiler_text: String,
+    pub visibility: Visibility,
+    pub language: String,
+    /// Index of the status this one replies to (the previous part of a thread).
+    pub in_reply_to: Option<usize>,
+    /// Characters as the server counts them, content warning included.
+    pub length: usize,
+}
+
+/// How the post was fitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    AsIs,
+    Short,
+    Truncated,
+    Thread { parts: usize, truncated: bool },
+}
+
+impl std::fmt::Display for Fit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fit::AsIs => write!(f, "as is"),
+            Fit::Short => write!(f, "short version"),
+            Fit::Truncated => write!(f, "truncated"),
+            Fit::Thread {
+                parts,
+                truncated: false,
+            } => write!(f, "thread of {parts}"),
+            Fit::Thread {
+                parts,
+                truncated: true,
+            } => write!(f, "thread of {parts}, last part truncated"),
+        }
+    }
+}
+
+/// A problem that does not stop composing but that `check` must report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FitProblem {
+    /// The hand-written `short` (with the link) is over the limit; the body was truncated instead.
+    ShortTooLong { length: usize, limit: usize },
+    /// The content warning and link alone leave no room for text.
+    NoRoom,
+}
+
+impl std::fmt::Display for FitProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FitProblem::ShortTooLong { length, limit } => write!(
+                f,
+                "`short` is {length} characters with the link, over the limit of {limit}; the body will be truncated instead"
+            ),
+            FitProblem::NoRoom => write!(
+                f,
+                "the content warning and link alone fill the server's limit: there is no room for the text"
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Composed {
+    pub statuses: Vec<Status>,
+    pub fit: Fit,
+    pub problems: Vec<FitProblem>,
+}
+
+/// Composes `post` for the server described by `settings`.
+pub fn compose(post: &Post, settings: &FitSettings) -> Composed {
+    let counter = settings.counter;
+    let spoiler = post.content_warning.clone().unwrap_or_default();
+    let visibility = post.visibility.unwrap_or(settings.visibility);
+    let language = post
+        .language
+        .clone()
+        .unwrap_or_else(|| settings.language.to_string());
+    let status = |text: String, in_reply_to: Option<usize>, visibility: Visibility| Status {
+        length: counter.count_status(&text, &spoiler),
+        text,
+        spoiler_text: spoiler.clone(),
+        visibility,
+        language: language.clone(),
+        in_reply_to,
+    };
+    let body = post.text.as_str();
+    let link = post.link.as_deref();
+    let candidates = hashtag_candidates(post, settings.default_hashtags);
+    // What the content warning costs inside a status; not `count(spoiler)`: Mastodon counts
+    // a spoiler's URLs literally and Pleroma trims it differently once joined to the text.
+    let spoiler_weight = counter.count_status(".", &spoiler) - counter.count_status(".", "");
+    let room = counter.limit().saturating_sub(spoiler_weight);
+    let mut problems = Vec::new();
+
+    // 1. As is. The body is segmented once; the whole text is counted only when the body
+    // alone does not already exceed the room (appending paragraphs never makes it shorter).
+    let text = Text::new(body, counter);
+    let full_fits = text.total_weight() <= room && {
+        let full = assemble(
+            body,
+            link_if_absent(body, link),
+            &missing_tags(body, &candidates),
+            "",
+        );
+        counter.count(&full) <= room
+    };
+    if full_fits {
+        let full = assemble(
+            body,
+            link_if_absent(body, link),
+            &missing_tags(body, &candidates),
+            "",
+        );
+        return Composed {
+            statuses: vec![status(full, None, visibility)],
+            fit: Fit::AsIs,
+            problems,
+        };
+    }
+
+    let long_posts = post.long_posts.unwrap_or(settings.long_posts);
+    // A thread keeps the whole body, with its own hashtags: the first part adds only the
+    // ones the body lacks.
+    let threaded = (long_posts == LongPosts::Thread && settings.max_thread >= 2)
+        .then(|| {
+            let thread_tags = missing_tags(body, &candidates);
+            thread(
+                &text,
+                link,
+                &thread_tags,
+                room,
+                settings.max_thread,
+                counter,
+            )
+        })
+        .flatten();
+    if let Some((parts, truncated)) = threaded {
+        let count = parts.len();
+        let later_visibility = if visibility == Visibility::Public {
+            Visibility::Unlisted
+        } else {
+            visibility
+        };
+        let statuses = parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, text)| {
+                if i == 0 {
+                    status(text, None, visibility)
+                } else {
+                    status(text, Some(i - 1), later_visibility)
+                }
+            })
+            .collect();
+        return Composed {
+            statuses,
+            fit: Fit::Thread {
+                parts: count,
+                truncated,
+            },
+            problems,
+        };
+    }
+
+    // 2. The hand-written short version.
+    if let Some(short) = &post.short {
+        let link_part = link_if_absent(short, link);
+        let tags = missing_tags(short, &candidates);
+        let bare = assemble(short, link_part, &[], "");
+        let bare_length = counter.count(&bare);
+        if bare_length <= room {
+            let text = (0..=tags.len())
+                .rev()
+                .map(|k| assemble(short, link_part, &tags[..k], ""))
+                .find(|text| counter.count(text) <= room)
+                .unwrap_or(bare);
+            return Composed {
+                statuses: vec![status(text, None, visibility)],
+                fit: Fit::Short,
+                problems,
+            };
+        }
+        problems.push(FitProblem::ShortTooLong {
+            length: bare_length + spoiler_weight,
+            limit: counter.limit(),
+        });
+    }
+
+    // 3. Truncate the body.
+    let text = truncate(&text, link, &candidates, room, counter);
+    if counter.count(&text) > room || text_is_only_link(&text, link) {
+        problems.push(FitProblem::NoRoom);
+    }
+    Composed {
+        statuses: vec![status(text, None, visibility)],
+        fit: Fit::Truncated,
+        problems,
+    }
+}
+
+fn text_is_only_link(text: &str, link: Option<&str>) -> bool {
+    link.is_some_and(|link| text.trim() == link || text.trim() == "…")
+}
+
+/// The hashtags that may be added, in the order they are dropped last to first: the post's
+/// own, then those written in the body (kept when the body is cut), then the config's.
+fn hashtag_candidates(post: &Post, defaults: &[String]) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    let in_body = body_hashtags(&post.text);
+    for tag in post.hashtags.iter().chain(&in_body).chain(defaults) {
+        if !tags.iter().any(|t| t.to_lowercase() == tag.to_lowercase()) {
+            tags.push(tag.clone());
+        }
+    }
+    tags
+}
+
+/// Hashtags written in the text, without `#`, in order. Looks only at each `#`.
+fn body_hashtags(text: &str) -> Vec<String> {
+    let mut tags = Vec::new();
+    for (i, _) in text.match_indices('#') {
+        let glued = text[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|p| p.is_alphanumeric() || p == '_' || p == '/' || p == '#');
+        if glued {
+            continue;
+        }
+        let rest = &text[i + 1..];
+        let length = rest
+            .find(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+            .unwrap_or(rest.len());
+        let tag = &rest[..length];
+        if !tag.is_empty() && !tag.chars().all(|ch| ch.is_ascii_digit()) {
+            tags.push(tag.to_string());
+        }
+    }
+    tags
+}
+
+/// The candidates that `text` does not already contain as hashtags (case-insensitive).
+fn missing_tags(text: &str, candidates: &[String]) -> Vec<String> {
+    let present: Vec<String> = body_hashtags(text)
+        .iter()
+        .map(|t| t.to_lowercase())
+        .collect();
+    candidates
+        .iter()
+        .filter(|tag| !present.contains(&tag.to_lowercase()))
+        .cloned()
+        .collect()
+}
+
+fn link_if_absent<'a>(text: &str, link: Option<&'a str>) -> Option<&'a str> {
+    link.filter(|link| !text.contains(link))
+}
+
+/// `body`, then `link` and the hashtags as their own paragraphs, then `suffix`.
+fn assemble(body: &str, link: Option<&str>, tags: &[String], suffix: &str) -> String {
+    let mut text = body.to_string();
+    if let Some(link) = link {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(link);
+    }
+    if !tags.is_empty() {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        for (i, tag) in tags.iter().enumerate() {
+            if i > 0 {
+                text.push(' ');
+            }
+            text.push('#');
+            text.push_str(tag);
+        }
+    }
+    text.push_str(suffix);
+    text
+}
+
+/// Weight of what `assemble` adds after the body for `link` and `tags` (separators included).
+fn tail_weight(counter: &Counter, link: Option<&str>, tags: &[String]) -> usize {
+    let tail = assemble("", link, tags, "");
+    if tail.is_empty() {
+        0
+    } else {
+        counter.count(&tail) + 2
+    }
+}
+
+/// The body cut to fit with the link (always) and as many hashtags as the half-room rule allows.
+fn truncate(
+    text: &Text,
+    link: Option<&str>,
+    candidates: &[String],
+    room: usize,
+    counter: &Counter,
+) -> String {
+    let body = text.body;
+    let link_weight = tail_weight(counter, link, &[]);
+    let body_room = room.saturating_sub(link_weight);
+    let mut shrink = 0;
+    loop {
+        let tags = candidates;
+        let chosen = (0..=tags.len())
+            .rev()
+            .find(|&k| {
+                let budget = room.saturating_sub(tail_weight(counter, link, &tags[..k]) + shrink);
+                k == 0 || budget * 2 >= body_room
+            })
+            .unwrap_or(0);
+        let budget = room.saturating_sub(tail_weight(counter, link, &tags[..chosen]) + shrink);
+        let kept = text.cut(0, budget, true);
+        let kept_text = kept.render(body);
+        // Hashtags and the link that the kept text already has are not repeated.
+        let tail_tags = missing_tags(&kept_text, &tags[..chosen]);
+        let composed = assemble(&kept_text, link_if_absent(&kept_text, link), &tail_tags, "");
+        let length = counter.count(&composed);
+        if length <= room || budget == 0 {
+            return composed;
+        }
+        shrink += length - room;
+    }
+}
+
+/// Splits the body into thread parts; returns the parts (counter included) and whether the
+/// last part had to be truncated, or `None` when no thread of two or more parts can be made
+/// (then the post is truncated instead).
+fn thread(
+    text: &Text,
+    link: Option<&str>,
+    candidates: &[String],
+    room: usize,
+    max_thread: usize,
+    counter: &Counter,
+) -> Option<(Vec<String>, bool)> {
+    let body = text.body;
+    // No part holds more than `room`, so fewer parts than this can never do.
+    let at_least = text.total_weight().div_ceil(room.max(1)).max(2);
+    for n in at_least..=max_thread {
+        if let Some(parts) = pack(text, body, link, candidates, room, n, counter, false) {
+            return Some((parts, false));
+        }
+    }
+    pack(
+        text, body, link, candidates, room, max_thread, counter, true,
+    )
+    .filter(|parts| parts.len() >= 2)
+    .map(|parts| (parts, true))
+}
+
+/// Greedy packing into at most `n` parts; `None` if the body does not fit in `n` parts
+/// (unless `truncate_last`, which cuts the last part instead).
+#[allow(clippy::too_many_arguments)]
+fn pack(
+    text: &Text,
+    body: &str,
+    link: Option<&str>,
+    candidates: &[String],
+    room: usize,
+    n: usize,
+    counter: &Counter,
+    truncate_last: bool,
+) -> Option<Vec<String>> {
+    let suffix = |i: usize, n: usize| format!(" ({i}/{n})");
+    let suffix_weight = |i: usize| counter.count(&suffix(i, n));
+    let mut shrink = 0;
+    'retry: loop {
+        // Hashtags in the first part: dropped from the end before they take more than half.
+        let first_room = room.saturating_sub(tail_weight(counter, link, &[]) + suffix_weight(1));
+        let chosen = (0..=candidates.len())
+            .rev()
+            .find(|&k| {
+                let budget = room.saturating_sub(
+                    tail_weight(counter, link, &candidates[..k]) + suffix_weight(1),
+                );
+                k == 0 || budget * 2 >= first_room
+            })
+            .unwrap_or(0);
+        let mut cuts: Vec<Cut> = Vec::new();
+        let mut start = text.skip_space(0);
+        for i in 1..=n {
+            if start >= text.segments.len() {
+                break;
+            }
+            let tail = if i == 1 {
+                tail_weight(counter, link, &candidates[..chosen])
+            } else {
+                0
+            };
+            let budget = room.saturating_sub(tail + suffix_weight(i) + shrink);
+            let last = i == n;
+            let cut = text.cut(start, budget, last && truncate_last);
+            if cut.end_segment <= start {
+                // Not even one word fits in this part (a URL longer than the limit under a
+                // literal counter): stop here, or give up on this number of parts.
+                if truncate_last {
+                    break;
+                }
+                return None;
+            }
+            let finished = cut.end_segment >= text.segments.len();
+            start = text.skip_space(cut.end_segment);
+            cuts.push(cut);
+            if finished || start >= text.segments.len() {
+                break;
+            }
+            if last && !truncate_last {
+                return None;
+            }
+        }
+        let parts_count = cuts.len();
+        if parts_count < 2 && !truncate_last {
+            // A one-part "thread" means the body fits once hashtags are dropped: that is a
+            // truncation, not a thread.
+            return None;
+        }
+        let mut parts = Vec::with_capacity(parts_count);
+        for (index, cut) in cuts.iter().enumerate() {
+            let i = index + 1;
+            let part_text = cut.render(body);
+            let part = if i == 1 {
+                let tags = missing_tags(&part_text, &candidates[..chosen]);
+                assemble(
+                    &part_text,
+                    link_if_absent(&part_text, link),
+                    &tags,
+                    &suffix(i, parts_count),
+                )
+            } else {
+                assemble(&part_text, None, &[], &suffix(i, parts_count))
+            };
+            let length = counter.count(&part);
+            if length > room {
+                shrink += length - room;
+                if shrink > room {
+                    return None;
+                }
+                continue 'retry;
+            }
+            parts.push(part);
+        }
+        return Some(parts);
+    }
+}
+
+/// A body with its segments and their running weights, for finding cut points fast.
+struct Text<'a> {
+    body: &'a str,
+    segments: Vec<Segment>,
+    /// `before[i]`: total weight of segments `0..i`.
+    before: Vec<usize>,
+}
+
+/// A piece of the body from segment `start_segment` to `end_segment` (exclusive).
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    start_byte: usize,
+    end_byte: usize,
+    end_segment: usize,
+    ending: Ending,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The piece runs to the end of the body.
+    Complete,
+    /// Cut after a sentence end.
+    Sentence,
+    /// Cut at a word boundary.
+    Word,
+    /// Cut after a sentence end inside a thread: no ellipsis, the next part goes on.
+    Continue,
+}
+
+impl Cut {
+    fn render(&self, body: &str) -> String {
+        let kept = body[self.start_byte..self.end_byte].trim_end();
+        match self.ending {
+            Ending::Complete | Ending::Continue => kept.to_string(),
+            Ending::Sentence => format!("{kept} …"),
+            Ending::Word => format!("{kept}…"),
+        }
+    }
+}
+
+const SENTENCE_END: &[char] = &['.', '!', '?', '…', '。', '！', '？'];
+const CLOSERS: &[char] = &['"', '\'', ')', ']', '”', '’', '»'];
+const DANGLING: &[char] = &[
+    '(', '[', '{', ':', ',', ';', '-', '–', '—', '/', '&', '“', '‘', '«', '"', '\'',
+];
+
+impl<'a> Text<'a> {
+    fn new(body: &'a str, counter: &Counter) -> Self {
+        let segments = counter.segments(body);
+        let mut before = Vec::with_capacity(segments.len() + 1);
+        let mut total = 0;
+        before.push(0);
+        for segment in &segments {
+            total += segment.weight;
+            before.push(total);
+        }
+        Text {
+            body,
+            segments,
+            before,
+        }
+    }
+
+    fn total_weight(&self) -> usize {
+        self.before[self.segments.len()]
+    }
+
+    fn segment_text(&self, i: usize) -> &str {
+        &self.body[self.segments[i].start..self.segments[i].end]
+    }
+
+    fn is_space(&self, i: usize) -> bool {
+        self.segments[i].kind == SegmentKind::Grapheme
+            && self.segment_text(i).chars().all(char::is_whitespace)
+    }
+
+    fn skip_space(&self, mut i: usize) -> usize {
+        while i < self.segments.len() && self.is_space(i) {
+            i += 1;
+        }
+        i
+    }
+
+    fn byte_at(&self, segment: usize) -> usize {
+        self.segments
+            .get(segment)
+            .map_or(self.body.len(), |s| s.start)
+    }
+
+    /// Whether a cut right before segment `i` (i > start) ends a sentence or a paragraph.
+    fn sentence_end_before(&self, i: usize) -> bool {
+        let next_is_space = i >= self.segments.len() || self.is_space(i);
+        if !next_is_space || i == 0 {
+            return false;
+        }
+        let mut j = i - 1;
+        if i < self.segments.len() && self.segment_text(i).contains('\n') {
+            // A paragraph end, unless it introduces what follows ("…as follows:").
+            let last = self.segment_text(j);
+            return !(self.segments[j].kind == SegmentKind::Grapheme
+                && last.chars().all(|c| DANGLING.contains(&c)));
+        }
+        while j > 0
+            && self.segments[j].kind == SegmentKind::Grapheme
+            && self.segment_text(j).chars().all(|c| CLOSERS.contains(&c))
+        {
+            j -= 1;
+        }
+        self.segments[j].kind == SegmentKind::Grapheme
+            && self
+                .segment_text(j)
+                .chars()
+                .all(|c| SENTENCE_END.contains(&c))
+    }
+
+    /// The longest piece from segment `start` that weighs at most `budget` (ellipsis
+    /// included when `may_truncate` and the piece does not reach the end), ending at a
+    /// sentence end when that keeps at least half of the budget, else at a word boundary.
+    /// Without `may_truncate` (thread parts before the last) the piece ends at a sentence
+    /// end, or at a word boundary only when no sentence end fits, and carries no ellipsis.
+    fn cut(&self, start: usize, budget: usize, may_truncate: bool) -> Cut {
+        let n = self.segments.len();
+        let weight = |end: usize| self.before[end] - self.before[start];
+        let start_byte = self.byte_at(start);
+        // Everything left fits.
+        if weight(n) <= budget {
+            return Cut {
+                start_byte,
+                end_byte: self.body.len(),
+                end_segment: n,
+                ending: Ending::Complete,
+            };
+        }
+        let sentence_cost = if may_truncate { 2 } else { 0 };
+        let word_cost = if may_truncate { 1 } else { 0 };
+        let mut best_sentence: Option<usize> = None;
+        let mut best_word: Option<usize> = None;
+        for end in start + 1..=n {
+            let w = weight(end);
+            if w + word_cost > budget {
+                break;
+            }
+            let at_boundary = end == n || self.is_space(end);
+            if !at_boundary || self.is_space(end - 1) {
+                continue;
+            }
+            if w + sentence_cost <= budget && self.sentence_end_before(end) {
+                best_sentence = Some(end);
+            }
+            best_word = Some(end);
+        }
+        let keeps_enough = |end: usize| weight(end) * 2 >= budget;
+        let (end, ending) = match (best_sentence, best_word) {
+            (Some(s), _) if keeps_enough(s) || !may_truncate => (
+                s,
+                if may_truncate {
+                    Ending::Sentence
+                } else {
+                    Ending::Continue
+                },
+            ),
+            (_, Some(w)) => (
+                w,
+                if may_truncate {
+                    Ending::Word
+                } else {
+                    Ending::Continue
+                },
+            ),
+            (Some(s), None) => (s, Ending::Sentence),
+            (None, None) => (start, Ending::Word),
+        };
+        let end = if ending == Ending::Word {
+            self.tidy_word_cut(start, end)
+        } else {
+            end
+        };
+        Cut {
+            start_byte,
+            end_byte: self.byte_at(end),
+            end_segment: end,
+            ending,
+        }
+    }
+
+    /// Moves a word cut back past dangling punctuation and an unclosed parenthesis.
+    fn tidy_word_cut(&self, start: usize, mut end: usize) -> usize {
+        loop {
+            let before = end;
+            while end > start
+                && self.segments[end - 1].kind == SegmentKind::Grapheme
+                && self
+                    .segment_text(end - 1)
+                    .chars()
+                    .all(|c| c.is_whitespace() || DANGLING.contains(&c))
+            {
+                end -= 1;
+            }
+            // An unclosed `(` or `[`: cut before it.
+            let mut depth: i32 = 0;
+            let mut unclosed: Option<usize> = None;
+            for i in (start..end).rev() {
+                if self.segments[i].kind != SegmentKind::Grapheme {
+                    continue;
+                }
+                match self.segment_text(i) {
+                    ")" | "]" => depth += 1,
+                    "(" | "[" if depth == 0 => {
+                        unclosed = Some(i);
+                        break;
+                    }
+                    "(" | "[" => depth -= 1,
+                    _ => {}
+                }
+            }
+            if let Some(open) = unclosed {
+                if open > start {
+                    end = open;
+                }
+            }
+            if end == before {
+                return end;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::count::Software;
+    use crate::post::{parse_post, PostContext};
+
+    fn post(front_matter: &str, body: &str) -> Post {
+        let timezone = jiff::tz::TimeZone::UTC;
+        let context = PostContext {
+            posts_dir: Path::new("posts"),
+            timezone: &timezone,
+            alt_text_limit: 1500,
+            file_exists: &|_: &Path| true,
+        };
+        let source = format!("+++\ntitle = \"t\"\n{front_matter}\n+++\n{body}\n");
+        parse_post("tips/p", Path::new("posts/tips/p.md"), &source, &context).unwrap()
+    }
+
+    /// Composes with literal code-point counting (easy to reason about) and `limit`.
+    fn generic(post: &Post, limit: usize, defaults: &[&str]) -> Composed {
+        let counter = Counter::new(Software::Generic, limit, 23);
+        let defaults: Vec<String> = defaults.iter().map(|s| s.to_string()).collect();
+        let settings = FitSettings {
+            counter: &counter,
+            long_posts: LongPosts::Truncate,
+            max_thread: 5,
+            default_hashtags: &defaults,
+            visibility: Visibility::Public,
+            language: "en",
+        };
+        compose(post, &settings)
+    }
+
+    fn texts(composed: &Composed) -> Vec<&str> {
+        composed.statuses.iter().map(|s| s.text.as_str()).collect()
+    }
+
+    #[test]
+    fn a_post_that_fits_gets_its_link_and_missing_hashtags_appended() {
+        let p = post(
+            "link = \"https://ex.org/a\"\nhashtags = [\"Python\", \"Science\"]",
+            "Hello #python world.",
+        );
+        let c = generic(&p, 500, &["pyOpenSci"]);
+        assert_eq!(c.fit, Fit::AsIs);
+        assert_eq!(
+            texts(&c),
+            ["Hello #python world.\n\nhttps://ex.org/a\n\n#Science #pyOpenSci"]
+        );
+        assert_eq!(c.statuses[0].length, c.statuses[0].text.chars().count());
+    }
+
+    #[test]
+    fn a_link_already_in_the_body_is_not_repeated() {
+        let p = post("link = \"https://ex.org/a\"", "See https://ex.org/a today.");
+        assert_eq!(
+            texts(&generic(&p, 500, &[])),
+            ["See https://ex.org/a today."]
+        );
+    }
+
+    #[test]
+    fn truncation_cuts_at_the_last_sentence_end_and_keeps_the_link() {
+        let p = post(
+            "link = \"https://ex.org/a\"",
+            "A first sentence that is fairly long. Then a second sentence that will not fit.",
+        );
+        // Body budget 60 - (2 + 16) = 42: the first sentence (37) and " …" fit, and keep
+        // more than half of 42.
+        let c = generic(&p, 60, &[]);
+        assert_eq!(c.fit, Fit::Truncated);
+        assert_eq!(
+            texts(&c),
+            ["A first sentence that is fairly long. …\n\nhttps://ex.org/a"]
+        );
+        // Budget 72 - 18 = 54: a sentence cut still wins over the longer word cut.
+        let c = generic(&p, 72, &[]);
+        assert_eq!(
+            texts(&c),
+            ["A first sentence that is fairly long. …\n\nhttps://ex.org/a"]
+        );
+        // Budget 40 - 18 = 22: the sentence does not fit, a word cut does.
+        let c = generic(&p, 40, &[]);
+        // "A first sentence that" is 21, and the ellipsis makes 22.
+        assert_eq!(texts(&c), ["A first sentence that…\n\nhttps://ex.org/a"]);
+    }
+
+    #[test]
+    fn a_word_cut_is_used_when_the_sentence_cut_keeps_too_little() {
+        let p = post(
+            "",
+            "Short. Then a very long sentence follows with many words that go on and on and on.",
+        );
+        let c = generic(&p, 40, &[]);
+        // "…follows" is 40, and the ellipsis would make 41.
+        assert_eq!(texts(&c), ["Short. Then a very long sentence…"]);
+    }
+
+    #[test]
+    fn a_word_cut_leaves_no_dangling_punctuation_or_open_parenthesis() {
+        let p = post(
+            "",
+            "We use these tools: hatch, pdm, and flit (see the guide at length) plus more words.",
+        );
+        let c = generic(&p, 22, &[]);
+        assert_eq!(texts(&c), ["We use these tools…"]);
+        let c = generic(&p, 50, &[]);
+        assert_eq!(texts(&c), ["We use these tools: hatch, pdm, and flit…"]);
+    }
+
+    #[test]
+    fn hashtags_are_dropped_from_the_end_before_the_body_goes_below_half_the_room() {
+        let body = "One two three four five six seven eight nine ten eleven twelve.";
+        let p = post("hashtags = [\"Alpha\", \"Beta\", \"Gamma\"]", body);
+        // Room 60: all tags (2 + 19) leave 39 >= 30 for the body.
+        let c = generic(&p, 60, &[]);
+        assert_eq!(
+            texts(&c),
+            ["One two three four five six seven…\n\n#Alpha #Beta #Gamma"]
+        );
+        // Room 40: all tags would leave 19 < 20; two tags (2 + 12) leave 26.
+        let c = generic(&p, 40, &[]);
+        assert_eq!(texts(&c), ["One two three four five…\n\n#Alpha #Beta"]);
+    }
+
+    #[test]
+    fn a_short_version_is_used_when_it_fits_and_reported_when_it_does_not() {
+        let p = post(
+            "short = \"Brief.\"\nlink = \"https://ex.org\"",
+            "A long body that will not fit in thirty characters at all.",
+        );
+        let c = generic(&p, 40, &[]);
+        assert_eq!(c.fit, Fit::Short);
+        assert_eq!(texts(&c), ["Brief.\n\nhttps://ex.org"]);
+        let c = generic(&p, 20, &[]);
+        assert_eq!(c.fit, Fit::Truncated);
+        assert_eq!(
+            c.problems,
+            [FitProblem::ShortTooLong {
+                length: 22,
+                limit: 20
+            }]
+        );
+        assert!(c.statuses[0].length <= 20);
+    }
+
+    #[test]
+    fn a_thread_numbers_its_parts_and_replies_to_the_previous_one() {
+        let p = post(
+            "long_posts = \"thread\"\nlink = \"https://ex.org\"\nhashtags = [\"Py\"]",
+            "Alpha beta gamma. Delta epsilon zeta. Eta theta iota. Kappa lambda mu.",
+        );
+        let c = generic(&p, 50, &[]);
+        assert_eq!(
+            c.fit,
+            Fit::Thread {
+                parts: 3,
+                truncated: false
+            }
+        );
+        assert_eq!(
+            texts(&c),
+            [
+                "Alpha beta gamma.\n\nhttps://ex.org\n\n#Py (1/3)",
+                "Delta epsilon zeta. Eta theta iota. (2/3)",
+                "Kappa lambda mu. (3/3)",
+            ]
+        );
+        let visibility: Vec<Visibility> = c.statuses.iter().map(|s| s.visibility).collect();
+        assert_eq!(
+            visibility,
+            [
+                Visibility::Public,
+                Visibility::Unlisted,
+                Visibility::Unlisted
+            ]
+        );
+        let replies: Vec<Option<usize>> = c.statuses.iter().map(|s| s.in_reply_to).collect();
+        assert_eq!(replies, [None, Some(0), Some(1)]);
+    }
+
+    #[test]
+    fn a_thread_longer_than_max_thread_is_truncated_in_its_last_part() {
+        let body = "One one one. Two two two. Three three three. Four four four. Five five five.";
+        let p = post("long_posts = \"thread\"", body);
+        let counter = Counter::new(Software::Generic, 25, 23);
+        let settings = FitSettings {
+            counter: &counter,
+            long_posts: LongPosts::Truncate,
+            max_thread: 2,
+            default_hashtags: &[],
+            visibility: Visibility::Private,
+            language: "en",
+        };
+        let c = compose(&p, &settings);
+        assert_eq!(
+            c.fit,
+            Fit::Thread {
+                parts: 2,
+                truncated: true
+            }
+        );
+        assert_eq!(texts(&c), ["One one one. (1/2)", "Two two two. … (2/2)"]);
+        // A private thread stays private.
+        assert!(c
+            .statuses
+            .iter()
+            .all(|s| s.visibility == Visibility::Private));
+    }
+
+    #[test]
+    fn mastodon_counts_urls_as_23_so_more_text_fits() {
+        let link = format!("https://ex.org/{}", "x".repeat(80));
+        let p = post(&format!("link = \"{link}\""), &"word ".repeat(100));
+        let counter = Counter::new(Software::Mastodon, 500, 23);
+        let settings = FitSettings {
+            counter: &counter,
+            long_posts: LongPosts::Truncate,
+            max_thread: 5,
+            default_hashtags: &[],
+            visibility: Visibility::Public,
+            language: "en",
+        };
+        let c = compose(&p, &settings);
+        assert!(c.statuses[0].text.ends_with(&link));
+        assert!(c.statuses[0].length <= 500);
+        // The literal text is longer than 500: the URL counted as 23.
+        assert!(c.statuses[0].text.chars().count() > 500);
+    }
+
+    #[test]
+    fn the_content_warning_counts_against_the_limit() {
+        let p = post(
+            "content_warning = \"0123456789\"",
+            "Alpha beta gamma delta epsilon zeta eta theta.",
+        );
+        let c = generic(&p, 40, &[]);
+        assert!(c.statuses[0].length <= 40);
+        assert_eq!(c.statuses[0].spoiler_text, "0123456789");
+        assert_eq!(
+            c.statuses[0].length,
+            c.statuses[0].text.chars().count() + 10
+        );
+    }
+}
