@@ -528,6 +528,8 @@ impl Cut {
         let kept = body[self.start_byte..self.end_byte].trim_end();
         match self.ending {
             Ending::Complete | Ending::Continue => kept.to_string(),
+            // A sentence that already trails off needs no second ellipsis.
+            Ending::Sentence if kept.ends_with("...") || kept.ends_with('…') => kept.to_string(),
             Ending::Sentence => format!("{kept} …"),
             Ending::Word => format!("{kept}…"),
         }
@@ -808,6 +810,15 @@ mod tests {
         let c = generic(&p, 40, &[]);
         // "A first sentence that" is 21, and the ellipsis makes 22.
         assert_eq!(texts(&c), ["A first sentence that…\n\nhttps://ex.org/a"]);
+    }
+
+    #[test]
+    fn a_sentence_that_trails_off_gets_no_second_ellipsis() {
+        let p = post(
+            "",
+            "Hatch, flit, pdm... Then a long sentence about the choice that will not fit here.",
+        );
+        assert_eq!(texts(&generic(&p, 30, &[])), ["Hatch, flit, pdm..."]);
     }
 
     #[test]
