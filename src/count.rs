@@ -154,7 +154,7 @@ impl Counter {
     pub fn segments_into(&self, text: &str, out: &mut Vec<Segment>) {
         out.clear();
         out.reserve(text.len());
-        Scanner::new(self, text).run(|segment| out.push(segment));
+        Scanner::new(self, text).run(&mut VecSink(out));
     }
     /// Characters the server charges for `text` alone.
     pub fn count(&self, text: &str) -> usize {
@@ -162,9 +162,9 @@ impl Counter {
             // Entities and clusters never change a code-point count: every weight is literal.
             Unit::CodePoints => text.chars().count(),
             Unit::Graphemes => {
-                let mut total = 0;
-                Scanner::new(self, text).run(|segment| total += segment.weight);
-                total
+                let mut total = SumSink(0);
+                Scanner::new(self, text).run(&mut total);
+                total.0
             }
         }
     }
@@ -244,6 +244,45 @@ enum Tld {
     Possible(usize),
 }
 
+/// Where segments go: a vector for `segments`, a running sum for `count`.
+trait Sink {
+    fn push(&mut self, segment: Segment);
+    /// The one-byte clusters `start..end`, each weighing `weight`.
+    fn ascii_run(&mut self, start: usize, end: usize, weight: usize);
+}
+
+struct VecSink<'v>(&'v mut Vec<Segment>);
+
+impl Sink for VecSink<'_> {
+    #[inline]
+    fn push(&mut self, segment: Segment) {
+        self.0.push(segment);
+    }
+    #[inline]
+    fn ascii_run(&mut self, start: usize, end: usize, weight: usize) {
+        let kind = SegmentKind::Grapheme;
+        self.0.extend((start..end).map(|i| Segment {
+            start: i,
+            end: i + 1,
+            weight,
+            kind,
+        }));
+    }
+}
+
+struct SumSink(usize);
+
+impl Sink for SumSink {
+    #[inline]
+    fn push(&mut self, segment: Segment) {
+        self.0 += segment.weight;
+    }
+    #[inline]
+    fn ascii_run(&mut self, start: usize, end: usize, weight: usize) {
+        self.0 += (end - start) * weight;
+    }
+}
+
 /// One pass over a text: finds entities left to right and emits every segment in order.
 struct Scanner<'a> {
     text: &'a str,
@@ -289,7 +328,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn run(mut self, mut emit: impl FnMut(Segment)) {
+    fn run(mut self, sink: &mut impl Sink) {
         let len = self.bytes.len();
         let mut pos = 0; // everything before `pos` has been emitted; `pos` is a cluster boundary
         let mut i = 0;
@@ -310,9 +349,9 @@ impl<'a> Scanner<'a> {
                     // mark after a URL, a prepended mark before it).
                     let start = self.boundary_at_or_before(entity.start);
                     let end = self.boundary_at_or_after(entity.end);
-                    self.emit_text(pos, start, &mut emit);
+                    self.emit_text(pos, start, sink);
                     let weight = self.entity_weight(&entity, start, end);
-                    emit(Segment {
+                    sink.push(Segment {
                         start,
                         end,
                         weight,
@@ -324,7 +363,7 @@ impl<'a> Scanner<'a> {
                 _ => i += 1,
             }
         }
-        self.emit_text(pos, len, &mut emit);
+        self.emit_text(pos, len, sink);
     }
 
     /// Emits `text[a..b]` (both cluster boundaries) as grapheme-cluster segments.
@@ -334,58 +373,58 @@ impl<'a> Scanner<'a> {
     /// no rule looks past a simple character), so a simple character followed by a simple one
     /// is a cluster by itself and needs no segmentation tables. Anything else goes to
     /// unicode-segmentation up to the next such pair, which is a guaranteed boundary.
-    fn emit_text(&self, a: usize, b: usize, emit: &mut impl FnMut(Segment)) {
+    fn emit_text(&self, a: usize, b: usize, sink: &mut impl Sink) {
         let bytes = self.bytes;
         let text = self.text;
         let (lead, trail) = (self.lead, self.trail);
         let kind = SegmentKind::Grapheme;
         let mut i = a;
         while i < b {
-            // ASCII run: every byte followed by another ASCII byte is a cluster of its own.
-            while i + 1 < b && bytes[i + 1] < 0x80 && bytes[i] < 0x80 {
-                if bytes[i] == b'\r' && bytes[i + 1] == b'\n' {
-                    let weight = match self.unit {
-                        Unit::CodePoints => 2,
-                        Unit::Graphemes => usize::from(i + 2 > lead && i < trail),
-                    };
-                    emit(Segment {
-                        start: i,
-                        end: i + 2,
-                        weight,
-                        kind,
-                    });
-                    i += 2;
-                } else {
-                    // Pleroma's trimmed whitespace weighs 0; elsewhere lead = 0, trail = len.
-                    emit(Segment {
-                        start: i,
-                        end: i + 1,
-                        weight: usize::from(i >= lead && i < trail),
-                        kind,
-                    });
-                    i += 1;
+            // ASCII run without '\r': every byte followed by another ASCII byte is a cluster
+            // of its own; the run's last byte too unless non-ASCII follows (it may take a mark).
+            let r = find_non_ascii_or_cr(bytes, i, b);
+            if r > i {
+                let stop = if r < b && bytes[r] >= 0x80 { r - 1 } else { r };
+                self.ascii_run(i, stop, sink);
+                i = stop;
+                if i >= b {
+                    break;
                 }
             }
-            if i >= b {
-                break;
+            if bytes[i] == b'\r' {
+                // GB3/GB4: "\r\n" is one cluster, and there is a boundary after it or after
+                // a lone '\r' whatever follows.
+                let end = if bytes.get(i + 1) == Some(&b'\n') && i + 1 < b {
+                    i + 2
+                } else {
+                    i + 1
+                };
+                let weight = match self.unit {
+                    Unit::CodePoints => end - i,
+                    Unit::Graphemes => usize::from(end > lead && i < trail),
+                };
+                sink.push(Segment {
+                    start: i,
+                    end,
+                    weight,
+                    kind,
+                });
+                i = end;
+                continue;
             }
-            // One character, then either the ASCII run resumes or the slow path takes over.
-            let ch = if bytes[i] < 0x80 {
-                bytes[i] as char
-            } else {
-                char_at(text, i).unwrap_or('\0')
-            };
+            // One character, then either an ASCII run resumes or the slow path takes over.
+            let ch = char_at(text, i).unwrap_or('\0');
             let n = i + ch.len_utf8();
             if is_simple(ch)
                 && (n >= b || bytes[n] < 0x80 || is_simple(char_at(text, n).unwrap_or('\0')))
             {
-                // A simple non-ASCII character is never whitespace we trim: weight 1.
+                // Pleroma's trimmed whitespace weighs 0 (non-ASCII is never trimmed).
                 let weight = if ch.is_ascii() {
                     usize::from(i >= lead && i < trail)
                 } else {
                     1
                 };
-                emit(Segment {
+                sink.push(Segment {
                     start: i,
                     end: n,
                     weight,
@@ -396,9 +435,25 @@ impl<'a> Scanner<'a> {
             }
             let j = next_sure_boundary(text, i, b);
             for (offset, cluster) in text[i..j].grapheme_indices(true) {
-                emit(self.grapheme(i + offset, i + offset + cluster.len()));
+                sink.push(self.grapheme(i + offset, i + offset + cluster.len()));
             }
             i = j;
+        }
+    }
+
+    /// One-byte clusters `a..e`: weight 1, except Pleroma's trimmed whitespace (before `lead`
+    /// or from `trail` on), which weighs 0. Elsewhere `lead` = 0 and `trail` = length.
+    fn ascii_run(&self, a: usize, e: usize, sink: &mut impl Sink) {
+        let lo = self.lead.clamp(a, e);
+        let hi = self.trail.clamp(lo, e);
+        if lo > a {
+            sink.ascii_run(a, lo, 0);
+        }
+        if hi > lo {
+            sink.ascii_run(lo, hi, 1);
+        }
+        if e > hi {
+            sink.ascii_run(hi, e, 0);
         }
     }
 
@@ -815,23 +870,28 @@ impl<'a> Scanner<'a> {
     /// Whether the word holding `s` has a '.' before `s`. If not, no earlier URL match of
     /// twitter-text (with or without protocol: every domain has a '.') can have swallowed the
     /// text at `s`: matches cannot cross ASCII whitespace, U+0085, '<' or '>' (neither path,
-    /// query nor domain characters). Called with increasing `s`, so the scan is incremental.
+    /// query nor domain characters).
     fn word_has_dot_before(&mut self, s: usize) -> bool {
         let b = self.bytes;
-        if s < self.word_pos {
-            self.word_pos = 0;
-            self.word_dot = false;
-        }
-        for i in self.word_pos..s {
+        // Scan back from `s` to the word's start, or to the previous query's position, whose
+        // answer still holds if no boundary lies in between.
+        let floor = if s >= self.word_pos { self.word_pos } else { 0 };
+        let mut i = s;
+        let dot = loop {
+            if i == floor {
+                break floor != 0 && self.word_dot;
+            }
+            i -= 1;
             match b[i] {
-                b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b'<' | b'>' => self.word_dot = false,
-                0x85 if i > 0 && b[i - 1] == 0xC2 => self.word_dot = false,
-                b'.' => self.word_dot = true,
+                b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b'<' | b'>' => break false,
+                0x85 if i > 0 && b[i - 1] == 0xC2 => break false,
+                b'.' => break true,
                 _ => {}
             }
-        }
+        };
         self.word_pos = s;
-        self.word_dot
+        self.word_dot = dot;
+        dot
     }
 
     // ---------------------------------------------------------------- mentions
@@ -938,13 +998,15 @@ impl<'a> Scanner<'a> {
             return None;
         }
         let mut end = last_word;
-        // Mastodon's `extract_hashtags_with_indices`: "#foohttps://…" is the tag "foo".
+        // Mastodon's `extract_hashtags_with_indices`: "#foohttps://…" is the tag "foo". We
+        // give up any protocol (not only "https?") so the URL scanner still judges it: after
+        // a non-ASCII letter ("#cafégemini://…") twitter-text does see a URL.
         if text[end..].starts_with("://") {
-            let name = &text[at + 1..end];
-            if name.len() > 5 && name.ends_with("https") {
-                end -= 5;
-            } else if name.len() > 4 && name.ends_with("http") {
-                end -= 4;
+            if let Some(protocol) = protocol_start(self.bytes, end) {
+                if protocol <= at + 1 {
+                    return None; // "#https://…": no tag, a glued URL
+                }
+                end = protocol;
             }
         }
         Some(Entity {
@@ -978,21 +1040,43 @@ fn next_sure_boundary(text: &str, from: usize, b: usize) -> usize {
     b
 }
 
+/// The first byte in `from..to` that is non-ASCII or '\r' (or `to`), eight bytes at a time.
+fn find_non_ascii_or_cr(bytes: &[u8], from: usize, to: usize) -> usize {
+    let mut i = from;
+    while i + 8 <= to {
+        let mut chunk = [0u8; 8];
+        chunk.copy_from_slice(&bytes[i..i + 8]);
+        let word = u64::from_le_bytes(chunk);
+        if word & HIGH_BITS != 0 || has_byte(word, b'\r') {
+            break;
+        }
+        i += 8;
+    }
+    while i < to && bytes[i] < 0x80 && bytes[i] != b'\r' {
+        i += 1;
+    }
+    i
+}
+
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any byte of `word` equals `byte` (the classic "has zero byte" test on `word ^ byte`).
+#[inline]
+fn has_byte(word: u64, byte: u8) -> bool {
+    let x = word ^ (LOW_BITS * u64::from(byte));
+    x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS != 0
+}
+
 /// The first byte at or after `from` that is ':', '@' or '#' (or `bytes.len()`), eight
 /// bytes at a time.
 fn find_trigger(bytes: &[u8], from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has = |word: u64, byte: u8| {
-        let x = word ^ (ONES * u64::from(byte));
-        x.wrapping_sub(ONES) & !x & HIGHS
-    };
     let mut i = from;
     while i + 8 <= bytes.len() {
         let mut chunk = [0u8; 8];
         chunk.copy_from_slice(&bytes[i..i + 8]);
         let word = u64::from_le_bytes(chunk);
-        if has(word, b':') | has(word, b'@') | has(word, b'#') != 0 {
+        if has_byte(word, b':') || has_byte(word, b'@') || has_byte(word, b'#') {
             break;
         }
         i += 8;
@@ -1003,40 +1087,72 @@ fn find_trigger(bytes: &[u8], from: usize) -> usize {
     i
 }
 
-/// Characters with Grapheme_Cluster_Break=Other (or ASCII) that are not Extended_Pictographic,
-/// Prepend, Regional_Indicator, Hangul or Indic_Conjunct_Break: no UAX #29 rule joins them to
-/// a neighbouring simple character. Common scripts only (Latin, Greek, Cyrillic, Hebrew and
-/// Arabic letters, punctuation, CJK, kana, full-width forms); anything else takes the slow path.
-/// Checked exhaustively against unicode-segmentation by `simple_chars_stand_alone`.
+/// Characters that are never joined to a neighbouring simple character: no UAX #29 rule
+/// keeps two of them in one cluster ("\r\n" aside). They have Grapheme_Cluster_Break Other
+/// (or Control), are not Prepend (GB9b), Extend, ZWJ or SpacingMark (GB9, GB9a), Regional
+/// Indicators (GB12/13) or Hangul jamo/syllables (GB6-8). Emoji qualify: GB11 joins an emoji
+/// only after a ZWJ, which is not simple. Common scripts only (Latin, Greek, Cyrillic, Hebrew
+/// and Arabic letters, punctuation, CJK, kana, full-width forms, emoji); anything else takes
+/// the slow path. Checked exhaustively against unicode-segmentation by `simple_chars_stand_alone`.
+const SIMPLE_RANGES: [(u32, u32); 31] = [
+    (0x00, 0x7F),
+    (0xA0, 0xA8),
+    (0xAA, 0xAC),
+    (0xAF, 0x2FF),
+    (0x370, 0x482),
+    (0x48A, 0x52F),
+    (0x5D0, 0x5EA),
+    (0x5EF, 0x5F4),
+    (0x620, 0x64A),
+    (0x660, 0x66F),
+    (0x671, 0x6D5),
+    (0x1E00, 0x1EFF),
+    (0x2010, 0x2027),
+    (0x2030, 0x205F),
+    (0x20A0, 0x20C0),
+    (0x2600, 0x27BF),
+    (0x3000, 0x3029),
+    (0x3030, 0x303F),
+    (0x3041, 0x3096),
+    (0x309B, 0x30FF),
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xFF01, 0xFF9D),
+    (0x1F300, 0x1F3FA), // 1F3FB-1F3FF (skin tones) are Extend
+    (0x1F400, 0x1F64F),
+    (0x1F680, 0x1F6FF),
+    (0x1F900, 0x1F9FF),
+    (0x1FA70, 0x1FAFF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2EBEF),
+    (0x30000, 0x3134F),
+];
+
+/// `SIMPLE_RANGES` below U+10000 as a bitmap (8 KiB): one load per character.
+const SIMPLE_BMP: [u64; 1024] = {
+    let mut bits = [0u64; 1024];
+    let mut r = 0;
+    while r < SIMPLE_RANGES.len() {
+        let (lo, hi) = SIMPLE_RANGES[r];
+        let mut cp = lo;
+        while cp <= hi && cp < 0x10000 {
+            bits[(cp >> 6) as usize] |= 1 << (cp & 63);
+            cp += 1;
+        }
+        r += 1;
+    }
+    bits
+};
+
+#[inline]
 fn is_simple(c: char) -> bool {
-    matches!(
-        c as u32,
-        0x00..=0x7F
-            | 0x3041..=0x3096
-            | 0x309B..=0x30FF
-            | 0x4E00..=0x9FFF
-            | 0xA0..=0xA8
-            | 0xAA..=0xAC
-            | 0xAF..=0x2FF
-            | 0x370..=0x482
-            | 0x48A..=0x52F
-            | 0x5D0..=0x5EA
-            | 0x5EF..=0x5F4
-            | 0x620..=0x64A
-            | 0x660..=0x66F
-            | 0x671..=0x6D5
-            | 0x1E00..=0x1EFF
-            | 0x2010..=0x2027
-            | 0x2030..=0x203B
-            | 0x203D..=0x2048
-            | 0x204A..=0x205F
-            | 0x20A0..=0x20C0
-            | 0x3000..=0x3029
-            | 0x3031..=0x303C
-            | 0x303E..=0x303F
-            | 0x3400..=0x4DBF
-            | 0xFF01..=0xFF9D
-    )
+    let cp = c as u32;
+    if cp < 0x10000 {
+        return SIMPLE_BMP[(cp >> 6) as usize] >> (cp & 63) & 1 != 0;
+    }
+    SIMPLE_RANGES[23..]
+        .iter()
+        .any(|&(lo, hi)| (lo..=hi).contains(&cp))
 }
 
 /// Grapheme clusters of `s` as the servers count them (see [`cluster_weight`]).
@@ -1225,13 +1341,91 @@ fn tld_lookahead_ok(text: &str, i: usize) -> bool {
     }
 }
 
+const PATH: u8 = 1;
+const PATH_END: u8 = 2;
+const QUERY: u8 = 4;
+const QUERY_END: u8 = 8;
+
+/// The classes below for ASCII, precomputed (the URL scanners' inner loops).
+const ASCII_URL_CLASS: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        let c = i as u8 as char;
+        let alnum = c.is_ascii_alphanumeric();
+        let space = matches!(c, '\t' | '\n' | '\x0B' | '\x0C' | '\r' | ' ');
+        let path = !space && !matches!(c, '<' | '>' | '(' | ')' | '?');
+        let path_end = path
+            && !matches!(
+                c,
+                '!' | '*'
+                    | '"'
+                    | '\''
+                    | ';'
+                    | ':'
+                    | '='
+                    | ','
+                    | '.'
+                    | '$'
+                    | '%'
+                    | '['
+                    | ']'
+                    | '~'
+                    | '&'
+                    | '|'
+                    | '@'
+            );
+        let query = alnum
+            || matches!(
+                c,
+                '!' | '?'
+                    | '*'
+                    | '\''
+                    | '('
+                    | ')'
+                    | ';'
+                    | ':'
+                    | '&'
+                    | '='
+                    | '+'
+                    | '$'
+                    | '/'
+                    | '%'
+                    | '#'
+                    | '['
+                    | ']'
+                    | '-'
+                    | '_'
+                    | '.'
+                    | ','
+                    | '~'
+                    | '|'
+                    | '@'
+                    | '^'
+            );
+        let query_end = alnum || matches!(c, '_' | '&' | '=' | '#' | '/' | '-');
+        table[i] = (path as u8 * PATH)
+            | (path_end as u8 * PATH_END)
+            | (query as u8 * QUERY)
+            | (query_end as u8 * QUERY_END);
+        i += 1;
+    }
+    table
+};
+
 /// `[^\p{White_Space}<>()?]`
 fn is_path_char(c: char) -> bool {
-    !c.is_whitespace() && !matches!(c, '<' | '>' | '(' | ')' | '?')
+    if c.is_ascii() {
+        return ASCII_URL_CLASS[c as usize] & PATH != 0;
+    }
+    !c.is_whitespace()
 }
 
 /// `[^\p{White_Space}()?!*"'「」<>;:=,.$%\[\]~&|@]`
 fn is_path_end_char(c: char) -> bool {
+    if c.is_ascii() {
+        return ASCII_URL_CLASS[c as usize] & PATH_END != 0;
+    }
     is_path_char(c)
         && !matches!(
             c,
@@ -1268,7 +1462,7 @@ fn is_original_path_char(c: char) -> bool {
 /// Mastodon's `valid_url_query_chars`: `[a-z0-9!?*'();:&=+$/%#\[\]\-_.,~|@\^]` or UCHARS.
 fn is_query_char(c: char) -> bool {
     if c.is_ascii() {
-        return c.is_ascii_alphanumeric() || "!?*'();:&=+$/%#[]-_.,~|@^".contains(c);
+        return ASCII_URL_CLASS[c as usize] & QUERY != 0;
     }
     is_uchar(c)
 }
@@ -1276,7 +1470,7 @@ fn is_query_char(c: char) -> bool {
 /// Mastodon's `valid_url_query_ending_chars`: `[a-z0-9_&=#/\-]` or UCHARS.
 fn is_query_end_char(c: char) -> bool {
     if c.is_ascii() {
-        return c.is_ascii_alphanumeric() || "_&=#/-".contains(c);
+        return ASCII_URL_CLASS[c as usize] & QUERY_END != 0;
     }
     is_uchar(c)
 }
@@ -1430,18 +1624,33 @@ const KNOWN_TLDS: &[&str] = &[
     "zm", "zone", "zuerich", "zw",
 ];
 
+/// A TLD packed big-endian into a `u128` (zero-padded), so that integer order is string order.
+const fn tld_key(tld: &[u8]) -> u128 {
+    let mut key = 0u128;
+    let mut i = 0;
+    while i < 16 {
+        key <<= 8;
+        if i < tld.len() {
+            key |= tld[i].to_ascii_lowercase() as u128;
+        }
+        i += 1;
+    }
+    key
+}
+
+const KNOWN_TLD_KEYS: [u128; KNOWN_TLDS.len()] = {
+    let mut keys = [0u128; KNOWN_TLDS.len()];
+    let mut i = 0;
+    while i < keys.len() {
+        keys[i] = tld_key(KNOWN_TLDS[i].as_bytes());
+        i += 1;
+    }
+    keys
+};
+
+/// `candidate` is a run of ASCII letters (no NUL, which would pack like padding).
 fn is_known_tld(candidate: &[u8]) -> bool {
-    let mut buf = [0u8; 16];
-    if candidate.len() > buf.len() {
-        return false;
-    }
-    for (dst, src) in buf.iter_mut().zip(candidate) {
-        *dst = src.to_ascii_lowercase();
-    }
-    let lower = &buf[..candidate.len()];
-    KNOWN_TLDS
-        .binary_search_by(|tld| tld.as_bytes().cmp(lower))
-        .is_ok()
+    candidate.len() <= 16 && KNOWN_TLD_KEYS.binary_search(&tld_key(candidate)).is_ok()
 }
 
 #[cfg(test)]
@@ -1731,40 +1940,71 @@ mod tests {
         assert_eq!(c.count(marked), 25);
         // a glued hashtag before a URL: Mastodon's tag is "foo", the URL is glued (literal)
         assert_eq!(c.count("#foohttps://example.com/x"), 25);
+        // but after a non-ASCII letter the URL is not glued: "#café" + 23
+        assert_eq!(c.count("#cafégemini://a.io"), 28);
+        assert_eq!(
+            counter(Software::Gotosocial).count("#cafégemini://a.io"),
+            18
+        );
+        assert_eq!(c.count("#https://example.com/x"), 22);
     }
 
     #[test]
     fn simple_chars_stand_alone() {
-        // Every character the fast path treats as simple must be its own cluster next to any
-        // other simple character, and must not be Prepend, Extend, SpacingMark, ZWJ, Regional
-        // Indicator, Hangul, Extended_Pictographic or an Indic consonant.
+        // The fast path's premise: between two simple characters there is always a cluster
+        // boundary, whatever precedes them. So a simple character must not be Prepend,
+        // Extend, ZWJ or SpacingMark (probe "a{c}a"), a Regional Indicator, or Hangul that
+        // pairs with L, V or LV jamo/syllables.
         let count = |s: &str| s.graphemes(true).count();
-        for cp in 0x80u32..0x10000 {
+        assert!(SIMPLE_RANGES.windows(2).all(|w| w[0].1 < w[1].0));
+        assert!(SIMPLE_RANGES[..23].iter().all(|r| r.1 < 0x10000));
+        assert!(SIMPLE_RANGES[23..].iter().all(|r| r.0 >= 0x10000));
+        let mut checked = 0;
+        for cp in 0u32..0x110000 {
             let Some(c) = char::from_u32(cp) else {
                 continue;
             };
-            if !is_simple(c) {
+            let in_ranges = SIMPLE_RANGES
+                .iter()
+                .any(|&(lo, hi)| (lo..=hi).contains(&cp));
+            assert_eq!(is_simple(c), in_ranges, "U+{cp:04X}");
+            if !in_ranges || c == '\r' || c == '\n' {
                 continue;
             }
-            for probe in [
-                format!("{c}{c}"),
-                format!("a{c}a"),
-                format!("\u{5D0}{c}"),
-                format!("{c}\u{4E00}"),
-                format!("\u{1F1E6}{c}"),
-                format!("\u{1F600}\u{200D}{c}"),
-                format!("\u{915}\u{94D}{c}"),
-                format!("\u{1100}{c}"),
-                format!("{c}\u{1161}"),
-                format!("\u{AC00}{c}"),
+            checked += 1;
+            for (probe, expected) in [
+                (format!("{c}{c}"), 2),
+                (format!("a{c}a"), 3),
+                (format!("\u{4E00}{c}\u{1F600}"), 3),
+                (format!("\u{1F600}{c}\u{915}"), 3),
+                (format!("\u{1F1E6}{c}\u{1F1E6}"), 3),
+                (format!("\u{1100}{c}\u{1161}"), 3),
+                (format!("\u{AC00}{c}\u{11A8}"), 3),
             ] {
-                let expected = if probe.starts_with('\u{1F600}') || probe.starts_with('\u{915}') {
-                    2
-                } else {
-                    2 + usize::from(probe.starts_with('a'))
-                };
                 assert_eq!(count(&probe), expected, "U+{cp:04X} in {probe:?}");
             }
+        }
+        assert!(checked > 90_000, "{checked}");
+    }
+
+    #[test]
+    fn ascii_url_classes_match_the_regexes() {
+        for b in 0u8..128 {
+            let c = char::from(b);
+            let path = !c.is_whitespace() && !"<>()?".contains(c);
+            assert_eq!(is_path_char(c), path, "{c:?}");
+            assert_eq!(
+                is_path_end_char(c),
+                path && !"()?!*\"'<>;:=,.$%[]~&|@".contains(c),
+                "{c:?}"
+            );
+            let alnum = c.is_ascii_alphanumeric();
+            assert_eq!(
+                is_query_char(c),
+                alnum || "!?*'();:&=+$/%#[]-_.,~|@^".contains(c),
+                "{c:?}"
+            );
+            assert_eq!(is_query_end_char(c), alnum || "_&=#/-".contains(c), "{c:?}");
         }
     }
 
@@ -1778,6 +2018,9 @@ mod tests {
             .iter()
             .all(|t| t.bytes().all(|b| b.is_ascii_lowercase()) && t.len() <= 16));
         assert!(is_known_tld(b"COM") && is_known_tld(b"social") && !is_known_tld(b"notatld"));
+        assert!(KNOWN_TLD_KEYS.windows(2).all(|w| w[0] < w[1]));
+        assert!(KNOWN_TLDS.iter().all(|t| is_known_tld(t.as_bytes())));
+        assert!(!is_known_tld(b"") && !is_known_tld(b"comm"));
     }
 
     /// Pieces that exercise the scanner: URLs, mentions, hashtags, clusters, odd spaces.
@@ -1788,6 +2031,7 @@ mod tests {
             2 => prop::sample::select(vec![
                 "https://", "http://", "gemini://", "HTTPS://", "example.com", "münchen.de", "t.co/", "a.zz",
                 "localhost", ".", "/", "?q=1&r=2", "#frag", "(", ")", "wiki/Foo_(bar)", "#", "@", "alice",
+                "#café", "#tag", "dat://", "ssb://", "@bob", "·", "://",
                 "@bob@example.social", ":8080", ",", "!", "?", "\"", "<", ">", "'", "=", "-", "_", "xn--p1ai",
             ])
             .prop_map(str::to_string),
@@ -1833,6 +2077,23 @@ mod tests {
                 if s.kind == SegmentKind::Grapheme {
                     prop_assert_eq!(t[s.start..s.end].graphemes(true).count(), 1, "{:?}", &t[s.start..s.end]);
                 }
+            }
+        }
+
+        /// A protocol twitter-text may read as a URL start (not glued to an ASCII word, a
+        /// host character after "://") is always inside a Url segment, never in a hashtag,
+        /// a mention or plain text, so Mastodon's 23 is never missed.
+        #[test]
+        fn url_starts_are_never_swallowed(t in text()) {
+            let segs = counter(Software::Mastodon).segments(&t);
+            let b = t.as_bytes();
+            for (colon, _) in t.match_indices("://") {
+                let Some(start) = protocol_start(b, colon) else { continue };
+                if prev_char(&t, start).is_some_and(blocks_url) || !char_at(&t, colon + 3).is_some_and(is_label_char) {
+                    continue;
+                }
+                let seg = segs.iter().find(|s| s.start <= start && start < s.end).unwrap();
+                prop_assert_eq!(seg.kind, SegmentKind::Url, "protocol at {} in {:?}: {:?}", start, t, seg);
             }
         }
 
