@@ -123,15 +123,20 @@ fn a_wall_clock_at_is_read_in_the_schedule_time_zone() {
     assert!(matches!(post.kind, PostKind::Adhoc { at, then_evergreen: false } if at == expected));
 }
 
+/// A context for posts given as strings: `posts/` as the folder, every media file present.
+fn in_memory_context(timezone: &TimeZone) -> PostContext<'_> {
+    PostContext {
+        posts_dir: Path::new("posts"),
+        timezone,
+        alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
+        file_exists: &|_: &Path| true,
+    }
+}
+
 #[test]
 fn category_defaults_to_the_parent_folder() {
     let timezone = denver();
-    let context = PostContext {
-        posts_dir: Path::new("posts"),
-        timezone: &timezone,
-        alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        file_exists: &|_: &Path| true,
-    };
+    let context = in_memory_context(&timezone);
     let source = "+++\ntitle = \"x\"\n+++\nHello.\n";
     let nested = parse_post(
         "tips/deep/one",
@@ -147,12 +152,7 @@ fn category_defaults_to_the_parent_folder() {
 #[test]
 fn crlf_and_bom_keep_line_numbers_right() {
     let timezone = denver();
-    let context = PostContext {
-        posts_dir: Path::new("posts"),
-        timezone: &timezone,
-        alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        file_exists: &|_: &Path| true,
-    };
+    let context = in_memory_context(&timezone);
     let source = "\u{feff}+++\r\ntitle = \"x\"\r\n\r\nvisibility = \"loud\"\r\n+++\r\nHello.\r\n";
     let errors = parse_post("a", Path::new("a.md"), source, &context).unwrap_err();
     assert_eq!((errors[0].line, errors[0].column), (4, 14));
