@@ -143,22 +143,17 @@ pub fn compose(post: &Post, settings: &FitSettings) -> Composed {
     // 1. As is. The body is segmented once; the whole text is counted only when the body
     // alone does not already exceed the room (appending paragraphs never makes it shorter).
     let text = Text::new(body, counter);
-    let full_fits = text.total_weight() <= room && {
-        let full = assemble(
-            body,
-            link_if_absent(body, link),
-            &missing_tags(body, &candidates),
-            "",
-        );
-        counter.count(&full) <= room
-    };
-    if full_fits {
-        let full = assemble(
-            body,
-            link_if_absent(body, link),
-            &missing_tags(body, &candidates),
-            "",
-        );
+    let full = (text.total_weight() <= room)
+        .then(|| {
+            assemble(
+                body,
+                link_if_absent(body, link),
+                &missing_tags(body, &candidates),
+                "",
+            )
+        })
+        .filter(|full| counter.count(full) <= room);
+    if let Some(full) = full {
         return Composed {
             statuses: vec![status(full, None, visibility)],
             fit: Fit::AsIs,
@@ -338,6 +333,26 @@ fn tail_weight(counter: &Counter, link: Option<&str>, tags: &[String]) -> usize 
     }
 }
 
+/// How many of `candidates` to keep: hashtags are dropped from the end before the text
+/// budget (`room` less the link, the kept tags and `reserved`) falls below half of `text_room`.
+fn hashtags_kept(
+    counter: &Counter,
+    link: Option<&str>,
+    candidates: &[String],
+    room: usize,
+    reserved: usize,
+    text_room: usize,
+) -> usize {
+    (0..=candidates.len())
+        .rev()
+        .find(|&k| {
+            let budget =
+                room.saturating_sub(tail_weight(counter, link, &candidates[..k]) + reserved);
+            k == 0 || budget * 2 >= text_room
+        })
+        .unwrap_or(0)
+}
+
 /// The body cut to fit with the link (always) and as many hashtags as the half-room rule allows.
 fn truncate(
     text: &Text,
@@ -351,19 +366,13 @@ fn truncate(
     let body_room = room.saturating_sub(link_weight);
     let mut shrink = 0;
     loop {
-        let tags = candidates;
-        let chosen = (0..=tags.len())
-            .rev()
-            .find(|&k| {
-                let budget = room.saturating_sub(tail_weight(counter, link, &tags[..k]) + shrink);
-                k == 0 || budget * 2 >= body_room
-            })
-            .unwrap_or(0);
-        let budget = room.saturating_sub(tail_weight(counter, link, &tags[..chosen]) + shrink);
+        let chosen = hashtags_kept(counter, link, candidates, room, shrink, body_room);
+        let tags = &candidates[..chosen];
+        let budget = room.saturating_sub(tail_weight(counter, link, tags) + shrink);
         let kept = text.cut(0, budget, true);
         let kept_text = kept.render(body);
         // Hashtags and the link that the kept text already has are not repeated.
-        let tail_tags = missing_tags(&kept_text, &tags[..chosen]);
+        let tail_tags = missing_tags(&kept_text, tags);
         let composed = assemble(&kept_text, link_if_absent(&kept_text, link), &tail_tags, "");
         let length = counter.count(&composed);
         if length <= room || budget == 0 {
@@ -384,27 +393,22 @@ fn thread(
     max_thread: usize,
     counter: &Counter,
 ) -> Option<(Vec<String>, bool)> {
-    let body = text.body;
     // No part holds more than `room`, so fewer parts than this can never do.
     let at_least = text.total_weight().div_ceil(room.max(1)).max(2);
     for n in at_least..=max_thread {
-        if let Some(parts) = pack(text, body, link, candidates, room, n, counter, false) {
+        if let Some(parts) = pack(text, link, candidates, room, n, counter, false) {
             return Some((parts, false));
         }
     }
-    pack(
-        text, body, link, candidates, room, max_thread, counter, true,
-    )
-    .filter(|parts| parts.len() >= 2)
-    .map(|parts| (parts, true))
+    pack(text, link, candidates, room, max_thread, counter, true)
+        .filter(|parts| parts.len() >= 2)
+        .map(|parts| (parts, true))
 }
 
 /// Greedy packing into at most `n` parts; `None` if the body does not fit in `n` parts
 /// (unless `truncate_last`, which cuts the last part instead).
-#[allow(clippy::too_many_arguments)]
 fn pack(
     text: &Text,
-    body: &str,
     link: Option<&str>,
     candidates: &[String],
     room: usize,
@@ -418,15 +422,14 @@ fn pack(
     'retry: loop {
         // Hashtags in the first part: dropped from the end before they take more than half.
         let first_room = room.saturating_sub(tail_weight(counter, link, &[]) + suffix_weight(1));
-        let chosen = (0..=candidates.len())
-            .rev()
-            .find(|&k| {
-                let budget = room.saturating_sub(
-                    tail_weight(counter, link, &candidates[..k]) + suffix_weight(1),
-                );
-                k == 0 || budget * 2 >= first_room
-            })
-            .unwrap_or(0);
+        let chosen = hashtags_kept(
+            counter,
+            link,
+            candidates,
+            room,
+            suffix_weight(1),
+            first_room,
+        );
         let mut cuts: Vec<Cut> = Vec::new();
         let mut start = text.skip_space(0);
         for i in 1..=n {
@@ -468,7 +471,7 @@ fn pack(
         let mut parts = Vec::with_capacity(parts_count);
         for (index, cut) in cuts.iter().enumerate() {
             let i = index + 1;
-            let part_text = cut.render(body);
+            let part_text = cut.render(text.body);
             let part = if i == 1 {
                 let tags = missing_tags(&part_text, &candidates[..chosen]);
                 assemble(
@@ -648,8 +651,11 @@ impl<'a> Text<'a> {
             best_word = Some(end);
         }
         let keeps_enough = |end: usize| weight(end) * 2 >= budget;
+        // Every sentence end that fits is also a word boundary that fits, so `best_word`
+        // is `None` only when nothing fits at all.
         let (end, ending) = match (best_sentence, best_word) {
-            (Some(s), _) if keeps_enough(s) || !may_truncate => (
+            (_, None) => (start, Ending::Word),
+            (Some(s), Some(_)) if keeps_enough(s) || !may_truncate => (
                 s,
                 if may_truncate {
                     Ending::Sentence
@@ -665,8 +671,6 @@ impl<'a> Text<'a> {
                     Ending::Continue
                 },
             ),
-            (Some(s), None) => (s, Ending::Sentence),
-            (None, None) => (start, Ending::Word),
         };
         let end = if ending == Ending::Word {
             self.tidy_word_cut(start, end)

@@ -95,8 +95,9 @@ fn print_summary(out: &mut impl Write, library: &Library, fits: &[Fit], counter:
         .unwrap_or(0);
     let mut bad = 0;
     for (id, file) in &library.files {
+        let problems = library.errors.iter().filter(|e| &e.file == file).count();
         let line = match library.posts.binary_search_by(|p| p.id.as_str().cmp(id)) {
-            Ok(index) if !library.errors.iter().any(|e| &e.file == file) => {
+            Ok(index) if problems == 0 => {
                 let post = &library.posts[index];
                 format!(
                     "ok     {id:width$}  {}  {}  {} chars  {}",
@@ -108,8 +109,7 @@ fn print_summary(out: &mut impl Write, library: &Library, fits: &[Fit], counter:
             }
             _ => {
                 bad += 1;
-                let count = library.errors.iter().filter(|e| &e.file == file).count();
-                format!("error  {id:width$}  {count} problem(s) above")
+                format!("error  {id:width$}  {problems} problem(s) above")
             }
         };
         let _ = writeln!(out, "{line}");
