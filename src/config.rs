@@ -166,14 +166,7 @@ impl Config {
                     .with_hint("pass the right file with --config PATH"),
             ]
         })?;
-        let source = String::from_utf8(bytes).map_err(|error| {
-            let offset = error.utf8_error().valid_up_to();
-            let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
-            vec![
-                Diagnostic::at_offset(path, &text, offset, "the file is not valid UTF-8")
-                    .with_hint("save the file as UTF-8"),
-            ]
-        })?;
+        let source = diagnostic::decode_utf8(path, bytes).map_err(|d| vec![d])?;
         Config::parse(path, &source)
     }
 

@@ -134,6 +134,21 @@ pub fn closest_match<'a>(
         .map(|(_, candidate)| candidate)
 }
 
+/// The text of a user's file, or where its first byte that is not UTF-8 is.
+pub fn decode_utf8(file: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic> {
+    String::from_utf8(bytes).map_err(|error| {
+        let offset = error.utf8_error().valid_up_to();
+        let lossy = String::from_utf8_lossy(error.as_bytes()).into_owned();
+        Diagnostic::at_offset(
+            file,
+            &lossy,
+            offset,
+            format!("the file is not valid UTF-8 (byte {offset})"),
+        )
+        .with_hint("save the file as UTF-8; most editors have it under \"Save with encoding\"")
+    })
+}
+
 /// A TOML or serde error from parsing `toml_text`, which starts at byte `base_offset` of
 /// `file_source` (front matter inside a post, or the whole config file).
 pub fn from_toml_error(

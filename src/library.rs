@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{self, Diagnostic};
 use crate::post::{parse_post, Post, PostContext};
 
 /// The result of loading a posts directory.
@@ -75,17 +75,7 @@ pub fn read_post(id: &str, path: &Path, context: &PostContext) -> Result<Post, V
             format!("cannot read the file: {error}"),
         )]
     })?;
-    let source = String::from_utf8(bytes).map_err(|error| {
-        let offset = error.utf8_error().valid_up_to();
-        let lossy = String::from_utf8_lossy(error.as_bytes()).into_owned();
-        vec![Diagnostic::at_offset(
-            path,
-            &lossy,
-            offset,
-            format!("the file is not valid UTF-8 (byte {offset})"),
-        )
-        .with_hint("save the file as UTF-8; most editors have it under \"Save with encoding\"")]
-    })?;
+    let source = diagnostic::decode_utf8(path, bytes).map_err(|d| vec![d])?;
     parse_post(id, path, &source, context)
 }
 
