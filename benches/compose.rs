@@ -51,6 +51,7 @@ https://pandera.readthedocs.io/en/stable/ are a great place to start. #Python #O
             long_posts: Some(mode),
             media: Vec::new(),
             text: text.clone(),
+            content_hash: String::new(),
         };
         let settings = FitSettings {
             counter: &counter,

@@ -86,6 +86,9 @@ pub struct Post {
     pub media: Vec<Media>,
     /// The body as plain toot text.
     pub text: String,
+    /// SHA-256 of the file's bytes (hex, first 128 bits): the history and the failed-post
+    /// list name a version of a post by it, so an edited file counts as a new version.
+    pub content_hash: String,
 }
 
 impl Post {
@@ -94,6 +97,13 @@ impl Post {
         self.active_from.is_none_or(|from| from <= now)
             && self.active_until.is_none_or(|until| now < until)
     }
+}
+
+/// The hash that names one version of a post file (see [`Post::content_hash`]).
+pub fn content_hash(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    digest[..16].iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// What parsing a post needs to know from outside the file.
@@ -431,6 +441,7 @@ impl Checker<'_> {
             );
         }
         Some(Post {
+            content_hash: content_hash(self.source.as_bytes()),
             id: id.to_string(),
             file: self.file.to_path_buf(),
             title: title?,

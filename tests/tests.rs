@@ -3,6 +3,10 @@
 
 #[path = "it/support.rs"]
 mod support;
+/// An in-process fake Mastodon server on 127.0.0.1 with fault injection.
+#[path = "it/fake_server.rs"]
+#[allow(dead_code)]
+pub mod fake_server;
 
 #[path = "it/bundled.rs"]
 mod bundled;
@@ -16,3 +20,13 @@ mod config_files;
 mod post_files;
 #[path = "it/preview_command.rs"]
 mod preview_command;
+#[path = "it/server_api.rs"]
+mod server_api;
+#[path = "it/state_store.rs"]
+mod state_store;
+#[path = "it/systemd_notify.rs"]
+mod systemd_notify;
+#[path = "it/token_and_logging.rs"]
+mod token_and_logging;
+#[path = "it/watch_files.rs"]
+mod watch_files;

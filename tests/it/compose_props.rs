@@ -84,6 +84,7 @@ fn make_post(
         long_posts,
         media: Vec::new(),
         text,
+        content_hash: String::new(),
     }
 }
 

@@ -1,0 +1,160 @@
+//! What the daemon remembers between runs: the post history, the rotation's position, the
+//! post in flight, failed posts and the mention cursor. The types are here; reading and
+//! writing the file (atomically, versioned, locked) is in [`store`].
+//!
+//! Timestamps are stored as RFC 3339 strings in UTC (jiff's serde form); server ids are
+//! opaque strings (GoToSocial's are ULIDs), never parsed as numbers.
+
+mod store;
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+pub use store::{StateError, StateLock, StateStore, STATE_FILE_NAME};
+
+/// The schema version this build writes. A file with a higher version is refused (it was
+/// written by a newer perennial); lower versions are migrated on read.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything in the state file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub version: u32,
+    /// Every post that went out, oldest first. Append-only.
+    #[serde(default)]
+    pub history: Vec<Posted>,
+    #[serde(default)]
+    pub rotation: Rotation,
+    /// The post being sent, if a run stopped before it was finished: checked at start-up
+    /// against the account's own statuses before anything is resent.
+    #[serde(default)]
+    pub pending: Option<PostIntent>,
+    /// Post id → the version of it that the server rejected. A post stays out of the plan
+    /// while its file's hash equals the failed one.
+    #[serde(default)]
+    pub failed: BTreeMap<String, FailedPost>,
+    #[serde(default)]
+    pub mentions: MentionsState,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            version: SCHEMA_VERSION,
+            history: Vec::new(),
+            rotation: Rotation::default(),
+            pending: None,
+            failed: BTreeMap::new(),
+            mentions: MentionsState::default(),
+        }
+    }
+}
+
+/// Why a post went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PostReason {
+    /// An evergreen rotation slot.
+    Slot,
+    /// An ad hoc post at its own `at`.
+    Adhoc,
+    /// `perennial post POST`, by hand.
+    Manual,
+}
+
+/// One post that went out (all parts of its thread).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Posted {
+    pub post: String,
+    /// [`crate::post::Post::content_hash`] of the version that was sent.
+    pub hash: String,
+    /// The slot or `at` time it was planned for (the nominal time, before jitter).
+    pub slot: Timestamp,
+    /// When the first part was accepted.
+    pub at: Timestamp,
+    pub reason: PostReason,
+    /// Category at the time of posting (a later edit may move the post).
+    pub category: String,
+    /// Server ids of the thread's parts, in order.
+    pub statuses: Vec<String>,
+}
+
+/// Where the evergreen rotation stands.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    /// The nominal time of the last slot that was dealt with (posted, skipped or empty).
+    /// Slots at or before it are never considered again.
+    #[serde(default)]
+    pub last_slot: Option<Timestamp>,
+    /// Smooth weighted round-robin: each category's current credit.
+    #[serde(default)]
+    pub credit: BTreeMap<String, f64>,
+}
+
+/// A post being sent: written before the first request, updated after each part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostIntent {
+    pub post: String,
+    pub hash: String,
+    pub slot: Timestamp,
+    pub reason: PostReason,
+    pub category: String,
+    /// When the intent was written; statuses created before it cannot be ours.
+    pub started: Timestamp,
+    /// One entry per thread part, in order.
+    pub parts: Vec<IntentPart>,
+}
+
+/// One status of a post in flight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntentPart {
+    /// The exact text to send (no secrets in it: it is public once sent).
+    pub text: String,
+    #[serde(default)]
+    pub spoiler_text: Option<String>,
+    /// Sent as `Idempotency-Key` (Mastodon honours it for an hour; others ignore it).
+    pub idempotency_key: String,
+    /// Set once the server accepted this part.
+    #[serde(default)]
+    pub status_id: Option<String>,
+}
+
+/// A version of a post that the server rejected for good (e.g. 422).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailedPost {
+    pub hash: String,
+    pub at: Timestamp,
+    /// The server's message.
+    pub message: String,
+}
+
+/// Mentions: the catch-up cursor and what was answered (filled by the mentions issue).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MentionsState {
+    /// The newest notification id seen; catch-up pages forward from it with `min_id`.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Notification ids dealt with recently (answered or skipped), newest last, trimmed.
+    #[serde(default)]
+    pub handled: Vec<String>,
+}
+
+impl State {
+    /// The last time `post` went out, if ever.
+    pub fn last_posted(&self, post: &str) -> Option<Timestamp> {
+        self.history
+            .iter()
+            .rev()
+            .find(|entry| entry.post == post)
+            .map(|entry| entry.at)
+    }
+}
