@@ -40,6 +40,21 @@ pub enum Command {
     Check(CheckArgs),
     /// Show each post exactly as it would be sent: every thread part, its length and the limit.
     Preview(PreviewArgs),
+    /// Show the upcoming plan: when each post goes out, and how it fits.
+    Queue(QueueArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QueueArgs {
+    /// How many days ahead.
+    #[arg(long, value_name = "N", default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=3660))]
+    pub days: u32,
+    /// Plan as if it were this moment (RFC 3339, e.g. 2027-02-01T09:00:00-07:00); default: now.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<jiff::Timestamp>,
+    /// Print JSON: {"timezone", "from", "until", "entries": [{"at", "reason", "post", "category", "fit", "statuses", "length", "limit"}], "missed", "pending", "failed", "files_with_errors", "truncated"}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

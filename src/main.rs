@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     let code = match &cli.command {
         Command::Check(args) => commands::check::run(&cli.config, args),
         Command::Preview(args) => commands::preview::run(&cli.config, args),
+        Command::Queue(args) => commands::queue::run(&cli.config, args),
     };
     ExitCode::from(code)
 }

@@ -1,1 +1,502 @@
-//! (being written)
+//! The plan: which post goes out when. A pure function of (posts, schedule, state, now):
+//! the same inputs always give the same plan, and `perennial queue` prints it.
+//!
+//! Rules (product.md §3):
+//! - Ad hoc posts go out at their own `at`, once (an ad hoc post is identified by its id and
+//!   its `at`, so moving `at` to a new date schedules it again). With `then = "evergreen"`
+//!   they join the rotation once `at` has passed. Blackouts do not hold them back.
+//! - At each slot, categories take turns by smooth weighted round-robin (nginx's algorithm:
+//!   every taking part category gains its weight, the richest is chosen and pays the total).
+//!   A category takes part when it has an eligible post that was not posted within
+//!   `repeat_after`; only when no category has one do the others take part, and the least
+//!   recently posted post repeats (the account stays alive). A slot with no eligible post at
+//!   all stays empty.
+//! - Inside the category: never-posted posts first, then the post whose time since it last
+//!   went out, times its `weight`, is largest (weight 2 comes round twice as often); ties
+//!   by a per-post key from a seeded `rand` generator, so adding or editing one post never
+//!   reorders the others.
+//! - After downtime at most one missed slot is posted, the latest, and only when it is at
+//!   most `grace` late; the others are reported as missed. Ad hoc posts more than `grace`
+//!   late are reported as missed too.
+
+use std::collections::{BTreeMap, HashMap};
+
+use jiff::{SignedDuration, Timestamp};
+use rand::{Rng, SeedableRng};
+
+use crate::config::ScheduleConfig;
+use crate::post::{Post, PostKind};
+use crate::schedule::{Slot, SlotClock};
+use crate::state::{PostReason, State};
+
+/// What the plan is made from.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    pub posts: &'a [Post],
+    pub schedule: &'a ScheduleConfig,
+    /// Fixes jitter and tie-breaking; see [`seed_for`].
+    pub seed: u64,
+    pub state: &'a State,
+    pub now: Timestamp,
+}
+
+/// One planned moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// When it is due (slot time plus jitter, or the ad hoc `at`).
+    pub at: Timestamp,
+    /// The slot's nominal time, or the ad hoc `at`: its identity in the state file.
+    pub slot: Timestamp,
+    pub reason: PostReason,
+    /// `None`: a slot with no eligible post.
+    pub post: Option<String>,
+    pub category: Option<String>,
+    /// The rotation credit after this slot; stored when the slot is done.
+    pub credit_after: BTreeMap<String, f64>,
+}
+
+impl Entry {
+    /// Due at `now` (it may be up to `grace` late).
+    pub fn is_due(&self, now: Timestamp) -> bool {
+        self.at <= now
+    }
+}
+
+/// Something that should have gone out while the daemon was not running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missed {
+    /// Rotation slots, counted (up to [`MAX_MISSED_COUNT`]), with the first and last.
+    Slots {
+        count: usize,
+        first: Timestamp,
+        last: Timestamp,
+    },
+    Adhoc {
+        post: String,
+        at: Timestamp,
+    },
+}
+
+/// Counting missed slots stops here (`every = "2s"` after a month down is a million).
+pub const MAX_MISSED_COUNT: usize = 10_000;
+
+/// The plan: entries in time order (due ones first), and what was missed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub entries: Vec<Entry>,
+    pub missed: Vec<Missed>,
+    /// The nominal time of the latest slot at or before `now`, due or missed: once the
+    /// daemon has dealt with what is due, `rotation.last_slot` moves here.
+    pub last_slot_passed: Option<Timestamp>,
+}
+
+/// The seed of an account's plan: a stable hash of the server URL and the time zone, so
+/// two accounts differ and a restart changes nothing.
+pub fn seed_for(server_url: &str) -> u64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(server_url.as_bytes());
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+/// The plan from `input.now` up to `until` (inclusive), at most `max_entries` entries.
+pub fn plan(input: &PlanInput, until: Timestamp, max_entries: usize) -> Plan {
+    let mut planner = Planner::new(input);
+    let mut plan = Plan::default();
+    let grace = input.schedule.grace.max(SignedDuration::ZERO);
+    let earliest = input.now - grace;
+    let clock = SlotClock::new(input.schedule, input.seed);
+
+    // Slots that have passed since the last one dealt with.
+    let (due_slot, last_passed) = passed_slots(input, &clock, earliest, &mut plan.missed);
+    plan.last_slot_passed = last_passed;
+
+    // Ad hoc posts: due, missed or upcoming.
+    let mut adhoc: Vec<(Timestamp, &Post)> = Vec::new();
+    for post in input.posts {
+        let PostKind::Adhoc { at, .. } = post.kind else {
+            continue;
+        };
+        if planner.adhoc_done(post, at) || planner.failed(post) || at > until {
+            continue;
+        }
+        if at < earliest {
+            let since = input.state.rotation.checked;
+            if since.is_some_and(|checked| at > checked) {
+                plan.missed.push(Missed::Adhoc {
+                    post: post.id.clone(),
+                    at,
+                });
+            }
+            continue;
+        }
+        adhoc.push((at, post));
+    }
+    adhoc.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+
+    let upcoming = clock
+        .slots_after(input.now)
+        .filter(|slot| slot.at > input.now);
+    let mut slots = due_slot.into_iter().chain(upcoming).peekable();
+    let mut adhoc = adhoc.into_iter().peekable();
+    while plan.entries.len() < max_entries {
+        let next_slot = slots.peek().copied().filter(|slot| slot.at <= until);
+        let next_adhoc = adhoc.peek().copied();
+        let take_adhoc = match (next_slot, next_adhoc) {
+            (None, None) => break,
+            (Some(_), None) => false,
+            (None, Some(_)) => true,
+            // An ad hoc post at the same moment goes first: it is the timely one.
+            (Some(slot), Some((at, _))) => at <= slot.at,
+        };
+        if take_adhoc {
+            let (at, post) = adhoc.next().expect("peeked");
+            plan.entries.push(planner.adhoc(post, at));
+        } else {
+            let slot = slots.next().expect("peeked");
+            plan.entries.push(planner.slot(slot));
+        }
+    }
+    plan
+}
+
+/// Looks at the slots after `rotation.last_slot` that are due by now: the latest one no
+/// more than `grace` late is returned (to post now); the others go to `missed`. Also gives
+/// the latest passed slot's nominal time.
+fn passed_slots(
+    input: &PlanInput,
+    clock: &SlotClock,
+    earliest: Timestamp,
+    missed: &mut Vec<Missed>,
+) -> (Option<Slot>, Option<Timestamp>) {
+    let rotation = &input.state.rotation;
+    // Where to start looking. With no history of slots, nothing before `earliest` counts
+    // as missed: a first start is not downtime.
+    let start = match rotation.last_slot {
+        Some(last) => last,
+        None => {
+            earliest
+                - input.schedule.jitter.max(SignedDuration::ZERO)
+                - SignedDuration::from_secs(1)
+        }
+    };
+    // Only report what the last run did not already see.
+    let report_after = rotation.checked.unwrap_or(Timestamp::MAX);
+    let mut due = None;
+    let mut last_passed = None;
+    let mut count = 0usize;
+    let mut first = None;
+    let mut last = None;
+    for slot in clock.slots_after(start) {
+        if slot.at > input.now {
+            break;
+        }
+        last_passed = Some(slot.nominal);
+        if slot.at >= earliest {
+            if let Some(previous) = due.replace(slot) {
+                note_missed(previous, &mut count, &mut first, &mut last, report_after);
+            }
+        } else {
+            note_missed(slot, &mut count, &mut first, &mut last, report_after);
+            if count >= MAX_MISSED_COUNT {
+                // Too many to list: jump to the ones that matter.
+                return finish_long_downtime(input, clock, earliest, missed, count, first, last);
+            }
+        }
+    }
+    if let (Some(first), Some(last)) = (first, last) {
+        missed.push(Missed::Slots { count, first, last });
+    }
+    (due, last_passed)
+}
+
+fn note_missed(
+    slot: Slot,
+    count: &mut usize,
+    first: &mut Option<Timestamp>,
+    last: &mut Option<Timestamp>,
+    report_after: Timestamp,
+) {
+    if slot.at <= report_after {
+        return;
+    }
+    *count += 1;
+    first.get_or_insert(slot.at);
+    *last = Some(slot.at);
+}
+
+/// After a very long downtime: stop counting and look only at the last `grace`.
+fn finish_long_downtime(
+    input: &PlanInput,
+    clock: &SlotClock,
+    earliest: Timestamp,
+    missed: &mut Vec<Missed>,
+    count: usize,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+) -> (Option<Slot>, Option<Timestamp>) {
+    let mut due = None;
+    let mut last_passed = None;
+    let start =
+        earliest - input.schedule.jitter.max(SignedDuration::ZERO) - SignedDuration::from_secs(1);
+    let mut last = last;
+    for slot in clock.slots_after(start) {
+        if slot.at > input.now {
+            break;
+        }
+        last_passed = Some(slot.nominal);
+        if slot.at >= earliest {
+            if let Some(previous) = due.replace(slot) {
+                last = Some(previous.at);
+            }
+        } else {
+            last = Some(slot.at);
+        }
+    }
+    if let (Some(first), Some(last)) = (first, last) {
+        missed.push(Missed::Slots { count, first, last });
+    }
+    (due, last_passed)
+}
+
+/// The rotation as it unfolds over the planned slots.
+struct Planner<'a> {
+    input: &'a PlanInput<'a>,
+    credit: BTreeMap<String, f64>,
+    /// Post id → when it last went out (history, then the plan itself).
+    last_posted: HashMap<&'a str, Timestamp>,
+    /// Ad hoc posts done: (id, at).
+    adhoc_done: Vec<(&'a str, Timestamp)>,
+    /// Category → its posts that can ever be in the rotation, with their tie-break keys.
+    categories: BTreeMap<&'a str, Vec<(&'a Post, u64)>>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(input: &'a PlanInput<'a>) -> Self {
+        let by_id: HashMap<&str, &Post> = input
+            .posts
+            .iter()
+            .map(|post| (post.id.as_str(), post))
+            .collect();
+        let mut last_posted = HashMap::new();
+        let mut adhoc_done = Vec::new();
+        for entry in &input.state.history {
+            if let Some(post) = by_id.get(entry.post.as_str()) {
+                last_posted.insert(post.id.as_str(), entry.at);
+                if entry.reason == PostReason::Adhoc {
+                    adhoc_done.push((post.id.as_str(), entry.slot));
+                }
+            }
+        }
+        let mut categories: BTreeMap<&str, Vec<(&Post, u64)>> = BTreeMap::new();
+        for post in input.posts {
+            let in_rotation = match post.kind {
+                PostKind::Evergreen => true,
+                PostKind::Adhoc { then_evergreen, .. } => then_evergreen,
+            };
+            if in_rotation && !is_failed(input.state, post) {
+                categories
+                    .entry(post.category.as_str())
+                    .or_default()
+                    .push((post, tie_break_key(input.seed, &post.id)));
+            }
+        }
+        // Credit only for categories that exist now; a removed one leaves no debt behind.
+        let credit = input
+            .state
+            .rotation
+            .credit
+            .iter()
+            .filter(|(category, _)| categories.contains_key(category.as_str()))
+            .map(|(category, credit)| (category.clone(), *credit))
+            .collect();
+        Planner {
+            input,
+            credit,
+            last_posted,
+            adhoc_done,
+            categories,
+        }
+    }
+
+    fn adhoc_done(&self, post: &Post, at: Timestamp) -> bool {
+        self.adhoc_done
+            .iter()
+            .any(|(id, done_at)| *id == post.id && *done_at == at)
+    }
+
+    fn failed(&self, post: &Post) -> bool {
+        is_failed(self.input.state, post)
+    }
+
+    fn adhoc(&mut self, post: &'a Post, at: Timestamp) -> Entry {
+        self.last_posted.insert(post.id.as_str(), at);
+        self.adhoc_done.push((post.id.as_str(), at));
+        Entry {
+            at,
+            slot: at,
+            reason: PostReason::Adhoc,
+            post: Some(post.id.clone()),
+            category: Some(post.category.clone()),
+            credit_after: self.credit.clone(),
+        }
+    }
+
+    fn slot(&mut self, slot: Slot) -> Entry {
+        let chosen = self.choose(slot.at);
+        if let Some(post) = chosen {
+            self.last_posted.insert(post.id.as_str(), slot.at);
+        }
+        Entry {
+            at: slot.at,
+            slot: slot.nominal,
+            reason: PostReason::Slot,
+            post: chosen.map(|post| post.id.clone()),
+            category: chosen.map(|post| post.category.clone()),
+            credit_after: self.credit.clone(),
+        }
+    }
+
+    /// Smooth weighted round-robin over the taking-part categories, then the best post.
+    fn choose(&mut self, at: Timestamp) -> Option<&'a Post> {
+        let repeat_after = self.input.schedule.repeat_after;
+        let mut fresh: Vec<(&'a str, Vec<(&'a Post, u64)>)> = Vec::new();
+        let mut stale: Vec<(&'a str, Vec<(&'a Post, u64)>)> = Vec::new();
+        for (category, posts) in &self.categories {
+            let eligible: Vec<(&'a Post, u64)> = posts
+                .iter()
+                .copied()
+                .filter(|(post, _)| eligible_in_rotation(post, at))
+                .collect();
+            if eligible.is_empty() {
+                continue;
+            }
+            let fresh_posts: Vec<(&'a Post, u64)> = eligible
+                .iter()
+                .copied()
+                .filter(|(post, _)| self.is_fresh(post, at, repeat_after))
+                .collect();
+            if fresh_posts.is_empty() {
+                stale.push((category, eligible));
+            } else {
+                fresh.push((category, fresh_posts));
+            }
+        }
+        let taking_part = if fresh.is_empty() { stale } else { fresh };
+        if taking_part.is_empty() {
+            return None;
+        }
+        let total: f64 = taking_part
+            .iter()
+            .map(|(category, _)| self.input.schedule.weight_of(category))
+            .sum();
+        let mut best: Option<(usize, f64)> = None;
+        for (index, (category, _)) in taking_part.iter().enumerate() {
+            let credit = self.credit.entry(category.to_string()).or_insert(0.0);
+            *credit += self.input.schedule.weight_of(category);
+            // Ties go to the first category by name (the order of the map).
+            if best.is_none_or(|(_, best_credit)| *credit > best_credit) {
+                best = Some((index, *credit));
+            }
+        }
+        let (index, _) = best.expect("at least one category");
+        let (category, candidates) = &taking_part[index];
+        *self.credit.get_mut(*category).expect("credited above") -= total;
+        self.best_post(candidates, at)
+    }
+
+    fn is_fresh(&self, post: &Post, at: Timestamp, repeat_after: SignedDuration) -> bool {
+        self.last_posted
+            .get(post.id.as_str())
+            .is_none_or(|last| at.duration_since(*last) >= repeat_after)
+    }
+
+    /// Never posted first (by key), then the largest weighted time since it last went out.
+    fn best_post(&self, candidates: &[(&'a Post, u64)], at: Timestamp) -> Option<&'a Post> {
+        candidates
+            .iter()
+            .max_by(|(a, key_a), (b, key_b)| {
+                let score = |post: &Post| {
+                    self.last_posted
+                        .get(post.id.as_str())
+                        .map(|last| at.duration_since(*last).as_secs_f64() * post.weight)
+                };
+                match (score(a), score(b)) {
+                    (None, None) => key_b.cmp(key_a),
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (Some(x), Some(y)) => x.total_cmp(&y).then_with(|| key_b.cmp(key_a)),
+                }
+            })
+            .map(|(post, _)| *post)
+    }
+}
+
+fn eligible_in_rotation(post: &Post, at: Timestamp) -> bool {
+    if !post.is_active_at(at) {
+        return false;
+    }
+    match post.kind {
+        PostKind::Evergreen => true,
+        // Joins the rotation once its own moment has passed.
+        PostKind::Adhoc { at: own, .. } => at > own,
+    }
+}
+
+fn is_failed(state: &State, post: &Post) -> bool {
+    state
+        .failed
+        .get(&post.id)
+        .is_some_and(|failed| failed.hash == post.content_hash)
+}
+
+/// A post's place among equals: from a generator seeded with the plan's seed and the
+/// post's id, so it depends on nothing else.
+fn tie_break_key(seed: u64, id: &str) -> u64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let id_hash = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+    rand::rngs::StdRng::seed_from_u64(seed ^ id_hash).random()
+}
+
+/// Records in `state` that `entry` was dealt with at `at`: sent as `statuses` (with the
+/// version `hash` of the post), or, for a slot with nothing to send, just passed.
+pub fn record_entry(
+    state: &mut State,
+    entry: &Entry,
+    hash: &str,
+    at: Timestamp,
+    statuses: Vec<String>,
+) {
+    if let (Some(post), Some(category)) = (&entry.post, &entry.category) {
+        state.history.push(crate::state::Posted {
+            post: post.clone(),
+            hash: hash.to_string(),
+            slot: entry.slot,
+            at,
+            reason: entry.reason,
+            category: category.clone(),
+            statuses,
+        });
+    }
+    if entry.reason == PostReason::Slot {
+        state.rotation.credit = entry.credit_after.clone();
+        if state
+            .rotation
+            .last_slot
+            .is_none_or(|last| last < entry.slot)
+        {
+            state.rotation.last_slot = Some(entry.slot);
+        }
+    }
+}
+
+/// Records that everything due or missed by `now` has been dealt with: missed slots are
+/// skipped for good and nothing before `now` is reported as missed again.
+pub fn record_checked(state: &mut State, plan: &Plan, now: Timestamp) {
+    if let Some(passed) = plan.last_slot_passed {
+        if state.rotation.last_slot.is_none_or(|last| last < passed) {
+            state.rotation.last_slot = Some(passed);
+        }
+    }
+    state.rotation.checked = Some(now);
+}

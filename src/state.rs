@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-pub use store::{StateError, StateLock, StateStore, STATE_FILE_NAME};
+pub use store::{
+    resolve_state_dir, SaveStep, StateError, StateLock, StateStore, WriteSteps, STATE_FILE_NAME,
+};
 
 /// The schema version this build writes. A file with a higher version is refused (it was
 /// written by a newer perennial); lower versions are migrated on read.
@@ -91,6 +93,10 @@ pub struct Rotation {
     /// Slots at or before it are never considered again.
     #[serde(default)]
     pub last_slot: Option<Timestamp>,
+    /// When the daemon last looked for due and missed posts. Slots and ad hoc posts whose
+    /// time fell between this and `now - grace` were missed (logged once, then forgotten).
+    #[serde(default)]
+    pub checked: Option<Timestamp>,
     /// Smooth weighted round-robin: each category's current credit.
     #[serde(default)]
     pub credit: BTreeMap<String, f64>,

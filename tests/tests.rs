@@ -1,12 +1,12 @@
 //! Integration tests: data-driven fixtures through the library, and the real binary run as a
 //! user runs it. One test binary (as ripgrep does) so the crate is linked once.
 
-#[path = "it/support.rs"]
-mod support;
 /// An in-process fake Mastodon server on 127.0.0.1 with fault injection.
 #[path = "it/fake_server.rs"]
 #[allow(dead_code)]
 pub mod fake_server;
+#[path = "it/support.rs"]
+mod support;
 
 #[path = "it/bundled.rs"]
 mod bundled;
@@ -16,10 +16,14 @@ mod check_command;
 mod compose_props;
 #[path = "it/config_files.rs"]
 mod config_files;
+#[path = "it/plan_rotation.rs"]
+mod plan_rotation;
 #[path = "it/post_files.rs"]
 mod post_files;
 #[path = "it/preview_command.rs"]
 mod preview_command;
+#[path = "it/queue_command.rs"]
+mod queue_command;
 #[path = "it/server_api.rs"]
 mod server_api;
 #[path = "it/state_store.rs"]

@@ -2,10 +2,12 @@
 
 pub mod check;
 pub mod preview;
+pub mod queue;
 
 use crate::compose::FitSettings;
 use crate::config::{Config, SoftwareSetting};
 use crate::count::{Counter, Software};
+use crate::state::StateStore;
 
 /// Mastodon's default `characters_reserved_per_url`, used until the server says otherwise.
 pub const DEFAULT_CHARACTERS_PER_URL: usize = 23;
@@ -39,4 +41,14 @@ pub fn fit_settings<'a>(config: &'a Config, counter: &'a Counter) -> FitSettings
         visibility: config.posts.visibility,
         language: &config.posts.language,
     }
+}
+
+/// The state store of `config`: `$STATE_DIRECTORY` (systemd's `StateDirectory=`) wins over
+/// `[state] dir`.
+pub fn open_state(config: &Config) -> StateStore {
+    let env = std::env::var_os("STATE_DIRECTORY");
+    StateStore::new(crate::state::resolve_state_dir(
+        env.as_deref(),
+        &config.state.dir,
+    ))
 }

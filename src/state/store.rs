@@ -1,19 +1,171 @@
 //! Reads and writes the state file: atomic replace, versioned, one daemon at a time.
-//! (Being written; the API below is fixed.)
+//!
+//! A state file that cannot be read is never overwritten: [`StateStore::load`] refuses it with
+//! a message naming the file, and the daemon stops. [`StateStore::save`] writes a temporary
+//! file next to `state.json`, flushes it, renames it over `state.json` and flushes the
+//! directory, so a crash or an error at any point leaves either the old file or the new one,
+//! whole. [`StateStore::lock`] keeps two daemons off one state directory; readers such as
+//! `perennial queue` load without it (they only ever see a whole file).
 
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::State;
+use super::{State, SCHEMA_VERSION};
 
 /// The file's name inside the state directory.
 pub const STATE_FILE_NAME: &str = "state.json";
 
-/// Why the state could not be read or written. The message names the file.
+/// The file a save writes before renaming it over [`STATE_FILE_NAME`]. A stale one, left by a
+/// write that was interrupted, is replaced by the next save.
+const TEMP_FILE_NAME: &str = "state.json.tmp";
+
+/// The file [`StateStore::lock`] locks. It is never deleted: deleting a lock file races with
+/// the next daemon opening it.
+const LOCK_FILE_NAME: &str = "lock";
+
+/// What perennial tells the operator about a state file it refuses to use.
+const WILL_NOT_OVERWRITE: &str = "perennial will not overwrite it; fix it or move it away";
+
+/// Why the state could not be read or written. Every message names the file or directory.
+///
+/// The I/O error is part of the message (and not a `source()`), so that printing the error
+/// alone tells the operator everything.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("{0}")]
-    Other(String),
+    /// The state file exists but could not be read (permissions, a directory in its place…).
+    #[error("cannot read the state file {}: {error}. {WILL_NOT_OVERWRITE}", path.display())]
+    Read { path: PathBuf, error: io::Error },
+
+    /// The state file was read but is not a state this perennial can use.
+    #[error("cannot use the state file {}: {detail}. {WILL_NOT_OVERWRITE}", path.display())]
+    Corrupt { path: PathBuf, detail: String },
+
+    /// The state file was written by a newer perennial.
+    #[error(
+        "the state file {} has version {found}, but this perennial understands versions up to \
+         {supported}: it was written by a newer perennial. perennial will not overwrite it; \
+         upgrade perennial, or move the file away",
+        path.display()
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u64,
+        supported: u32,
+    },
+
+    /// A step of saving failed. `path` is what the step worked on (the directory, the
+    /// temporary file). When `step` is [`SaveStep::SyncDirectory`] the new file is already in
+    /// place but may not survive a power loss; at every earlier step the previous file is
+    /// untouched.
+    #[error("cannot save the state: cannot {step} {}: {error}", path.display())]
+    Write {
+        step: SaveStep,
+        path: PathBuf,
+        error: io::Error,
+    },
+
+    /// The state about to be saved would be refused by the next load (a bug in the caller:
+    /// a wrong `version`, a non-finite rotation credit). Nothing was written.
+    #[error(
+        "not saving the state to {}: it would not load back ({detail}); this is a bug in \
+         perennial, please report it",
+        path.display()
+    )]
+    WouldNotLoad { path: PathBuf, detail: String },
+
+    /// Another process holds the state directory's lock.
+    #[error(
+        "another perennial is running with this state directory: {}; stop it, or give this \
+         one another [state] dir",
+        dir.display()
+    )]
+    Locked { dir: PathBuf },
+
+    /// The lock file could not be created or locked (not because someone else holds it).
+    #[error("cannot lock the state directory ({}): {error}", path.display())]
+    Lock { path: PathBuf, error: io::Error },
 }
+
+/// One step of [`StateStore::save`], named in [`StateError::Write`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveStep {
+    CreateDirectory,
+    CreateTemp,
+    WriteTemp,
+    SyncTemp,
+    Rename,
+    SyncDirectory,
+}
+
+impl std::fmt::Display for SaveStep {
+    /// A verb phrase: "cannot {step} {path}".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SaveStep::CreateDirectory => "create the directory",
+            SaveStep::CreateTemp => "create",
+            SaveStep::WriteTemp => "write",
+            SaveStep::SyncTemp => "flush to disk",
+            SaveStep::Rename => "rename into place",
+            SaveStep::SyncDirectory => "flush to disk the directory",
+        })
+    }
+}
+
+/// The file-system operations of one save, in the order [`StateStore::save_with`] calls
+/// them. Every default method is the real operation, and [`StateStore::save`] uses the
+/// defaults.
+///
+/// This is the fault-injection seam: a test overrides one method to fail, or to do half its
+/// work and then fail, which is what a crash or a full disk at that instant looks like to the
+/// files. The methods take `&mut self` so an implementation can count or record calls.
+pub trait WriteSteps {
+    /// Creates the state directory if it is missing (mode 0700 on Unix).
+    fn create_dir(&mut self, dir: &Path) -> io::Result<()> {
+        create_private_dir(dir)
+    }
+
+    /// Creates the temporary file afresh (mode 0600 on Unix), replacing a stale one.
+    fn create_temp(&mut self, temp: &Path) -> io::Result<File> {
+        // Removed rather than truncated, so that a stale file's wider mode is not kept.
+        match fs::remove_file(temp) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(temp)
+    }
+
+    /// Writes the whole new state into the temporary file.
+    fn write_temp(&mut self, file: &mut File, bytes: &[u8]) -> io::Result<()> {
+        file.write_all(bytes)
+    }
+
+    /// Flushes the temporary file's data to disk.
+    fn sync_temp(&mut self, file: &File) -> io::Result<()> {
+        file.sync_all()
+    }
+
+    /// Renames the temporary file over the state file (atomic on POSIX file systems).
+    fn rename(&mut self, temp: &Path, state_file: &Path) -> io::Result<()> {
+        fs::rename(temp, state_file)
+    }
+
+    /// Flushes the directory, so that the rename itself survives a power loss.
+    fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
+        sync_directory(dir)
+    }
+}
+
+/// The real operations.
+struct RealWriteSteps;
+
+impl WriteSteps for RealWriteSteps {}
 
 /// The state file in its directory.
 #[derive(Debug, Clone)]
@@ -22,10 +174,23 @@ pub struct StateStore {
     path: PathBuf,
 }
 
-/// Held while a daemon owns the state directory.
+/// Held while a daemon owns the state directory; the lock is released when it is dropped
+/// (or when the process dies).
 #[derive(Debug)]
 pub struct StateLock {
-    _file: std::fs::File,
+    _file: File,
+}
+
+/// The state directory to use: systemd's `$STATE_DIRECTORY` (pass `std::env::var_os`'s
+/// answer) when it is set and not empty, otherwise `configured` (the config's `[state] dir`,
+/// already resolved against the config file's folder).
+///
+/// systemd joins several `StateDirectory=` entries with `:`; the first non-empty one is
+/// taken.
+pub fn resolve_state_dir(env_state_directory: Option<&OsStr>, configured: &Path) -> PathBuf {
+    env_state_directory
+        .and_then(|value| std::env::split_paths(value).find(|dir| !dir.as_os_str().is_empty()))
+        .unwrap_or_else(|| configured.to_path_buf())
 }
 
 impl StateStore {
@@ -39,16 +204,237 @@ impl StateStore {
         &self.dir
     }
 
+    /// The state file, `<dir>/state.json`.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// `None` when there is no state file yet.
+    /// Reads the state. `Ok(None)` only when there is no state file yet; a file that exists
+    /// but cannot be used is an error, and is left as it is.
     pub fn load(&self) -> Result<Option<State>, StateError> {
-        todo!()
+        let bytes = match fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => {
+                return Err(StateError::Read {
+                    path: self.path.clone(),
+                    error,
+                })
+            }
+        };
+        match parse_state(&bytes) {
+            Ok(state) => Ok(Some(state)),
+            Err(Refusal::Corrupt(detail)) => Err(StateError::Corrupt {
+                path: self.path.clone(),
+                detail,
+            }),
+            Err(Refusal::TooNew { found }) => Err(StateError::TooNew {
+                path: self.path.clone(),
+                found,
+                supported: SCHEMA_VERSION,
+            }),
+        }
     }
 
-    pub fn save(&self, _state: &State) -> Result<(), StateError> {
-        todo!()
+    /// Replaces the state file atomically; see [`StateStore::save_with`].
+    pub fn save(&self, state: &State) -> Result<(), StateError> {
+        self.save_with(state, &mut RealWriteSteps)
+    }
+
+    /// Replaces the state file atomically, doing each file-system step through `steps`
+    /// ([`StateStore::save`] passes the real operations; tests pass ones that fail).
+    ///
+    /// The state is first serialized and parsed back as [`StateStore::load`] would, so a
+    /// file the next start would refuse is never written. On an error before the rename the
+    /// previous `state.json` is untouched and the temporary file is removed.
+    pub fn save_with(&self, state: &State, steps: &mut dyn WriteSteps) -> Result<(), StateError> {
+        let bytes = self.serialize_checked(state)?;
+        let temp = self.dir.join(TEMP_FILE_NAME);
+        let result = self.replace(&bytes, &temp, steps);
+        if result.is_err() {
+            // Best effort: a leftover is harmless (the next save replaces it).
+            let _ = fs::remove_file(&temp);
+        }
+        result
+    }
+
+    /// Takes the exclusive lock on `<dir>/lock` (creating the directory if needed), or fails
+    /// at once if another process holds it.
+    pub fn lock(&self) -> Result<StateLock, StateError> {
+        create_private_dir(&self.dir).map_err(|error| StateError::Lock {
+            path: self.dir.clone(),
+            error,
+        })?;
+        let path = self.dir.join(LOCK_FILE_NAME);
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(|error| StateError::Lock {
+            path: path.clone(),
+            error,
+        })?;
+        match file.try_lock() {
+            Ok(()) => Ok(StateLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => Err(StateError::Locked {
+                dir: self.dir.clone(),
+            }),
+            Err(fs::TryLockError::Error(error)) => Err(StateError::Lock { path, error }),
+        }
+    }
+
+    /// Pretty JSON with a final newline, refused if [`parse_state`] would refuse it.
+    fn serialize_checked(&self, state: &State) -> Result<Vec<u8>, StateError> {
+        let would_not_load = |detail: String| StateError::WouldNotLoad {
+            path: self.path.clone(),
+            detail,
+        };
+        let mut bytes =
+            serde_json::to_vec_pretty(state).map_err(|error| would_not_load(error.to_string()))?;
+        bytes.push(b'\n');
+        match parse_state(&bytes) {
+            Ok(_) => Ok(bytes),
+            Err(Refusal::Corrupt(detail)) => Err(would_not_load(detail)),
+            Err(Refusal::TooNew { found }) => Err(would_not_load(format!(
+                "version {found} is newer than this perennial's {SCHEMA_VERSION}"
+            ))),
+        }
+    }
+
+    fn replace(
+        &self,
+        bytes: &[u8],
+        temp: &Path,
+        steps: &mut dyn WriteSteps,
+    ) -> Result<(), StateError> {
+        let failed = |step: SaveStep, path: &Path| {
+            let path = path.to_path_buf();
+            move |error: io::Error| StateError::Write { step, path, error }
+        };
+        steps
+            .create_dir(&self.dir)
+            .map_err(failed(SaveStep::CreateDirectory, &self.dir))?;
+        let mut file = steps
+            .create_temp(temp)
+            .map_err(failed(SaveStep::CreateTemp, temp))?;
+        steps
+            .write_temp(&mut file, bytes)
+            .map_err(failed(SaveStep::WriteTemp, temp))?;
+        steps
+            .sync_temp(&file)
+            .map_err(failed(SaveStep::SyncTemp, temp))?;
+        drop(file);
+        steps
+            .rename(temp, &self.path)
+            .map_err(failed(SaveStep::Rename, temp))?;
+        steps
+            .sync_dir(&self.dir)
+            .map_err(failed(SaveStep::SyncDirectory, &self.dir))
+    }
+}
+
+/// Why a state file's bytes are refused, before the file's path is attached.
+enum Refusal {
+    Corrupt(String),
+    TooNew { found: u64 },
+}
+
+/// The bytes of a state file → the current schema's [`State`]. Pure.
+fn parse_state(bytes: &[u8]) -> Result<State, Refusal> {
+    let text = std::str::from_utf8(bytes).map_err(|error| {
+        Refusal::Corrupt(format!(
+            "it is not UTF-8 text (invalid byte at offset {})",
+            error.valid_up_to()
+        ))
+    })?;
+    if text.trim().is_empty() {
+        return Err(Refusal::Corrupt("it is empty".to_string()));
+    }
+
+    // The version is read on its own first: a newer file is refused as newer, not for the
+    // fields this build does not know, and an older one must be migrated before the strict
+    // parse below. The object check matters: serde's derived `Deserialize` would take a
+    // top-level array as the struct's fields in order.
+    let document = match serde_json::from_str(text).map_err(json_refusal)? {
+        serde_json::Value::Object(document) => document,
+        _ => return Err(Refusal::Corrupt("it is not a JSON object".to_string())),
+    };
+    let version = match document.get("version") {
+        None => return Err(Refusal::Corrupt("it has no `version`".to_string())),
+        Some(value) => value
+            .as_u64()
+            .ok_or_else(|| Refusal::Corrupt(format!("`version` is {value}, not a whole number")))?,
+    };
+    if version == 0 {
+        return Err(Refusal::Corrupt(
+            "`version` is 0, which no perennial writes".to_string(),
+        ));
+    }
+    if version > u64::from(SCHEMA_VERSION) {
+        return Err(Refusal::TooNew { found: version });
+    }
+
+    // Migrations go here: when SCHEMA_VERSION becomes 2, a version 1 `document` is upgraded
+    // one version at a time, then deserialized into `State`. There are none yet: version 1
+    // is the first schema. The current version is parsed from the text again, so that its
+    // errors keep their line and column.
+    serde_json::from_str::<State>(text).map_err(json_refusal)
+}
+
+/// A serde_json error as "<what> at line L, column C: <message>".
+fn json_refusal(error: serde_json::Error) -> Refusal {
+    use serde_json::error::Category;
+    let what = match error.classify() {
+        Category::Eof => "truncated JSON",
+        Category::Syntax => "invalid JSON",
+        Category::Data | Category::Io => "unexpected content",
+    };
+    let full = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    let message = full.strip_suffix(&position).unwrap_or(&full);
+    // serde_json counts a position just past a line break as column 0.
+    Refusal::Corrupt(format!(
+        "{what} at line {}, column {}: {message}",
+        error.line(),
+        error.column().max(1)
+    ))
+}
+
+/// Creates `dir` and its missing parents (mode 0700 on Unix), then flushes each new entry's
+/// parent, so that a state saved into a new directory survives a power loss.
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|ancestor| !ancestor.as_os_str().is_empty() && !ancestor.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    for created in &missing {
+        match created.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => sync_directory(parent)?,
+            _ => sync_directory(Path::new("."))?,
+        }
+    }
+    Ok(())
+}
+
+/// Flushes a directory's entries to disk. Windows cannot open a directory as a file, and
+/// its renames are journaled by NTFS, so there it does nothing.
+fn sync_directory(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
     }
 }

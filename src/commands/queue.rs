@@ -1,0 +1,253 @@
+//! `perennial queue`: the upcoming plan from the current state, with how each post fits.
+
+use std::io::Write;
+use std::path::Path;
+
+use jiff::{Timestamp, ToSpan};
+use serde::Serialize;
+
+use crate::cli::{exit, Format, QueueArgs};
+use crate::commands::check::{load, print_diagnostics};
+use crate::commands::{fit_settings, offline_counter, open_state};
+use crate::compose::compose;
+use crate::config::Config;
+use crate::library::Library;
+use crate::plan::{plan, seed_for, Missed, PlanInput};
+use crate::state::{PostReason, State};
+
+/// More entries than anyone reads (`every = "2s"` for 14 days would be 600,000).
+const MAX_ENTRIES: usize = 1000;
+
+#[derive(Debug, Serialize)]
+pub struct QueueReport {
+    pub timezone: String,
+    pub from: Timestamp,
+    pub until: Timestamp,
+    pub entries: Vec<QueueEntry>,
+    /// What was missed while the daemon was not running (not yet seen by it).
+    pub missed: Vec<String>,
+    /// A post in flight that the daemon will check against the server at start.
+    pub pending: Option<String>,
+    /// Post id and server message of each post that the server refused.
+    pub failed: Vec<(String, String)>,
+    /// Post files left out because they have problems (`perennial check` tells which).
+    pub files_with_errors: usize,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct QueueEntry {
+    /// RFC 3339 with the zone's offset.
+    pub at: String,
+    pub reason: PostReason,
+    /// `None`: a slot with nothing eligible to post.
+    pub post: Option<String>,
+    pub category: Option<String>,
+    /// "as is", "truncated", "thread of 3", ...
+    pub fit: Option<String>,
+    pub statuses: usize,
+    /// The longest status, counted as the server will.
+    pub length: usize,
+    pub limit: usize,
+}
+
+pub fn run(config_path: &Path, args: &crate::cli::QueueArgs) -> u8 {
+    let mut out = std::io::stdout().lock();
+    let config = match Config::load(config_path) {
+        Ok(config) => config,
+        Err(errors) => {
+            print_diagnostics(&mut out, Format::Human, &errors);
+            return exit::CONFIG;
+        }
+    };
+    let library = load(&config);
+    let state = match open_state(&config).load() {
+        Ok(state) => state.unwrap_or_default(),
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "error: {error}");
+            return exit::FAILURE;
+        }
+    };
+    let now = args.from.unwrap_or_else(Timestamp::now);
+    let report = queue_report(&config, &library, &state, now, args);
+    let _ = if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out))
+    } else {
+        print_human(&mut out, &report)
+    };
+    exit::OK
+}
+
+/// The report `queue` prints, from already loaded inputs.
+pub fn queue_report(
+    config: &Config,
+    library: &Library,
+    state: &State,
+    now: Timestamp,
+    args: &QueueArgs,
+) -> QueueReport {
+    let zone = config.schedule.timezone.clone();
+    let until = now
+        .to_zoned(zone.clone())
+        .checked_add((args.days as i64).days())
+        .map(|zoned| zoned.timestamp())
+        .unwrap_or(Timestamp::MAX);
+    let input = PlanInput {
+        posts: &library.posts,
+        schedule: &config.schedule,
+        seed: seed_for(&config.server.url),
+        state,
+        now,
+    };
+    let plan = plan(&input, until, MAX_ENTRIES);
+    let counter = offline_counter(config, None, None);
+    let settings = fit_settings(config, &counter);
+    let entries = plan
+        .entries
+        .iter()
+        .map(|entry| {
+            let post = entry
+                .post
+                .as_ref()
+                .and_then(|id| library.posts.iter().find(|post| &post.id == id));
+            let composed = post.map(|post| compose(post, &settings));
+            QueueEntry {
+                at: entry.at.to_zoned(zone.clone()).to_string(),
+                reason: entry.reason,
+                post: entry.post.clone(),
+                category: entry.category.clone(),
+                fit: composed.as_ref().map(|c| c.fit.to_string()),
+                statuses: composed.as_ref().map_or(0, |c| c.statuses.len()),
+                length: composed
+                    .as_ref()
+                    .and_then(|c| c.statuses.iter().map(|s| s.length).max())
+                    .unwrap_or(0),
+                limit: counter.limit(),
+            }
+        })
+        .collect();
+    let missed = plan
+        .missed
+        .iter()
+        .map(|missed| match missed {
+            Missed::Slots { count, first, last } => format!(
+                "{count} slot(s) from {} to {} (the daemon was not running); they are skipped",
+                short_time(*first, &zone),
+                short_time(*last, &zone)
+            ),
+            Missed::Adhoc { post, at } => format!(
+                "ad hoc post {post} was due {} (more than `grace` ago); it is skipped",
+                short_time(*at, &zone)
+            ),
+        })
+        .collect();
+    let files_with_errors = library
+        .files
+        .iter()
+        .filter(|(_, file)| library.errors.iter().any(|error| &error.file == file))
+        .count();
+    QueueReport {
+        timezone: config.schedule.timezone_name.clone(),
+        from: now,
+        until,
+        truncated: plan.entries.len() >= MAX_ENTRIES,
+        entries,
+        missed,
+        pending: state.pending.as_ref().map(|pending| pending.post.clone()),
+        failed: state
+            .failed
+            .iter()
+            .filter(|(id, failed)| {
+                library
+                    .posts
+                    .iter()
+                    .any(|post| &post.id == *id && post.content_hash == failed.hash)
+            })
+            .map(|(id, failed)| (id.clone(), failed.message.clone()))
+            .collect(),
+        files_with_errors,
+    }
+}
+
+fn short_time(at: Timestamp, zone: &jiff::tz::TimeZone) -> String {
+    at.to_zoned(zone.clone())
+        .strftime("%a %Y-%m-%d %H:%M")
+        .to_string()
+}
+
+fn print_human(out: &mut impl Write, report: &QueueReport) -> std::io::Result<()> {
+    let zone = jiff::tz::TimeZone::get(&report.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    writeln!(
+        out,
+        "Plan from {} to {} ({}):",
+        short_time(report.from, &zone),
+        short_time(report.until, &zone),
+        report.timezone
+    )?;
+    if let Some(pending) = &report.pending {
+        writeln!(
+            out,
+            "  in flight: {pending} (checked against the server's statuses before anything is resent)"
+        )?;
+    }
+    for missed in &report.missed {
+        writeln!(out, "  missed: {missed}")?;
+    }
+    if report.entries.is_empty() {
+        writeln!(out, "  nothing planned")?;
+    }
+    let width = report
+        .entries
+        .iter()
+        .filter_map(|entry| entry.post.as_ref().map(String::len))
+        .max()
+        .unwrap_or(0);
+    let category_width = report
+        .entries
+        .iter()
+        .filter_map(|entry| entry.category.as_ref().map(String::len))
+        .max()
+        .unwrap_or(0);
+    for entry in &report.entries {
+        let at = entry
+            .at
+            .parse::<jiff::Zoned>()
+            .map(|zoned| zoned.strftime("%a %Y-%m-%d %H:%M").to_string())
+            .unwrap_or_else(|_| entry.at.clone());
+        let reason = match entry.reason {
+            PostReason::Slot => "slot  ",
+            PostReason::Adhoc => "ad hoc",
+            PostReason::Manual => "manual",
+        };
+        match (&entry.post, &entry.category, &entry.fit) {
+            (Some(post), Some(category), Some(fit)) => writeln!(
+                out,
+                "  {at}  {reason}  {post:width$}  {category:category_width$}  {fit} ({}/{})",
+                entry.length, entry.limit
+            )?,
+            _ => writeln!(
+                out,
+                "  {at}  {reason}  (nothing eligible: the slot stays empty)"
+            )?,
+        }
+    }
+    if report.truncated {
+        writeln!(out, "  … only the first {MAX_ENTRIES} entries are shown")?;
+    }
+    for (post, message) in &report.failed {
+        writeln!(
+            out,
+            "  left out: {post} was refused by the server ({message}); edit the file to try again"
+        )?;
+    }
+    if report.files_with_errors > 0 {
+        writeln!(
+            out,
+            "  left out: {} post file(s) with problems; run `perennial check`",
+            report.files_with_errors
+        )?;
+    }
+    Ok(())
+}
