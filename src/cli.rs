@@ -40,8 +40,32 @@ pub enum Command {
     Check(CheckArgs),
     /// Show each post exactly as it would be sent: every thread part, its length and the limit.
     Preview(PreviewArgs),
+    /// Run the daemon: post on schedule, exactly once; reload on SIGHUP or file changes.
+    Run(RunArgs),
+    /// Send one post now, through the same exactly-once path, recorded in the history.
+    Post(PostArgs),
     /// Show the upcoming plan: when each post goes out, and how it fits.
     Queue(QueueArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Send nothing and need no token: print the next planned post, then each status when it falls due.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Post what is due now, if anything, and exit (for cron).
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PostArgs {
+    /// The post's id: its path under posts/ without .md, e.g. package-showcase/pandera.
+    #[arg(value_name = "POST")]
+    pub post: String,
+    /// Print what would be sent; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, clap::Args)]

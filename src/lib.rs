@@ -1,10 +1,12 @@
 //! perennial: keeps a community's fediverse account alive.
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod compose;
 pub mod config;
 pub mod count;
+pub mod daemon;
 pub mod diagnostic;
 pub mod html;
 pub mod library;
@@ -12,6 +14,7 @@ pub mod logging;
 pub mod markdown;
 pub mod plan;
 pub mod post;
+pub mod publish;
 pub mod schedule;
 pub mod server;
 pub mod state;

@@ -12,6 +12,8 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(&cli.config, args),
         Command::Preview(args) => commands::preview::run(&cli.config, args),
         Command::Queue(args) => commands::queue::run(&cli.config, args),
+        Command::Run(args) => commands::run::run(&cli.config, args),
+        Command::Post(args) => commands::run::post(&cli.config, args),
     };
     ExitCode::from(code)
 }

@@ -133,8 +133,10 @@ pub fn plan(input: &PlanInput, until: Timestamp, max_entries: usize) -> Plan {
     }
     adhoc.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
 
+    // A slot whose nominal time has passed may still be ahead with its jitter.
+    let jitter = input.schedule.jitter.max(SignedDuration::ZERO);
     let upcoming = clock
-        .slots_after(input.now)
+        .slots_after(input.now - jitter - SignedDuration::from_secs(1))
         .filter(|slot| slot.at > input.now);
     let mut slots = due_slot.into_iter().chain(upcoming).peekable();
     let mut adhoc = adhoc.into_iter().peekable();

@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::config::Visibility;
+
 pub use store::{
     resolve_state_dir, SaveStep, StateError, StateLock, StateStore, WriteSteps, STATE_FILE_NAME,
 };
@@ -113,8 +115,25 @@ pub struct PostIntent {
     pub category: String,
     /// When the intent was written; statuses created before it cannot be ours.
     pub started: Timestamp,
+    pub visibility: Visibility,
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Attached to the first part; uploaded again if a run stopped before it was sent.
+    #[serde(default)]
+    pub media: Vec<IntentMedia>,
+    /// For a rotation slot: the rotation credit to store once the post is out.
+    #[serde(default)]
+    pub credit_after: Option<BTreeMap<String, f64>>,
     /// One entry per thread part, in order.
     pub parts: Vec<IntentPart>,
+}
+
+/// A media file of a post in flight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntentMedia {
+    pub path: std::path::PathBuf,
+    pub alt: String,
 }
 
 /// One status of a post in flight.

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod preview;
 pub mod queue;
+pub mod run;
 
 use crate::compose::FitSettings;
 use crate::config::{Config, SoftwareSetting};

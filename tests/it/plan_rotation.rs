@@ -682,3 +682,21 @@ fn posts_outside_their_window_are_skipped_and_an_empty_slot_stays_empty() {
         [None, None, Some("a/seasonal"), Some("a/seasonal"), None]
     );
 }
+
+/// Regression: a slot whose nominal time had passed but whose jittered time had not was
+/// neither due nor upcoming, and was then reported missed (found by the daemon's week test).
+#[test]
+fn a_slot_between_its_nominal_time_and_its_jittered_time_stays_planned() {
+    let config = config("timezone = \"UTC\"\ntimes = [\"09:00\"]\njitter = \"30m\"");
+    let posts = posts(&config, &[("a", 3)]);
+    let state = State::default();
+    let clock = SlotClock::new(&config.schedule, seed_for(&config.server.url));
+    let slot = clock
+        .slots_after(ts("2027-01-01T00:00:00Z"))
+        .find(|slot| slot.at.duration_since(slot.nominal) > SignedDuration::from_mins(2))
+        .unwrap();
+    let now = slot.nominal + SignedDuration::from_mins(1);
+    let result = plan(&input(&config, &posts, &state, now), now + days(1), 1);
+    assert_eq!(result.entries[0].slot, slot.nominal);
+    assert_eq!(result.entries[0].at, slot.at);
+}

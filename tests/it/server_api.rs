@@ -1,1 +1,742 @@
-//! (being written)
+//! The server module (`perennial::server`) against the in-process fake server: connecting,
+//! posting, reading our statuses back, media, and how each failure is sorted.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use perennial::config::{SoftwareSetting, Visibility};
+use perennial::count::Software;
+use perennial::server::{
+    ConnectError, ErrorKind, Limits, NewStatus, Server, ServerError, ServerOptions,
+};
+use perennial::token::Token;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite;
+
+use crate::fake_server::{FakeOptions, FakeServer, Fault, Route};
+
+/// Generous: only reached when something is broken.
+const WAIT: Duration = Duration::from_secs(60);
+
+fn options(server: &FakeServer) -> ServerOptions {
+    ServerOptions {
+        url: server.url(),
+        software: SoftwareSetting::Auto,
+        max_characters: None,
+        request_timeout: Duration::from_secs(30),
+    }
+}
+
+async fn connect(server: &FakeServer) -> Server {
+    Server::connect(options(server), Token::new(server.token()))
+        .await
+        .expect("connect to the fake server")
+}
+
+/// The token must appear in no message a user or a log could see.
+#[track_caller]
+fn assert_token_hidden(server: &FakeServer, error: &dyn std::fmt::Debug, display: &str) {
+    let token = server.token();
+    assert!(!display.contains(&token), "token in {display}");
+    assert!(!format!("{error:?}").contains(&token), "token in {error:?}");
+}
+
+#[track_caller]
+fn assert_error_hides_token(server: &FakeServer, error: &ServerError) {
+    assert_token_hidden(server, error, &error.to_string());
+}
+
+// ---------------------------------------------------------------------------------------
+// Connecting.
+
+#[tokio::test]
+async fn connects_to_mastodon_reading_limits_from_v2_instance() {
+    let server = FakeServer::start(
+        FakeOptions::mastodon()
+            .max_characters(640)
+            .account("109", "pyopensci"),
+    );
+    let connected = connect(&server).await;
+
+    assert_eq!(connected.account().id, "109");
+    assert_eq!(connected.account().acct, "pyopensci");
+    assert_eq!(connected.account().username, "pyopensci");
+    assert!(connected.account().bot);
+    assert_eq!(
+        connected.limits(),
+        &Limits {
+            software: Software::Mastodon,
+            max_characters: 640,
+            characters_reserved_per_url: 23,
+            max_media_attachments: 4,
+            description_limit: 1500,
+        }
+    );
+    assert_eq!(connected.limits().counter().limit(), 640);
+
+    let paths: Vec<String> = server.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/.well-known/nodeinfo",
+            "/nodeinfo/2.0",
+            "/api/v1/accounts/verify_credentials",
+            "/api/v2/instance",
+        ]
+    );
+    let requests = server.requests();
+    for request in &requests {
+        let user_agent = request.user_agent.as_deref().unwrap_or_default();
+        assert!(user_agent.starts_with("perennial/"), "{request:?}");
+        assert!(!request
+            .query
+            .as_deref()
+            .unwrap_or_default()
+            .contains(&server.token()));
+    }
+    // The token goes to the API, never to nodeinfo.
+    assert!(requests
+        .iter()
+        .all(|r| r.authorization_header == r.path.starts_with("/api/")));
+}
+
+#[tokio::test]
+async fn connects_to_gotosocial() {
+    let server = FakeServer::start(FakeOptions::gotosocial().max_characters(3210));
+    let connected = connect(&server).await;
+    assert_eq!(
+        connected.limits(),
+        &Limits {
+            software: Software::Gotosocial,
+            max_characters: 3210,
+            // What GoToSocial advertises (its counter never applies it).
+            characters_reserved_per_url: 25,
+            max_media_attachments: 4,
+            description_limit: 1500,
+        }
+    );
+    assert_eq!(connected.account().id, "01HZZZZZZZZZZZZZZZZZZZZZ01");
+}
+
+#[tokio::test]
+async fn fixed_software_skips_nodeinfo_and_config_max_characters_wins() {
+    let server = FakeServer::start(FakeOptions::gotosocial());
+    let mut options = options(&server);
+    options.software = SoftwareSetting::Fixed(Software::Mastodon);
+    options.max_characters = Some(480);
+    options.url.push('/'); // a trailing slash is tolerated
+    let connected = Server::connect(options, Token::new(server.token()))
+        .await
+        .unwrap();
+    assert_eq!(connected.limits().software, Software::Mastodon);
+    assert_eq!(connected.limits().max_characters, 480);
+    assert!(server.requests_to(Route::NodeInfo).is_empty());
+    assert_eq!(connected.url(), server.url());
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_unauthorized_and_never_shown() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    let wrong = "wrong-token-that-must-stay-secret-42";
+    let error = Server::connect(options(&server), Token::new(wrong))
+        .await
+        .unwrap_err();
+    match &error {
+        ConnectError::Unauthorized {
+            status,
+            server_message,
+            ..
+        } => {
+            assert_eq!(*status, 401);
+            assert_eq!(server_message, "The access token is invalid");
+        }
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+    assert!(!error.retryable());
+    let message = error.to_string();
+    assert!(message.contains("perennial login"), "{message}");
+    assert!(message.contains("scopes"), "{message}");
+    assert!(!message.contains(wrong), "{message}");
+    assert!(!format!("{error:?}").contains(wrong));
+    assert!(!message.contains(&server.token()));
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_is_unreachable_and_retryable() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }; // closed again: connections are refused
+    let options = ServerOptions {
+        url: format!("http://127.0.0.1:{port}"),
+        software: SoftwareSetting::Auto,
+        max_characters: None,
+        request_timeout: Duration::from_secs(30),
+    };
+    let error = Server::connect(options, Token::new("secret-token-xyz"))
+        .await
+        .unwrap_err();
+    let ConnectError::Unreachable { error: cause, .. } = &error else {
+        panic!("expected Unreachable, got {error:?}");
+    };
+    assert!(
+        matches!(cause.kind(), ErrorKind::Connect { .. }),
+        "{cause:?}"
+    );
+    assert!(!cause.uncertain());
+    assert!(error.retryable());
+    assert!(!error.to_string().contains("secret-token-xyz"));
+}
+
+#[tokio::test]
+async fn a_busy_instance_endpoint_makes_connect_retryable() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    server.inject(
+        Route::Instance,
+        Fault::Unavailable503 {
+            retry_after_secs: Some(30),
+        },
+    );
+    let error = Server::connect(options(&server), Token::new(server.token()))
+        .await
+        .unwrap_err();
+    assert!(error.retryable(), "{error:?}");
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(30)));
+}
+
+#[tokio::test]
+async fn an_invalid_url_is_refused_before_any_request() {
+    let options = ServerOptions {
+        url: "fosstodon.org".to_string(),
+        software: SoftwareSetting::Auto,
+        max_characters: None,
+        request_timeout: Duration::from_secs(30),
+    };
+    let error = Server::connect(options, Token::new("t")).await.unwrap_err();
+    assert!(
+        matches!(error, ConnectError::InvalidUrl { .. }),
+        "{error:?}"
+    );
+    assert!(!error.retryable());
+}
+
+// ---------------------------------------------------------------------------------------
+// Posting.
+
+#[tokio::test]
+async fn post_status_round_trip() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    let connected = connect(&server).await;
+    let first = connected
+        .post_status(&NewStatus::new("First part (1/2)", Visibility::Public))
+        .await
+        .unwrap();
+
+    let text = "Second part with a link https://www.pyopensci.org/python-package-guide/tutorials/intro.html\n\nand a paragraph #OpenScience (2/2)";
+    let status = NewStatus {
+        text: text.to_string(),
+        spoiler_text: Some("packaging".to_string()),
+        visibility: Visibility::Unlisted,
+        language: Some("en".to_string()),
+        in_reply_to_id: Some(first.id.clone()),
+        media_ids: Vec::new(),
+        idempotency_key: Some("post-7f3a".to_string()),
+    };
+    let posted = connected.post_status(&status).await.unwrap();
+
+    let stored = server.statuses();
+    assert_eq!(stored.len(), 2);
+    let second = &stored[1];
+    assert_eq!(second.id, posted.id);
+    assert_eq!(second.text, text);
+    assert_eq!(second.spoiler_text, "packaging");
+    assert_eq!(second.visibility, "unlisted");
+    assert_eq!(second.language.as_deref(), Some("en"));
+    assert_eq!(second.in_reply_to_id.as_deref(), Some(first.id.as_str()));
+    assert_eq!(second.idempotency_key.as_deref(), Some("post-7f3a"));
+    assert_eq!(second.created_at.as_second(), posted.created_at.as_second());
+    assert_eq!(
+        posted.url,
+        Some(format!("{}/@perennial/{}", server.url(), posted.id))
+    );
+    // The first status had no spoiler, language or key: none is sent empty.
+    assert_eq!(stored[0].spoiler_text, "");
+    assert_eq!(stored[0].language, None);
+    assert_eq!(stored[0].idempotency_key, None);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_posts_once() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    let connected = connect(&server).await;
+    let mut status = NewStatus::new("Only once", Visibility::Public);
+    status.idempotency_key = Some("slot-2026-03-01T09:30".to_string());
+    let first = connected.post_status(&status).await.unwrap();
+    let again = connected.post_status(&status).await.unwrap();
+    assert_eq!(first.id, again.id);
+    assert_eq!(server.statuses().len(), 1);
+    assert_eq!(server.requests_to(Route::PostStatus).len(), 2);
+}
+
+#[tokio::test]
+async fn too_long_on_mastodon_is_permanent_with_the_servers_message() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    let connected = connect(&server).await;
+    let error = connected
+        .post_status(&NewStatus::new("x".repeat(501), Visibility::Public))
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(422));
+    assert!(!error.retryable());
+    assert!(!error.uncertain());
+    assert_eq!(error.retry_after(), None);
+    assert_eq!(
+        error.server_message(),
+        Some("Validation failed: Text character limit of 500 exceeded")
+    );
+    assert_eq!(
+        error.to_string(),
+        "POST /api/v1/statuses: the server answered HTTP 422: \
+         Validation failed: Text character limit of 500 exceeded"
+    );
+    assert_error_hides_token(&server, &error);
+    assert!(server.statuses().is_empty());
+}
+
+#[tokio::test]
+async fn too_long_on_gotosocial_is_a_permanent_400() {
+    let server = FakeServer::start(FakeOptions::gotosocial().max_characters(100));
+    let connected = connect(&server).await;
+    let mut status = NewStatus::new("y".repeat(95), Visibility::Public);
+    status.spoiler_text = Some("a warning".to_string()); // the spoiler counts too
+    let error = connected.post_status(&status).await.unwrap_err();
+    assert_eq!(error.status(), Some(400));
+    assert!(!error.retryable());
+    assert!(!error.uncertain());
+    assert_eq!(
+        error.server_message(),
+        Some("Bad Request: text with spoiler exceed max chars (100)")
+    );
+}
+
+/// The fake counts independently of perennial's counter; both must agree at the limit.
+#[tokio::test]
+async fn a_long_url_costs_23_on_mastodon_and_counts_in_full_on_gotosocial() {
+    let url = format!("https://www.pyopensci.org/{}", "a".repeat(80));
+    let text_of = |words: usize| format!("{} {url}", "w".repeat(words));
+    // Mastodon: 476 + 1 + 23 = 500 fits, 501 does not; literally both are far over 500.
+    let cases = [
+        (FakeOptions::mastodon(), text_of(476), true),
+        (FakeOptions::mastodon(), text_of(477), false),
+        (
+            FakeOptions::gotosocial().max_characters(500),
+            text_of(476),
+            false,
+        ),
+        (
+            FakeOptions::gotosocial().max_characters(700),
+            text_of(476),
+            true,
+        ),
+    ];
+    for (options, text, accepted) in cases {
+        let flavour = options.flavour;
+        let server = FakeServer::start(options);
+        let connected = connect(&server).await;
+        assert_eq!(
+            connected.limits().counter().fits(&text, ""),
+            accepted,
+            "{flavour:?}: perennial's counter"
+        );
+        let result = connected
+            .post_status(&NewStatus::new(text, Visibility::Public))
+            .await;
+        assert_eq!(result.is_ok(), accepted, "{flavour:?}: {result:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_500_is_retryable() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    let connected = connect(&server).await;
+    server.inject(Route::PostStatus, Fault::InternalError);
+    let error = connected
+        .post_status(&NewStatus::new("hello", Visibility::Public))
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(500));
+    assert!(error.retryable());
+    assert!(error.uncertain()); // a 5xx may come after the work was done
+    assert_eq!(error.retry_after(), None);
+    assert_error_hides_token(&server, &error);
+    assert!(server.statuses().is_empty());
+    // The fault was used up: the next post goes through.
+    connected
+        .post_status(&NewStatus::new("hello", Visibility::Public))
+        .await
+        .unwrap();
+    assert_eq!(server.statuses().len(), 1);
+}
+
+#[tokio::test]
+async fn a_429_waits_until_the_rate_limit_resets() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    let connected = connect(&server).await;
+    server.inject(Route::PostStatus, Fault::rate_limited(90));
+    server.inject(
+        Route::PostStatus,
+        Fault::RateLimited {
+            reset_after: Duration::from_secs(600),
+            retry_after_secs: Some(17),
+        },
+    );
+    let status = NewStatus::new("hello", Visibility::Public);
+
+    let error = connected.post_status(&status).await.unwrap_err();
+    assert_eq!(
+        error.kind(),
+        &ErrorKind::RateLimited {
+            retry_after: Some(Duration::from_secs(90))
+        }
+    );
+    assert!(error.retryable());
+    assert!(!error.uncertain());
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(90)));
+
+    // `Retry-After` wins over the reset time.
+    let error = connected.post_status(&status).await.unwrap_err();
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(17)));
+    assert!(server.statuses().is_empty());
+}
+
+#[tokio::test]
+async fn a_503_with_retry_after_is_retryable() {
+    let server = FakeServer::start(FakeOptions::gotosocial());
+    let connected = connect(&server).await;
+    server.inject(
+        Route::PostStatus,
+        Fault::Unavailable503 {
+            retry_after_secs: Some(30),
+        },
+    );
+    let error = connected
+        .post_status(&NewStatus::new("hello", Visibility::Public))
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(503));
+    assert_eq!(error.server_message(), Some("server capacity exceeded"));
+    assert!(error.retryable());
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(30)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_server_times_out_in_paused_time() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    let connected = connect(&server).await;
+    server.inject(Route::PostStatus, Fault::Hang);
+
+    let real_start = std::time::Instant::now();
+    let paused_start = tokio::time::Instant::now();
+    let error = connected
+        .post_status(&NewStatus::new("hello", Visibility::Public))
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        error.kind(),
+        &ErrorKind::Timeout {
+            after: Duration::from_secs(30)
+        }
+    );
+    assert!(error.retryable());
+    assert!(error.uncertain());
+    assert_error_hides_token(&server, &error);
+    assert!(paused_start.elapsed() >= Duration::from_secs(30));
+    assert!(
+        real_start.elapsed() < Duration::from_secs(10),
+        "the timeout waited in real time: {:?}",
+        real_start.elapsed()
+    );
+    assert_eq!(server.requests_to(Route::PostStatus).len(), 1);
+}
+
+#[tokio::test]
+async fn a_connection_dropped_after_commit_is_uncertain_and_the_status_is_found() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    let connected = connect(&server).await;
+    let text = "Meet our volunteers: https://www.pyopensci.org/our-community/ #OpenScience";
+    let mut status = NewStatus::new(text, Visibility::Unlisted);
+    status.spoiler_text = Some("community".to_string());
+    server.inject(Route::PostStatus, Fault::DropAfterCommit);
+
+    let error = connected.post_status(&status).await.unwrap_err();
+    assert!(
+        matches!(error.kind(), ErrorKind::ConnectionLost { .. }),
+        "{error:?}"
+    );
+    assert!(error.uncertain());
+    assert!(error.retryable());
+    assert_error_hides_token(&server, &error);
+
+    // The server did post it: the check before resending finds it.
+    let stored = timeout(WAIT, server.wait_for_statuses(1)).await.unwrap();
+    let own = connected.own_statuses(5).await.unwrap();
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].id, stored[0].id);
+    assert_eq!(own[0].text, text);
+    assert_eq!(own[0].spoiler_text, "community");
+    assert_eq!(own[0].visibility, "unlisted");
+    assert_eq!(own[0].in_reply_to_id, None);
+}
+
+#[tokio::test]
+async fn own_statuses_are_newest_first_across_pages() {
+    let server = FakeServer::start(FakeOptions::gotosocial());
+    let connected = connect(&server).await;
+    let mut ids = Vec::new();
+    for i in 0..45 {
+        let mut status = NewStatus::new(format!("status {i}"), Visibility::Public);
+        if i == 44 {
+            status.in_reply_to_id = ids.last().cloned();
+            status.text = "a reply &amp; <b>not bold</b>\nsecond line".to_string();
+        }
+        ids.push(connected.post_status(&status).await.unwrap().id);
+    }
+
+    let own = connected.own_statuses(42).await.unwrap();
+    let expected: Vec<String> = ids.iter().rev().take(42).cloned().collect();
+    let got: Vec<String> = own.iter().map(|s| s.id.clone()).collect();
+    assert_eq!(got, expected);
+    assert_eq!(own[0].text, "a reply &amp; <b>not bold</b>\nsecond line");
+    assert_eq!(own[0].in_reply_to_id.as_deref(), Some(ids[43].as_str()));
+    assert_eq!(own[1].text, "status 43");
+    assert_eq!(own[41].text, "status 3");
+
+    let queries: Vec<String> = server
+        .requests_to(Route::OwnStatuses)
+        .iter()
+        .map(|r| r.query.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        queries,
+        [
+            "limit=40&exclude_reblogs=true".to_string(),
+            format!("limit=2&exclude_reblogs=true&max_id={}", ids[5]),
+        ]
+    );
+
+    // Asking for more than there is stops at the end.
+    assert_eq!(connected.own_statuses(100).await.unwrap().len(), 45);
+}
+
+// ---------------------------------------------------------------------------------------
+// Media.
+
+#[tokio::test(start_paused = true)]
+async fn upload_media_waits_while_the_server_processes_it() {
+    let server = FakeServer::start(FakeOptions::mastodon().media_processing_polls(3));
+    let connected = connect(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stravalib.png");
+    std::fs::write(&path, b"\x89PNG\r\n\x1a\nnot really an image").unwrap();
+    let alt = "Screenshot of stravalib's documentation & its \"quick start\"";
+
+    let id = connected.upload_media(&path, alt).await.unwrap();
+
+    let media = server.media();
+    assert_eq!(media.len(), 1);
+    assert_eq!(media[0].id, id);
+    assert_eq!(media[0].description, alt);
+    assert_eq!(media[0].file_name.as_deref(), Some("stravalib.png"));
+    assert_eq!(media[0].content_type.as_deref(), Some("image/png"));
+    assert_eq!(media[0].size, 27);
+    assert_eq!(media[0].polls_left, 0);
+    let requests: Vec<(String, String)> = server
+        .requests_to(Route::Media)
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    let poll = ("GET".to_string(), format!("/api/v1/media/{id}"));
+    assert_eq!(
+        requests,
+        [
+            ("POST".to_string(), "/api/v2/media".to_string()),
+            poll.clone(),
+            poll.clone(),
+            poll.clone(),
+            poll,
+        ]
+    );
+
+    // The processed media can be attached.
+    let mut status = NewStatus::new("With a picture", Visibility::Public);
+    status.media_ids = vec![id.clone()];
+    connected.post_status(&status).await.unwrap();
+    assert_eq!(server.statuses()[0].media_ids, [id]);
+}
+
+#[tokio::test]
+async fn a_missing_media_file_is_permanent() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    let connected = connect(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let error = connected
+        .upload_media(&dir.path().join("missing.png"), "alt")
+        .await
+        .unwrap_err();
+    assert!(matches!(error.kind(), ErrorKind::File { .. }), "{error:?}");
+    assert!(!error.retryable());
+    assert!(!error.uncertain());
+    assert!(server.requests_to(Route::Media).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// The fake server's notification features (used by the mention handling).
+
+#[tokio::test]
+async fn fake_notifications_filter_by_type_and_link_pages() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    let mention = server.add_mention(
+        "alice@example.org",
+        "<p>@perennial how do I package?</p>",
+        Visibility::Public,
+        None,
+        false,
+    );
+    server.add_notification_of_type("severed_relationships");
+    let second = server.add_mention("bob", "<p>hi</p>", Visibility::Direct, None, true);
+
+    let client = reqwest::Client::new();
+    let response = client
+        .get(format!(
+            "{}/api/v1/notifications?types[]=mention&limit=1",
+            server.url()
+        ))
+        .bearer_auth(server.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["x-ratelimit-limit"].to_str().unwrap(),
+        "300"
+    );
+    let link = response.headers()["link"].to_str().unwrap().to_string();
+    let page: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(page.as_array().unwrap().len(), 1);
+    assert_eq!(page[0]["id"], second.as_str());
+    assert_eq!(page[0]["status"]["visibility"], "direct");
+    assert_eq!(page[0]["account"]["bot"], true);
+    assert!(
+        link.contains(&format!("max_id={second}&types[]=mention>; rel=\"next\"")),
+        "{link}"
+    );
+
+    let older: serde_json::Value = client
+        .get(format!(
+            "{}/api/v1/notifications?types[]=mention&max_id={second}",
+            server.url()
+        ))
+        .bearer_auth(server.token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(older.as_array().unwrap().len(), 1);
+    assert_eq!(older[0]["id"], mention.as_str());
+    assert_eq!(
+        older[0]["status"]["id"],
+        server.status_of_notification(&mention).unwrap().as_str()
+    );
+
+    let all_types: serde_json::Value = client
+        .get(format!("{}/api/v1/notifications", server.url()))
+        .bearer_auth(server.token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = all_types
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["mention", "severed_relationships", "mention"]);
+}
+
+#[tokio::test]
+async fn fake_stream_pushes_mentions_and_can_be_dropped() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    let url = format!(
+        "{}/api/v1/streaming?stream=user:notification",
+        server.url().replace("http://", "ws://")
+    );
+    let mut request = tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", server.token().parse().unwrap());
+    let (mut stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    timeout(WAIT, server.wait_for_stream_count(1))
+        .await
+        .unwrap();
+
+    let id = server.add_mention(
+        "carol",
+        "<p>@perennial docs?</p>",
+        Visibility::Public,
+        None,
+        false,
+    );
+    let frame = loop {
+        match timeout(WAIT, stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            tungstenite::Message::Text(text) => break text.to_string(),
+            _ => continue,
+        }
+    };
+    let frame: serde_json::Value = serde_json::from_str(&frame).unwrap();
+    assert_eq!(frame["event"], "notification");
+    assert_eq!(frame["stream"], serde_json::json!(["user:notification"]));
+    let payload: serde_json::Value =
+        serde_json::from_str(frame["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(payload["id"], id.as_str());
+    assert_eq!(payload["type"], "mention");
+
+    server.drop_streams();
+    let end = timeout(WAIT, async {
+        loop {
+            match stream.next().await {
+                None | Some(Err(_)) | Some(Ok(tungstenite::Message::Close(_))) => break,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the stream was not dropped");
+    timeout(WAIT, server.wait_for_stream_count(0))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn fake_stream_refuses_a_wrong_token() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    let url = format!(
+        "{}/api/v1/streaming?stream=user&access_token=wrong",
+        server.url().replace("http://", "ws://")
+    );
+    let error = tokio_tungstenite::connect_async(url).await.unwrap_err();
+    match error {
+        tungstenite::Error::Http(response) => assert_eq!(response.status(), 401),
+        other => panic!("expected HTTP 401, got {other:?}"),
+    }
+}

@@ -7,9 +7,11 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
+use perennial::config::Visibility;
 use perennial::state::{
-    resolve_state_dir, FailedPost, IntentPart, MentionsState, PostIntent, PostReason, Posted,
-    Rotation, SaveStep, State, StateError, StateStore, WriteSteps, SCHEMA_VERSION, STATE_FILE_NAME,
+    resolve_state_dir, FailedPost, IntentMedia, IntentPart, MentionsState, PostIntent, PostReason,
+    Posted, Rotation, SaveStep, State, StateError, StateStore, WriteSteps, SCHEMA_VERSION,
+    STATE_FILE_NAME,
 };
 
 fn at(text: &str) -> Timestamp {
@@ -61,6 +63,13 @@ fn full_state() -> State {
             reason: PostReason::Slot,
             category: "tips".to_string(),
             started: at("2025-03-04T09:01:00Z"),
+            visibility: Visibility::Unlisted,
+            language: Some("en".to_string()),
+            media: vec![IntentMedia {
+                path: "posts/tips/images/backup.png".into(),
+                alt: "A diagram of three copies of a file".to_string(),
+            }],
+            credit_after: Some(BTreeMap::from([("tips".to_string(), -1.5)])),
             parts: vec![
                 IntentPart {
                     text: "Back up your files. 1/2".to_string(),

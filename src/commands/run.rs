@@ -1,0 +1,198 @@
+//! `perennial run` (the daemon) and `perennial post POST` (one post now, through the same
+//! exactly-once path): the tokio runtime, logging and signals around [`crate::daemon`].
+
+use std::path::Path;
+
+use jiff::SignedDuration;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{exit, PostArgs, RunArgs};
+use crate::clock::{Clock, SystemClock};
+use crate::commands::fit_settings;
+use crate::compose::compose;
+use crate::daemon::{self, Controls, Environment, RunError, RunOptions};
+use crate::publish::{new_intent, IntentSpec, Outcome, Publisher};
+use crate::server::{Server, ServerOptions};
+use crate::state::{resolve_state_dir, PostReason, StateStore};
+use crate::token::load_token;
+
+/// A manual post is retried this long when the server cannot be reached.
+const MANUAL_POST_DEADLINE: SignedDuration = SignedDuration::from_mins(10);
+
+fn runtime() -> tokio::runtime::Runtime {
+    // One thread: the daemon waits almost all the time, and a small VM has little memory.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts")
+}
+
+pub fn run(config_path: &Path, args: &RunArgs) -> u8 {
+    crate::logging::init(tracing::level_filters::LevelFilter::INFO);
+    let options = RunOptions {
+        dry_run: args.dry_run,
+        once: args.once,
+    };
+    runtime().block_on(async {
+        let controls = Controls::default();
+        if let Err(error) = listen_for_signals(&controls) {
+            tracing::error!(%error, "cannot listen for signals");
+            return exit::FAILURE;
+        }
+        match daemon::run(config_path, options, Environment::from_process(), controls).await {
+            Ok(()) => {
+                tracing::info!("stopped");
+                exit::OK
+            }
+            Err(error) => report(&error),
+        }
+    })
+}
+
+fn report(error: &RunError) -> u8 {
+    tracing::error!("{error}");
+    eprintln!("error: {error}");
+    error.exit_code()
+}
+
+/// SIGTERM and SIGINT stop the daemon (after the post in flight); SIGHUP reloads.
+fn listen_for_signals(controls: &Controls) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let controls = controls.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = terminate.recv() => { tracing::info!("SIGTERM: stopping"); controls.shutdown.cancel(); return; }
+                _ = interrupt.recv() => { tracing::info!("SIGINT: stopping"); controls.shutdown.cancel(); return; }
+                _ = hangup.recv() => controls.reload.notify_one(),
+            }
+        }
+    });
+    Ok(())
+}
+
+pub fn post(config_path: &Path, args: &PostArgs) -> u8 {
+    crate::logging::init(tracing::level_filters::LevelFilter::INFO);
+    runtime().block_on(async {
+        match post_now(config_path, args).await {
+            Ok(code) => code,
+            Err(error) => report(&error),
+        }
+    })
+}
+
+async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
+    let config = crate::config::Config::load(config_path).map_err(|errors| {
+        RunError::Config(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
+    let library = crate::commands::check::load(&config);
+    let Some(post) = library.posts.iter().find(|post| post.id == args.post) else {
+        let problems: Vec<String> = library
+            .errors
+            .iter()
+            .filter(|error| {
+                library
+                    .files
+                    .iter()
+                    .any(|(id, file)| id == &args.post && &error.file == file)
+            })
+            .map(ToString::to_string)
+            .collect();
+        if problems.is_empty() {
+            eprintln!(
+                "error: no post `{}` under {}",
+                args.post,
+                config.posts.dir.display()
+            );
+        } else {
+            eprintln!(
+                "error: the post `{}` has problems:\n{}",
+                args.post,
+                problems.join("\n")
+            );
+        }
+        return Ok(exit::FAILURE);
+    };
+    if args.dry_run {
+        let counter = crate::commands::offline_counter(&config, None, None);
+        let composed = compose(post, &fit_settings(&config, &counter));
+        for (index, status) in composed.statuses.iter().enumerate() {
+            println!(
+                "--- {}/{} ({} characters)",
+                index + 1,
+                composed.statuses.len(),
+                status.length
+            );
+            println!("{}", status.text);
+        }
+        println!("--- dry run: nothing sent");
+        return Ok(exit::OK);
+    }
+    let mut sources = crate::token::TokenSources::from_env(None);
+    sources.token_file = config.server.token_file.clone();
+    let token = load_token(&sources)?.ok_or(RunError::NoToken)?;
+    let store = StateStore::new(resolve_state_dir(
+        std::env::var_os("STATE_DIRECTORY").as_deref(),
+        &config.state.dir,
+    ));
+    let _lock = store.lock()?;
+    let mut state = store.load()?.unwrap_or_default();
+    let server = Server::connect(ServerOptions::from_config(&config.server), token).await?;
+    let clock = SystemClock;
+    let shutdown = CancellationToken::new();
+    let publisher = Publisher {
+        server: &server,
+        store: &store,
+        clock: &clock,
+        shutdown: &shutdown,
+        checkpoint: None,
+    };
+    if state.pending.is_some() {
+        let deadline = clock.now();
+        publisher.resume(&mut state, deadline).await?;
+        if state.pending.is_some() {
+            eprintln!("error: a post from an earlier run is still in flight and the server cannot be reached; try again later");
+            return Ok(exit::FAILURE);
+        }
+    }
+    let counter = server.limits().counter();
+    let composed = compose(post, &fit_settings(&config, &counter));
+    let now = clock.now();
+    let spec = IntentSpec {
+        slot: now,
+        reason: PostReason::Manual,
+        credit_after: None,
+    };
+    let intent = new_intent(post, &composed, spec, now);
+    match publisher
+        .publish(&mut state, intent, now + MANUAL_POST_DEADLINE)
+        .await?
+    {
+        Outcome::Sent { statuses } => {
+            println!(
+                "posted {} ({} status(es): {})",
+                post.id,
+                statuses.len(),
+                statuses.join(", ")
+            );
+            Ok(exit::OK)
+        }
+        Outcome::Rejected { message } => {
+            eprintln!("error: the server refused {}: {message}", post.id);
+            Ok(exit::FAILURE)
+        }
+        Outcome::Deferred { reason, .. } => {
+            eprintln!("error: {} was not posted: {reason}", post.id);
+            Ok(exit::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,587 @@
+//! The daemon: load, connect, then plan → sleep until the next entry → compose → send
+//! exactly once → record, until told to stop. Reloads posts and config on request
+//! (SIGHUP, or a change under `posts/`) without a restart.
+//!
+//! The shape is mini-redis's purge task: one loop that `select!`s on "sleep until the
+//! next entry", "the plan changed" and "stop". Everything it decides comes from
+//! [`crate::plan`] (pure); sending is [`crate::publish`]; the state file is written by
+//! [`crate::state`] only.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{self, Clock};
+use crate::commands::check::load;
+use crate::commands::{fit_settings, offline_counter};
+use crate::compose::compose;
+use crate::config::Config;
+use crate::count::Counter;
+use crate::library::Library;
+use crate::plan::{plan, record_checked, record_entry, seed_for, Entry, Missed, Plan, PlanInput};
+use crate::post::Post;
+use crate::publish::{new_intent, Checkpoint, IntentSpec, Outcome, Publisher};
+use crate::server::{ConnectError, Server, ServerOptions};
+use crate::state::{resolve_state_dir, PostReason, State, StateError, StateStore};
+use crate::systemd::Notifier;
+use crate::token::{load_token, TokenError, TokenSources};
+
+/// `perennial run` flags.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Send nothing, need no token, write no state: print each status when it falls due.
+    pub dry_run: bool,
+    /// Post what is due now, if anything, then exit.
+    pub once: bool,
+}
+
+/// Everything the daemon takes from its surroundings, so tests can supply their own.
+pub struct Environment {
+    pub clock: Arc<dyn Clock>,
+    pub token_sources: TokenSources,
+    /// `$STATE_DIRECTORY`.
+    pub state_directory: Option<OsString>,
+    pub notifier: Notifier,
+    pub request_timeout: Duration,
+    /// Watch `posts/` and the config for changes (off in paused-time tests: inotify events
+    /// arrive from another thread, in real time).
+    pub watch_files: bool,
+    pub checkpoint: Option<Checkpoint>,
+}
+
+impl Environment {
+    /// The real surroundings: system clock, environment variables, `NOTIFY_SOCKET`.
+    pub fn from_process() -> Environment {
+        Environment {
+            clock: Arc::new(clock::SystemClock),
+            token_sources: TokenSources::from_env(None),
+            state_directory: std::env::var_os("STATE_DIRECTORY"),
+            notifier: Notifier::from_env(),
+            request_timeout: crate::server::DEFAULT_REQUEST_TIMEOUT,
+            watch_files: true,
+            checkpoint: None,
+        }
+    }
+}
+
+/// How to stop the daemon or make it reload, from outside (signals, tests).
+#[derive(Clone, Default)]
+pub struct Controls {
+    pub shutdown: CancellationToken,
+    pub reload: Arc<Notify>,
+}
+
+/// Why the daemon could not run. [`RunError::exit_code`] gives the process exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the configuration has problems:\n{0}")]
+    Config(String),
+    #[error("{0}")]
+    Token(#[from] TokenError),
+    #[error("no access token: set it with `perennial login`, `LoadCredential=token:…` (systemd), $PERENNIAL_TOKEN or `token_file` in [server]; or try `perennial run --dry-run`, which needs none")]
+    NoToken,
+    #[error("{0}")]
+    Connect(#[from] ConnectError),
+    #[error("{0}")]
+    State(#[from] StateError),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Config(_) | RunError::Token(_) | RunError::NoToken => {
+                crate::cli::exit::CONFIG
+            }
+            RunError::Connect(
+                ConnectError::Unauthorized { .. } | ConnectError::InvalidUrl { .. },
+            ) => crate::cli::exit::CONFIG,
+            RunError::Connect(_) | RunError::State(_) => crate::cli::exit::FAILURE,
+        }
+    }
+}
+
+/// The longest the loop sleeps without looking at the wall clock again (a VM may be
+/// suspended, or its clock set).
+const MAX_SLEEP: Duration = Duration::from_secs(6 * 3600);
+/// How far ahead the daemon plans (a sparse schedule may have its next slot weeks away).
+const PLAN_AHEAD: SignedDuration = SignedDuration::from_hours(400 * 24);
+
+/// Runs the daemon until `controls.shutdown` is cancelled (or, with `once`, until what is
+/// due is done).
+pub async fn run(
+    config_path: &Path,
+    options: RunOptions,
+    env: Environment,
+    controls: Controls,
+) -> Result<(), RunError> {
+    let config = load_config(config_path)?;
+    let mut token_sources = env.token_sources.clone();
+    token_sources.token_file = config.server.token_file.clone();
+    let token = load_token(&token_sources)?;
+    if token.is_none() && !options.dry_run {
+        return Err(RunError::NoToken);
+    }
+    let store = StateStore::new(resolve_state_dir(
+        env.state_directory.as_deref(),
+        &config.state.dir,
+    ));
+    // A dry run only reads the state, and may run beside the real daemon.
+    let _lock = if options.dry_run {
+        None
+    } else {
+        Some(store.lock()?)
+    };
+    let state = store.load()?.unwrap_or_default();
+    let library = load_posts(&config);
+    let server = match (&token, options.dry_run) {
+        (Some(token), false) => {
+            let server_options = ServerOptions {
+                request_timeout: env.request_timeout,
+                ..ServerOptions::from_config(&config.server)
+            };
+            match connect(server_options, token.clone(), &controls.shutdown).await? {
+                Some(server) => Some(server),
+                None => return Ok(()),
+            }
+        }
+        _ => None,
+    };
+    if options.dry_run {
+        println!("dry run: nothing is sent and the state file is not written");
+    }
+    let mut daemon = Daemon {
+        config_path: config_path.to_path_buf(),
+        config,
+        library,
+        state,
+        store,
+        server,
+        options,
+        clock: env.clock.clone(),
+        notifier: env.notifier.clone(),
+        controls: controls.clone(),
+        checkpoint: env.checkpoint.clone(),
+        given_up: Vec::new(),
+    };
+    daemon.resolve_pending().await?;
+    let mut watcher = if env.watch_files && !options.once {
+        match crate::watch::watch(&daemon.config.posts.dir, config_path) {
+            Ok(watcher) => Some(watcher),
+            Err(error) => {
+                tracing::warn!(%error, "not watching for file changes");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let watchdog = spawn_watchdog(&daemon.notifier, &controls.shutdown);
+    daemon.notifier.ready();
+    tracing::info!(posts = daemon.library.posts.len(), "ready");
+    let result = daemon.main_loop(&mut watcher).await;
+    daemon.notifier.stopping();
+    controls.shutdown.cancel();
+    if let Some(watchdog) = watchdog {
+        let _ = watchdog.await;
+    }
+    result
+}
+
+fn load_config(path: &Path) -> Result<Config, RunError> {
+    Config::load(path).map_err(|errors| {
+        RunError::Config(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })
+}
+
+/// Loads the posts, logging every problem (the good posts are used).
+fn load_posts(config: &Config) -> Library {
+    let library = load(config);
+    for problem in &library.errors {
+        tracing::error!("{problem}");
+    }
+    if !library.errors.is_empty() {
+        tracing::warn!(
+            problems = library.errors.len(),
+            "post files with problems are skipped until they are fixed"
+        );
+    }
+    library
+}
+
+/// Connects, retrying while the server cannot be reached. `None`: told to stop first.
+async fn connect(
+    options: ServerOptions,
+    token: crate::token::Token,
+    shutdown: &CancellationToken,
+) -> Result<Option<Server>, RunError> {
+    let mut attempt = 0;
+    loop {
+        match Server::connect(options.clone(), token.clone()).await {
+            Ok(server) => {
+                let limits = server.limits();
+                tracing::info!(
+                    account = %server.account().acct,
+                    software = ?limits.software,
+                    max_characters = limits.max_characters,
+                    "connected"
+                );
+                return Ok(Some(server));
+            }
+            Err(error) if error.retryable() => {
+                let wait = error
+                    .retry_after()
+                    .unwrap_or_else(|| crate::publish::backoff(attempt));
+                attempt += 1;
+                tracing::warn!(%error, wait_seconds = wait.as_secs(), "cannot reach the server; trying again");
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = shutdown.cancelled() => return Ok(None),
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+fn spawn_watchdog(
+    notifier: &Notifier,
+    shutdown: &CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let interval = notifier.watchdog_interval()?;
+    let notifier = notifier.clone();
+    let shutdown = shutdown.clone();
+    Some(tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => notifier.watchdog(),
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }))
+}
+
+struct Daemon {
+    config_path: PathBuf,
+    config: Config,
+    library: Library,
+    state: State,
+    store: StateStore,
+    /// `None` in a dry run.
+    server: Option<Server>,
+    options: RunOptions,
+    clock: Arc<dyn Clock>,
+    notifier: Notifier,
+    controls: Controls,
+    checkpoint: Option<Checkpoint>,
+    /// Entries given up in this run (server unreachable until their deadline): not tried
+    /// again while they are still within `grace`.
+    given_up: Vec<(Option<String>, Timestamp)>,
+}
+
+impl Daemon {
+    fn counter(&self) -> Counter {
+        match &self.server {
+            Some(server) => server.limits().counter(),
+            None => offline_counter(&self.config, None, None),
+        }
+    }
+
+    fn plan(&self, now: Timestamp, max_entries: usize) -> Plan {
+        let input = PlanInput {
+            posts: &self.library.posts,
+            schedule: &self.config.schedule,
+            seed: seed_for(&self.config.server.url),
+            state: &self.state,
+            now,
+        };
+        plan(&input, now + PLAN_AHEAD, max_entries)
+    }
+
+    fn save(&self) -> Result<(), StateError> {
+        if self.options.dry_run {
+            return Ok(());
+        }
+        self.store.save(&self.state)
+    }
+
+    fn publisher(&self) -> Option<Publisher<'_>> {
+        Some(Publisher {
+            server: self.server.as_ref()?,
+            store: &self.store,
+            clock: self.clock.as_ref(),
+            shutdown: &self.controls.shutdown,
+            checkpoint: self.checkpoint.as_ref(),
+        })
+    }
+
+    /// A post left in flight by an earlier run is finished (or found already out) first.
+    async fn resolve_pending(&mut self) -> Result<(), RunError> {
+        let Some(pending) = &self.state.pending else {
+            return Ok(());
+        };
+        if self.options.dry_run {
+            println!("dry run: a post is in flight from an earlier run ({}); the daemon would check it first", pending.post);
+            return Ok(());
+        }
+        tracing::info!(post = %pending.post, "a post was in flight when the last run stopped; checking the server");
+        let deadline = pending.started + self.config.schedule.grace;
+        let mut state = std::mem::take(&mut self.state);
+        let outcome = self
+            .publisher()
+            .expect("a server outside dry runs")
+            .resume(&mut state, deadline)
+            .await;
+        self.state = state;
+        outcome?;
+        Ok(())
+    }
+
+    async fn main_loop(
+        &mut self,
+        watcher: &mut Option<crate::watch::ChangeWatcher>,
+    ) -> Result<(), RunError> {
+        let mut announced = false;
+        loop {
+            if self.controls.shutdown.is_cancelled() {
+                return Ok(());
+            }
+            if self.state.pending.is_some() && !self.options.dry_run {
+                // Still unfinished (the server was unreachable): try again after a pause.
+                self.resolve_pending().await?;
+                if self.state.pending.is_some() {
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(60)) => continue,
+                        () = self.controls.shutdown.cancelled() => return Ok(()),
+                    }
+                }
+            }
+            let now = self.clock.now();
+            let plan = self.plan(now, 8);
+            tracing::debug!(%now, entries = plan.entries.len(), first = ?plan.entries.first().map(|e| e.at), "planned");
+            self.report_missed(&plan);
+            let mut replan = false;
+            for entry in plan.entries.iter().filter(|entry| entry.is_due(now)) {
+                if self.given_up.contains(&(entry.post.clone(), entry.slot)) {
+                    continue;
+                }
+                if !self.handle(entry).await? {
+                    replan = true;
+                    break;
+                }
+                if self.controls.shutdown.is_cancelled() {
+                    return Ok(());
+                }
+            }
+            if replan {
+                continue;
+            }
+            // Everything due is dealt with: the slots missed before now are skipped.
+            let now = self.clock.now();
+            let passed = self.plan(now, 0);
+            let before = self.state.rotation.clone();
+            record_checked(&mut self.state, &passed, now);
+            if self.state.rotation.last_slot != before.last_slot || before.checked.is_none() {
+                self.save()?;
+            }
+            if self.options.once {
+                return Ok(());
+            }
+            let upcoming = self.plan(now, 1);
+            let next = upcoming.entries.first().filter(|entry| !entry.is_due(now));
+            self.announce(next, &mut announced);
+            let sleep = next.map_or(MAX_SLEEP, |entry| {
+                clock::until(now, entry.at).min(MAX_SLEEP)
+            });
+            tokio::select! {
+                () = tokio::time::sleep(sleep) => {}
+                () = self.controls.shutdown.cancelled() => return Ok(()),
+                () = self.controls.reload.notified() => {
+                    tracing::info!("reload requested");
+                    self.reload();
+                }
+                changes = async {
+                    match watcher.as_mut() {
+                        Some(watcher) => watcher.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    tracing::info!(files = changes.paths().len(), "files changed; reloading");
+                    self.reload();
+                }
+            }
+        }
+    }
+
+    /// Tells systemd and the log (and the dry-run reader) what comes next.
+    fn announce(&self, next: Option<&Entry>, announced: &mut bool) {
+        let zone = self.config.schedule.timezone.clone();
+        let line = match next {
+            Some(entry) => {
+                let at = entry
+                    .at
+                    .to_zoned(zone)
+                    .strftime("%a %Y-%m-%d %H:%M %Z")
+                    .to_string();
+                match &entry.post {
+                    Some(post) => format!("next: {post} at {at}"),
+                    None => format!("next: an empty slot at {at} (nothing eligible)"),
+                }
+            }
+            None => "nothing planned".to_string(),
+        };
+        self.notifier.status(&line);
+        tracing::info!("{line}");
+        if self.options.dry_run && !*announced {
+            println!("{line}");
+            *announced = true;
+        }
+    }
+
+    fn report_missed(&self, plan: &Plan) {
+        for missed in &plan.missed {
+            match missed {
+                Missed::Slots { count, first, last } => tracing::warn!(
+                    count, %first, %last,
+                    "slots missed while the daemon was not running are skipped (at most one within `grace` is posted late)"
+                ),
+                Missed::Adhoc { post, at } => tracing::warn!(
+                    %post, %at,
+                    "an ad hoc post was due more than `grace` ago while the daemon was not running; it is skipped"
+                ),
+            }
+        }
+    }
+
+    /// Deals with one due entry. `false`: plan again before going on (the post was refused
+    /// and the slot takes the next one, or the entry is pending).
+    async fn handle(&mut self, entry: &Entry) -> Result<bool, RunError> {
+        let now = self.clock.now();
+        let Some(post) = entry
+            .post
+            .as_ref()
+            .and_then(|id| self.library.posts.iter().find(|post| &post.id == id))
+            .cloned()
+        else {
+            tracing::info!(slot = %entry.slot, "nothing eligible for this slot");
+            record_entry(&mut self.state, entry, "", now, Vec::new());
+            self.save()?;
+            return Ok(true);
+        };
+        let counter = self.counter();
+        let settings = fit_settings(&self.config, &counter);
+        let composed = compose(&post, &settings);
+        if self.options.dry_run {
+            self.print_dry_run(&post, entry, &composed);
+            let ids = (0..composed.statuses.len())
+                .map(|i| format!("dry-run-{i}"))
+                .collect();
+            record_entry(&mut self.state, entry, &post.content_hash, now, ids);
+            return Ok(true);
+        }
+        let spec = IntentSpec {
+            slot: entry.slot,
+            reason: entry.reason,
+            credit_after: (entry.reason == PostReason::Slot).then(|| entry.credit_after.clone()),
+        };
+        let intent = new_intent(&post, &composed, spec, now);
+        let deadline = entry.at + self.config.schedule.grace;
+        let mut state = std::mem::take(&mut self.state);
+        let outcome = self
+            .publisher()
+            .expect("a server outside dry runs")
+            .publish(&mut state, intent, deadline)
+            .await;
+        self.state = state;
+        match outcome? {
+            Outcome::Sent { statuses } => {
+                tracing::info!(post = %post.id, parts = statuses.len(), "post is out");
+                Ok(true)
+            }
+            Outcome::Rejected { .. } => Ok(false),
+            Outcome::Deferred { still_pending, .. } => {
+                if !still_pending {
+                    self.given_up.push((entry.post.clone(), entry.slot));
+                    if entry.reason == PostReason::Slot {
+                        // The slot is over; the rotation goes on from the next one.
+                        record_entry(
+                            &mut self.state,
+                            &Entry {
+                                post: None,
+                                category: None,
+                                ..entry.clone()
+                            },
+                            "",
+                            now,
+                            Vec::new(),
+                        );
+                        self.save()?;
+                    }
+                }
+                Ok(!still_pending)
+            }
+        }
+    }
+
+    fn print_dry_run(&self, post: &Post, entry: &Entry, composed: &crate::compose::Composed) {
+        let zone = self.config.schedule.timezone.clone();
+        let at = entry.at.to_zoned(zone).strftime("%a %Y-%m-%d %H:%M %Z");
+        println!(
+            "[{at}] would post {} ({}, {}):",
+            post.id,
+            match entry.reason {
+                PostReason::Slot => "rotation slot",
+                PostReason::Adhoc => "ad hoc",
+                PostReason::Manual => "by hand",
+            },
+            composed.fit
+        );
+        let parts = composed.statuses.len();
+        for (index, status) in composed.statuses.iter().enumerate() {
+            println!("--- {}/{parts} ({} characters)", index + 1, status.length);
+            if !status.spoiler_text.is_empty() {
+                println!("CW: {}", status.spoiler_text);
+            }
+            println!("{}", status.text);
+        }
+        println!("---");
+    }
+
+    /// Reloads the config (a broken one keeps the old, and says so) and the posts (broken
+    /// files are reported and skipped).
+    fn reload(&mut self) {
+        self.notifier.reloading();
+        match Config::load(&self.config_path) {
+            Ok(config) => {
+                if config.server.url != self.config.server.url
+                    || config.server.token_file != self.config.server.token_file
+                {
+                    tracing::warn!(
+                        "[server] changed: restart perennial to use the new server settings"
+                    );
+                }
+                self.config = config;
+            }
+            Err(errors) => {
+                for error in &errors {
+                    tracing::error!("{error}");
+                }
+                tracing::error!("the configuration has problems; keeping the one loaded before");
+            }
+        }
+        self.library = load_posts(&self.config);
+        tracing::info!(posts = self.library.posts.len(), "reloaded");
+        self.notifier.ready();
+    }
+}

@@ -1,0 +1,160 @@
+//! The direct HTTP client: one place that sets the User-Agent, the timeouts and the token, reads
+//! answers with a size cap, and sorts failures into [`ServerError`]s.
+
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::token::Token;
+
+use super::error::{kind_from_reqwest, kind_from_status, ErrorKind, ServerError};
+
+/// No API answer we read is anywhere near this; a bigger one is a broken or hostile server.
+const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Opening a connection takes far less than a request; a separate, shorter limit also tells
+/// "never connected" (certain) from "no answer" (uncertain).
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `User-Agent` of every request: `perennial/VERSION`, plus `(+REPOSITORY)` once
+/// Cargo.toml names one, so a server's admin can see who is calling.
+pub fn user_agent() -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    match env!("CARGO_PKG_REPOSITORY") {
+        "" => format!("perennial/{version}"),
+        repository => format!("perennial/{version} (+{repository})"),
+    }
+}
+
+/// An answer with a success status, body read.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json<T: DeserializeOwned>(&self, endpoint: &str) -> Result<T, ServerError> {
+        serde_json::from_slice(&self.body).map_err(|error| {
+            ServerError::new(
+                endpoint,
+                ErrorKind::InvalidResponse {
+                    status: self.status.as_u16(),
+                    detail: error.to_string(),
+                },
+            )
+        })
+    }
+}
+
+/// Requests to the configured server's API, authenticated with the token.
+pub struct Api {
+    /// For the API: never follows redirects, so a POST is never silently turned into a GET and
+    /// the token never follows a redirect.
+    api_client: reqwest::Client,
+    /// For public documents (nodeinfo): follows a few redirects, never carries the token.
+    public_client: reqwest::Client,
+    /// `scheme://host[:port][/prefix]`, no trailing slash.
+    base: String,
+    token: Token,
+    timeout: Duration,
+}
+
+impl Api {
+    pub fn new(base: String, token: Token, timeout: Duration) -> Result<Api, reqwest::Error> {
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(user_agent())
+                .timeout(timeout)
+                .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
+        };
+        Ok(Api {
+            api_client: builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+            public_client: builder()
+                .redirect(reqwest::redirect::Policy::limited(5))
+                .build()?,
+            base,
+            token,
+            timeout,
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// A request to `path` (starting with `/api/`) on the server, with the token in the
+    /// `Authorization` header (reqwest marks it sensitive, so it is never printed).
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.api_client
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(self.token.expose())
+    }
+
+    /// A GET of a public document at a full URL, without the token: nodeinfo's href may name
+    /// another host.
+    pub fn public_get(&self, url: &str) -> RequestBuilder {
+        self.public_client.get(url)
+    }
+
+    /// Sends a request and reads its answer; any status but 2xx is an error.
+    pub async fn send(
+        &self,
+        endpoint: &str,
+        request: RequestBuilder,
+        timeout: Duration,
+    ) -> Result<Answer, ServerError> {
+        let error = |kind| ServerError::new(endpoint, kind);
+        let response = request
+            .send()
+            .await
+            .map_err(|e| error(kind_from_reqwest(e, timeout)))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_capped(response)
+            .await
+            .map_err(|kind| error(with_status(kind, status, timeout)))?;
+        if status.is_success() {
+            Ok(Answer { status, body })
+        } else {
+            Err(error(kind_from_status(
+                status.as_u16(),
+                &headers,
+                &body,
+                jiff::Timestamp::now(),
+            )))
+        }
+    }
+}
+
+/// The body, at most [`MAX_BODY_BYTES`]; `Err` carries the reqwest error or the overflow.
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+enum BodyError {
+    Read(reqwest::Error),
+    TooLarge,
+}
+
+fn with_status(error: BodyError, status: StatusCode, timeout: Duration) -> ErrorKind {
+    match error {
+        BodyError::Read(e) => kind_from_reqwest(e, timeout),
+        BodyError::TooLarge => ErrorKind::InvalidResponse {
+            status: status.as_u16(),
+            detail: format!("the answer is larger than {MAX_BODY_BYTES} bytes"),
+        },
+    }
+}

@@ -1,0 +1,217 @@
+//! Reads what the server says about itself: its software (nodeinfo) and its limits (instance).
+//!
+//! Pure functions of the JSON documents, so they are tested with literal documents; the
+//! fetching is in `mod.rs`. Every field is optional and read leniently (a value of the wrong
+//! type counts as absent): a server that reports one odd field still gets the others read.
+
+use serde_json::Value;
+
+use crate::count::{Software, DEFAULT_CHARACTERS_RESERVED_PER_URL};
+
+use super::Limits;
+
+/// Mastodon's `max_media_attachments`, accepted everywhere.
+pub const DEFAULT_MAX_MEDIA_ATTACHMENTS: usize = 4;
+/// `description_limit` of Mastodon 4.4+ and GoToSocial (and Mastodon's fixed limit before).
+pub const DEFAULT_DESCRIPTION_LIMIT: usize = 1500;
+
+/// The status length limit when the server does not say: Mastodon's hard-coded 500, and
+/// 5000 for the others (see `shared/fediverse-facts.md`).
+pub fn default_max_characters(software: Software) -> usize {
+    match software {
+        Software::Mastodon => 500,
+        Software::Gotosocial | Software::Pleroma | Software::Akkoma | Software::Generic => 5000,
+    }
+}
+
+/// The software for a nodeinfo `software.name`. Only the servers whose counting rule we know
+/// are named; a fork with another name (Hometown, glitch-soc builds that rename themselves:
+/// they may count differently) is `Generic`, whose rule never counts less than any of them.
+pub fn software_from_name(name: &str) -> Software {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "mastodon" => Software::Mastodon,
+        "gotosocial" => Software::Gotosocial,
+        "pleroma" => Software::Pleroma,
+        "akkoma" => Software::Akkoma,
+        _ => Software::Generic,
+    }
+}
+
+/// The href of the newest nodeinfo 2.x document listed in `/.well-known/nodeinfo`.
+pub fn nodeinfo_href(well_known: &Value) -> Option<String> {
+    const SCHEMA: &str = "http://nodeinfo.diaspora.software/ns/schema/2.";
+    let links = well_known.get("links")?.as_array()?;
+    links
+        .iter()
+        .filter_map(|link| {
+            let rel = link.get("rel")?.as_str()?;
+            let minor = rel.strip_prefix(SCHEMA)?;
+            let minor: u32 = minor.parse().ok()?;
+            let href = link.get("href")?.as_str()?;
+            Some((minor, href.to_string()))
+        })
+        .max_by_key(|(minor, _)| *minor)
+        .map(|(_, href)| href)
+}
+
+/// `software.name` of a nodeinfo 2.x document.
+pub fn nodeinfo_software_name(nodeinfo: &Value) -> Option<String> {
+    nodeinfo
+        .pointer("/software/name")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// What one instance document (v2 or v1) reports; `None` where it is silent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReportedLimits {
+    pub max_characters: Option<usize>,
+    pub characters_reserved_per_url: Option<usize>,
+    pub max_media_attachments: Option<usize>,
+    pub description_limit: Option<usize>,
+}
+
+impl ReportedLimits {
+    pub fn is_empty(&self) -> bool {
+        *self == ReportedLimits::default()
+    }
+}
+
+/// Reads `configuration.statuses` and `configuration.media_attachments` (v2, and v1 since
+/// Mastodon 3.4), and the older top-level fields of Pleroma/Akkoma's v1 (`max_toot_chars`,
+/// `description_limit`, `max_media_attachments`).
+pub fn reported_limits(instance: &Value) -> ReportedLimits {
+    let number = |pointer: &str| {
+        instance
+            .pointer(pointer)
+            .and_then(Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok())
+    };
+    ReportedLimits {
+        max_characters: number("/configuration/statuses/max_characters")
+            .or_else(|| number("/max_toot_chars"))
+            .filter(|&n| n > 0),
+        characters_reserved_per_url: number("/configuration/statuses/characters_reserved_per_url"),
+        max_media_attachments: number("/configuration/statuses/max_media_attachments")
+            .or_else(|| number("/max_media_attachments")),
+        description_limit: number("/configuration/media_attachments/description_limit")
+            .or_else(|| number("/description_limit"))
+            .filter(|&n| n > 0),
+    }
+}
+
+/// The limits in force: the config's `max_characters` wins, then what the server reports,
+/// then the software's defaults.
+pub fn limits(
+    software: Software,
+    reported: ReportedLimits,
+    max_characters_override: Option<usize>,
+) -> Limits {
+    Limits {
+        software,
+        max_characters: max_characters_override
+            .or(reported.max_characters)
+            .unwrap_or_else(|| default_max_characters(software)),
+        characters_reserved_per_url: reported
+            .characters_reserved_per_url
+            .filter(|&n| n > 0)
+            .unwrap_or(DEFAULT_CHARACTERS_RESERVED_PER_URL),
+        max_media_attachments: reported
+            .max_media_attachments
+            .unwrap_or(DEFAULT_MAX_MEDIA_ATTACHMENTS),
+        description_limit: reported
+            .description_limit
+            .unwrap_or(DEFAULT_DESCRIPTION_LIMIT),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn software_names() {
+        assert_eq!(software_from_name("mastodon"), Software::Mastodon);
+        assert_eq!(software_from_name("hometown"), Software::Generic);
+        assert_eq!(software_from_name("GoToSocial"), Software::Gotosocial);
+        assert_eq!(software_from_name("pleroma"), Software::Pleroma);
+        assert_eq!(software_from_name("akkoma"), Software::Akkoma);
+        assert_eq!(software_from_name("misskey"), Software::Generic);
+        assert_eq!(software_from_name(""), Software::Generic);
+    }
+
+    #[test]
+    fn newest_nodeinfo_2x_is_chosen() {
+        let doc = json!({"links": [
+            {"rel": "http://nodeinfo.diaspora.software/ns/schema/2.0", "href": "https://a/nodeinfo/2.0"},
+            {"rel": "http://nodeinfo.diaspora.software/ns/schema/2.1", "href": "https://a/nodeinfo/2.1"},
+            {"rel": "http://nodeinfo.diaspora.software/ns/schema/1.0", "href": "https://a/nodeinfo/1.0"},
+            {"rel": "https://www.w3.org/ns/activitystreams#Application", "href": "https://a/actor"}
+        ]});
+        assert_eq!(
+            nodeinfo_href(&doc).as_deref(),
+            Some("https://a/nodeinfo/2.1")
+        );
+        assert_eq!(nodeinfo_href(&json!({"links": []})), None);
+        assert_eq!(nodeinfo_href(&json!({"links": "nope"})), None);
+        assert_eq!(
+            nodeinfo_software_name(
+                &json!({"software": {"name": "gotosocial", "version": "0.19.0"}})
+            )
+            .as_deref(),
+            Some("gotosocial")
+        );
+    }
+
+    #[test]
+    fn mastodon_v2_instance() {
+        let v2 = json!({
+            "domain": "fosstodon.org",
+            "configuration": {
+                "statuses": {"max_characters": 500, "max_media_attachments": 4, "characters_reserved_per_url": 23},
+                "media_attachments": {"description_limit": 1500, "image_size_limit": 16777216}
+            }
+        });
+        let reported = reported_limits(&v2);
+        assert_eq!(
+            limits(Software::Mastodon, reported, None),
+            Limits {
+                software: Software::Mastodon,
+                max_characters: 500,
+                characters_reserved_per_url: 23,
+                max_media_attachments: 4,
+                description_limit: 1500,
+            }
+        );
+        assert_eq!(
+            limits(Software::Mastodon, reported, Some(1000)).max_characters,
+            1000
+        );
+    }
+
+    #[test]
+    fn pleroma_v1_instance_and_odd_values() {
+        let v1 = json!({"max_toot_chars": 5000, "description_limit": 5000, "max_media_attachments": 1000});
+        let reported = reported_limits(&v1);
+        assert_eq!(reported.max_characters, Some(5000));
+        assert_eq!(reported.description_limit, Some(5000));
+        assert_eq!(reported.max_media_attachments, Some(1000));
+
+        let odd = json!({"configuration": {"statuses": {"max_characters": "500", "characters_reserved_per_url": -1}}});
+        let reported = reported_limits(&odd);
+        assert!(reported.is_empty());
+        assert_eq!(
+            limits(Software::Gotosocial, reported, None).max_characters,
+            5000
+        );
+        assert_eq!(
+            limits(Software::Mastodon, reported, None).max_characters,
+            500
+        );
+        assert_eq!(
+            limits(Software::Mastodon, reported, None).characters_reserved_per_url,
+            23
+        );
+    }
+}

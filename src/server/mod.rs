@@ -1,0 +1,713 @@
+//! Talks to the fediverse server: the only code that does. Connects (credentials, software,
+//! limits), posts statuses, reads the account's own statuses back, uploads media.
+//!
+//! # megalodon, and where we go direct
+//!
+//! megalodon is used where it does the job as the API documents it: reading the account
+//! (`verify_credentials`). Everything else is a direct reqwest call, each for a reason found
+//! in megalodon 1.3's own source (see `shared/fediverse-facts.md`):
+//!
+//! * **software** (`/.well-known/nodeinfo`): `megalodon::detector` answers with its own
+//!   enum, where Akkoma is Pleroma (they count differently), fails on software it does not
+//!   know (we want the generic rule there), and uses a client of its own with no timeout.
+//! * **limits** (`/api/v2/instance`, then v1): megalodon reads only v1, and its v1 entity
+//!   needs a non-null `contact_account`, which Mastodon may send as null.
+//! * **posting** (`POST /api/v1/statuses`): megalodon sends no `Idempotency-Key`.
+//! * **own statuses** (`GET /api/v1/accounts/:id/statuses`): megalodon's status entity is
+//!   strict (closed enums for visibility, cards, quotes...), so one status it cannot read
+//!   fails the whole page, and this is the read that prevents duplicates. Ours reads the
+//!   five fields we need and skips (with a warning) a status it cannot read.
+//! * **media** (`POST /api/v2/media`, `GET /api/v1/media/:id`): megalodon's `get_media`
+//!   unwraps a missing `url`, so a server answering 200 before the URL is known would
+//!   panic the daemon; and its upload streams the file without a length.
+//!
+//! # Timeouts and errors
+//!
+//! Every request has a timeout (`ServerOptions::request_timeout`; megalodon's client has
+//! none, so its call is wrapped in one). Every failure is a [`ServerError`] that says whether
+//! to retry ([`ServerError::retryable`]), for how long the server asked us to wait
+//! ([`ServerError::retry_after`]), and whether the request may have been acted on
+//! ([`ServerError::uncertain`]); after an uncertain failure of a post, look for the status in
+//! [`Server::own_statuses`] before sending it again.
+//!
+//! # The token
+//!
+//! It goes only in the `Authorization` header of requests to the configured server's
+//! `/api/` paths: never in a URL (reqwest puts URLs in its errors), never to nodeinfo's href
+//! (which may name another host), never after a redirect (the API client follows none).
+
+mod error;
+mod http;
+mod instance;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::HeaderValue;
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use tracing::{debug, info, warn};
+
+use crate::config::{ServerConfig, SoftwareSetting, Visibility};
+use crate::count::{Counter, Software};
+use crate::html::html_to_text;
+use crate::token::Token;
+
+pub use error::{ConnectError, ErrorKind, ServerError};
+pub use http::user_agent;
+pub use instance::{
+    default_max_characters, DEFAULT_DESCRIPTION_LIMIT, DEFAULT_MAX_MEDIA_ATTACHMENTS,
+};
+
+use error::kind_from_megalodon;
+use http::Api;
+use instance::ReportedLimits;
+
+/// The request timeout when the config does not set one.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// An upload carries a whole file: it gets at least this long, whatever the request timeout.
+pub const MIN_MEDIA_UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long [`Server::upload_media`] waits for the server to process a file.
+pub const MEDIA_PROCESSING_TIMEOUT: Duration = Duration::from_secs(120);
+/// The first wait between two polls of a processing media; it doubles up to
+/// [`MAX_MEDIA_POLL_INTERVAL`] (each poll counts against the API rate limit).
+const FIRST_MEDIA_POLL_INTERVAL: Duration = Duration::from_millis(500);
+const MAX_MEDIA_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// Mastodon's (and GoToSocial's) largest page of statuses.
+const STATUSES_PAGE_LIMIT: usize = 40;
+
+/// How to reach the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// `https://host`, without a trailing slash (one is removed if present).
+    pub url: String,
+    pub software: SoftwareSetting,
+    /// The config's override of the server's `max_characters`.
+    pub max_characters: Option<usize>,
+    /// The longest any one request may take ([`DEFAULT_REQUEST_TIMEOUT`] by default).
+    pub request_timeout: Duration,
+}
+
+impl ServerOptions {
+    /// The options `[server]` in config.toml gives, with the default request timeout.
+    pub fn from_config(config: &ServerConfig) -> ServerOptions {
+        ServerOptions {
+            url: config.url.clone(),
+            software: config.software,
+            max_characters: config.max_characters,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// The account the token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    /// `user` for a local account (what the server shows in `acct`).
+    pub acct: String,
+    pub username: String,
+    pub bot: bool,
+}
+
+/// What the server allows, as read at connect time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub software: Software,
+    /// The config's override when set, else the server's, else the software's default.
+    pub max_characters: usize,
+    pub characters_reserved_per_url: usize,
+    pub max_media_attachments: usize,
+    /// The longest alt text.
+    pub description_limit: usize,
+}
+
+impl Limits {
+    /// The counter with this server's rule and limit.
+    pub fn counter(&self) -> Counter {
+        Counter::new(
+            self.software,
+            self.max_characters,
+            self.characters_reserved_per_url,
+        )
+    }
+}
+
+/// A status to post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewStatus {
+    pub text: String,
+    /// The content warning; `None` or empty for none.
+    pub spoiler_text: Option<String>,
+    pub visibility: Visibility,
+    /// ISO 639 code such as `en`.
+    pub language: Option<String>,
+    pub in_reply_to_id: Option<String>,
+    /// From [`Server::upload_media`], in display order.
+    pub media_ids: Vec<String>,
+    /// Sent as `Idempotency-Key`: Mastodon answers a repeat within an hour with the original
+    /// status instead of posting again. GoToSocial ignores it, so it is a second line of
+    /// defence after [`Server::own_statuses`], never the only one.
+    pub idempotency_key: Option<String>,
+}
+
+impl NewStatus {
+    /// A status with only text and visibility; set the other fields as needed.
+    pub fn new(text: impl Into<String>, visibility: Visibility) -> NewStatus {
+        NewStatus {
+            text: text.into(),
+            spoiler_text: None,
+            visibility,
+            language: None,
+            in_reply_to_id: None,
+            media_ids: Vec::new(),
+            idempotency_key: None,
+        }
+    }
+}
+
+/// A status the server accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedStatus {
+    pub id: String,
+    pub created_at: jiff::Timestamp,
+    /// Its web page, when the server gives one.
+    pub url: Option<String>,
+}
+
+/// One of the account's own statuses, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnStatus {
+    pub id: String,
+    pub created_at: jiff::Timestamp,
+    pub in_reply_to_id: Option<String>,
+    /// Empty for none.
+    pub spoiler_text: String,
+    /// Plain text of the status's HTML (see [`crate::html::html_to_text`]). Mastodon's HTML
+    /// drops a remote mention's domain, so `@alice@example.org` reads back as `@alice`.
+    pub text: String,
+    /// As the server reports it: `public`, `unlisted`, `private`, `direct`, or a value of its
+    /// own (Akkoma's `local`). Compare with [`Visibility::as_str`].
+    pub visibility: String,
+}
+
+/// A connection to the server, verified. Cheap to clone (the state is shared).
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    api: Api,
+    account: Account,
+    limits: Limits,
+}
+
+impl fmt::Debug for Server {
+    // By hand: the token must never be printed, not even redacted by accident of a derive.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("url", &self.inner.api.base())
+            .field("account", &self.inner.account)
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Connects: detects the software (when `SoftwareSetting::Auto`), verifies the token and
+    /// reads the account, then reads the limits.
+    pub async fn connect(options: ServerOptions, token: Token) -> Result<Server, ConnectError> {
+        let base = normalize_url(&options.url)?;
+        let timeout = options.request_timeout;
+        let api = Api::new(base.clone(), token.clone(), timeout).map_err(|e| {
+            ConnectError::InvalidUrl {
+                url: base.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let unreachable = |error: ServerError| ConnectError::from_server_error(base.clone(), error);
+
+        let software = match options.software {
+            SoftwareSetting::Fixed(software) => software,
+            SoftwareSetting::Auto => detect_software(&api).await.map_err(unreachable)?,
+        };
+        let account = verify_credentials(&base, &token, software, timeout).await?;
+        let reported = read_limits(&api).await.map_err(unreachable)?;
+        let limits = instance::limits(software, reported, options.max_characters);
+        info!(
+            server = %base,
+            account = %account.acct,
+            ?software,
+            max_characters = limits.max_characters,
+            characters_reserved_per_url = limits.characters_reserved_per_url,
+            "connected"
+        );
+        Ok(Server {
+            inner: Arc::new(Inner {
+                api,
+                account,
+                limits,
+            }),
+        })
+    }
+
+    /// The account the token belongs to.
+    pub fn account(&self) -> &Account {
+        &self.inner.account
+    }
+
+    /// What the server allows.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The server's base URL, without a trailing slash.
+    pub fn url(&self) -> &str {
+        self.inner.api.base()
+    }
+
+    /// Posts a status. Direct rather than through megalodon, which cannot send
+    /// `Idempotency-Key`.
+    pub async fn post_status(&self, status: &NewStatus) -> Result<PostedStatus, ServerError> {
+        const ENDPOINT: &str = "POST /api/v1/statuses";
+        let api = &self.inner.api;
+        // JSON rather than a form: arrays (`media_ids`) need no `[]` convention, and every
+        // Mastodon-API server reads it.
+        let body = StatusBody {
+            status: &status.text,
+            visibility: status.visibility.as_str(),
+            spoiler_text: status.spoiler_text.as_deref().filter(|s| !s.is_empty()),
+            language: status.language.as_deref(),
+            in_reply_to_id: status.in_reply_to_id.as_deref(),
+            media_ids: &status.media_ids,
+        };
+        let mut request = api.request(Method::POST, "/api/v1/statuses").json(&body);
+        if let Some(key) = &status.idempotency_key {
+            let value = HeaderValue::from_str(key).map_err(|e| {
+                ServerError::new(
+                    ENDPOINT,
+                    ErrorKind::InvalidRequest {
+                        detail: format!("idempotency key: {e}"),
+                    },
+                )
+            })?;
+            request = request.header("Idempotency-Key", value);
+        }
+        let answer = api.send(ENDPOINT, request, api.timeout()).await?;
+        let posted: RawPostedStatus = answer.json(ENDPOINT)?;
+        debug!(id = %posted.id, "status posted");
+        Ok(PostedStatus {
+            id: posted.id,
+            created_at: posted.created_at,
+            url: posted.url,
+        })
+    }
+
+    /// The account's newest statuses, newest first, at most `limit`: replies included,
+    /// reblogs excluded. Pages through the server's 40-status pages as needed.
+    pub async fn own_statuses(&self, limit: usize) -> Result<Vec<OwnStatus>, ServerError> {
+        let api = &self.inner.api;
+        let path = format!("/api/v1/accounts/{}/statuses", self.inner.account.id);
+        let endpoint = format!("GET {path}");
+        let mut statuses: Vec<OwnStatus> = Vec::new();
+        let mut max_id: Option<String> = None;
+        while statuses.len() < limit {
+            let page_limit = (limit - statuses.len()).min(STATUSES_PAGE_LIMIT);
+            let mut query = vec![
+                ("limit", page_limit.to_string()),
+                ("exclude_reblogs", "true".to_string()),
+            ];
+            if let Some(max_id) = &max_id {
+                query.push(("max_id", max_id.clone()));
+            }
+            let request = api.request(Method::GET, &path).query(&query);
+            let answer = api.send(&endpoint, request, api.timeout()).await?;
+            let page: Vec<serde_json::Value> = answer.json(&endpoint)?;
+            let Some(last_id) = page
+                .last()
+                .and_then(|s| s.get("id"))
+                .and_then(|id| id.as_str())
+                .map(str::to_string)
+            else {
+                break;
+            };
+            for value in page {
+                match serde_json::from_value::<RawOwnStatus>(value) {
+                    Ok(raw) if raw.reblog.is_none() => statuses.push(raw.into_own_status()),
+                    Ok(_) => {} // a server that ignored `exclude_reblogs`
+                    Err(error) => warn!(%error, "skipping one of our statuses that cannot be read"),
+                }
+            }
+            if max_id.as_deref() == Some(last_id.as_str()) {
+                break; // a server that ignores `max_id` would loop forever
+            }
+            max_id = Some(last_id);
+        }
+        statuses.truncate(limit);
+        Ok(statuses)
+    }
+
+    /// Uploads a media file with its alt text and waits (at most
+    /// [`MEDIA_PROCESSING_TIMEOUT`]) until the server has processed it; returns its id for
+    /// [`NewStatus::media_ids`].
+    pub async fn upload_media(&self, path: &Path, alt: &str) -> Result<String, ServerError> {
+        let bytes = tokio::fs::read(path).await.map_err(|e| {
+            ServerError::new(
+                "POST /api/v2/media",
+                ErrorKind::File {
+                    path: path.to_path_buf(),
+                    detail: e.to_string(),
+                },
+            )
+        })?;
+        // v2 first (the server processes in the background); v1 for servers without it.
+        let media = match self.post_media("/api/v2/media", path, &bytes, alt).await {
+            Err(error) if error.status() == Some(404) => {
+                debug!("no /api/v2/media on this server, trying v1");
+                self.post_media("/api/v1/media", path, &bytes, alt).await?
+            }
+            result => result?,
+        };
+        if media.url.is_none() {
+            self.wait_for_media(&media.id).await?;
+        }
+        Ok(media.id)
+    }
+
+    async fn post_media(
+        &self,
+        api_path: &str,
+        path: &Path,
+        bytes: &[u8],
+        alt: &str,
+    ) -> Result<RawMedia, ServerError> {
+        let api = &self.inner.api;
+        let endpoint = format!("POST {api_path}");
+        let timeout = api.timeout().max(MIN_MEDIA_UPLOAD_TIMEOUT);
+        let request = api
+            .request(Method::POST, api_path)
+            .multipart(media_form(path, bytes.to_vec(), alt))
+            .timeout(timeout);
+        api.send(&endpoint, request, timeout)
+            .await?
+            .json::<RawMedia>(&endpoint)
+    }
+
+    /// Polls `GET /api/v1/media/:id` until it answers 200 with a URL (206 means "processing").
+    async fn wait_for_media(&self, id: &str) -> Result<(), ServerError> {
+        let api = &self.inner.api;
+        let path = format!("/api/v1/media/{id}");
+        let endpoint = format!("GET {path}");
+        let mut waited = Duration::ZERO;
+        let mut interval = FIRST_MEDIA_POLL_INTERVAL;
+        loop {
+            if waited >= MEDIA_PROCESSING_TIMEOUT {
+                return Err(ServerError::new(
+                    endpoint,
+                    ErrorKind::MediaNotReady {
+                        media_id: id.to_string(),
+                        waited,
+                    },
+                ));
+            }
+            tokio::time::sleep(interval).await;
+            waited += interval;
+            interval = (interval * 2).min(MAX_MEDIA_POLL_INTERVAL);
+            let request = api.request(Method::GET, &path);
+            let answer = api.send(&endpoint, request, api.timeout()).await?;
+            if answer.status == StatusCode::PARTIAL_CONTENT {
+                continue;
+            }
+            if answer.json::<RawMedia>(&endpoint)?.url.is_some() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Checks the configured URL and drops a trailing slash.
+fn normalize_url(url: &str) -> Result<String, ConnectError> {
+    let invalid = |reason: &str| ConnectError::InvalidUrl {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    let parsed = url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid("it must start with https:// (or http://)"));
+    }
+    if parsed.host().is_none() {
+        return Err(invalid("it has no host"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(invalid("it must not have a query or a fragment"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid(
+            "it must not carry credentials; the token goes in the token file",
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// The server's software from nodeinfo. Absent or unreadable nodeinfo means `Generic`; only
+/// a retryable failure (network, 5xx, 429) is an error, so a passing outage does not make
+/// us count by the wrong rule.
+async fn detect_software(api: &Api) -> Result<Software, ServerError> {
+    let well_known_url = format!("{}/.well-known/nodeinfo", api.base());
+    let fetch = |url: String, endpoint: &'static str| async move {
+        let answer = api
+            .send(endpoint, api.public_get(&url), api.timeout())
+            .await?;
+        answer.json::<serde_json::Value>(endpoint)
+    };
+    let generic = |why: String| {
+        warn!("cannot tell the server's software ({why}); counting by the generic rule");
+        Ok(Software::Generic)
+    };
+    let well_known = match fetch(well_known_url, "GET /.well-known/nodeinfo").await {
+        Ok(doc) => doc,
+        Err(error) if error.retryable() && !is_garbled(&error) => return Err(error),
+        Err(error) => return generic(error.to_string()),
+    };
+    let Some(href) = instance::nodeinfo_href(&well_known) else {
+        return generic("/.well-known/nodeinfo lists no nodeinfo 2.x document".to_string());
+    };
+    if !(href.starts_with("https://") || href.starts_with("http://")) {
+        return generic(format!("nodeinfo href {href:?} is not an http(s) URL"));
+    }
+    let nodeinfo = match fetch(href, "GET nodeinfo").await {
+        Ok(doc) => doc,
+        Err(error) if error.retryable() && !is_garbled(&error) => return Err(error),
+        Err(error) => return generic(error.to_string()),
+    };
+    match instance::nodeinfo_software_name(&nodeinfo) {
+        Some(name) => {
+            let software = instance::software_from_name(&name);
+            debug!(name, ?software, "software from nodeinfo");
+            Ok(software)
+        }
+        None => generic("nodeinfo has no software.name".to_string()),
+    }
+}
+
+/// `verify_credentials` through megalodon: the one call it does as documented, with its
+/// entity for the software at hand. Its client has no timeout, so it gets ours.
+async fn verify_credentials(
+    base: &str,
+    token: &Token,
+    software: Software,
+    timeout: Duration,
+) -> Result<Account, ConnectError> {
+    const ENDPOINT: &str = "GET /api/v1/accounts/verify_credentials";
+    let sns = match software {
+        Software::Mastodon | Software::Generic => megalodon::SNS::Mastodon,
+        Software::Gotosocial => megalodon::SNS::Gotosocial,
+        Software::Pleroma | Software::Akkoma => megalodon::SNS::Pleroma,
+    };
+    let failed =
+        |kind| ConnectError::from_credentials_error(base, ServerError::new(ENDPOINT, kind));
+    let client = megalodon::generator(
+        sns,
+        base.to_string(),
+        Some(token.expose().to_string()),
+        Some(user_agent()),
+    )
+    .map_err(|e| failed(kind_from_megalodon(e, timeout)))?;
+    let response = tokio::time::timeout(timeout, client.verify_account_credentials())
+        .await
+        .map_err(|_elapsed| failed(ErrorKind::Timeout { after: timeout }))?
+        .map_err(|e| failed(kind_from_megalodon(e, timeout)))?;
+    let account = response.json;
+    Ok(Account {
+        id: account.id,
+        acct: account.acct,
+        username: account.username,
+        bot: account.bot,
+    })
+}
+
+/// The limits from `/api/v2/instance`, else `/api/v1/instance`, else nothing (defaults).
+/// Direct: megalodon reads only v1, and needs a `contact_account` Mastodon may send as null.
+/// Only a retryable failure is an error: guessing limits during an outage could make every
+/// post too long.
+async fn read_limits(api: &Api) -> Result<ReportedLimits, ServerError> {
+    for (path, endpoint) in [
+        ("/api/v2/instance", "GET /api/v2/instance"),
+        ("/api/v1/instance", "GET /api/v1/instance"),
+    ] {
+        let answer = api
+            .send(endpoint, api.request(Method::GET, path), api.timeout())
+            .await
+            .and_then(|answer| answer.json::<serde_json::Value>(endpoint));
+        match answer {
+            Ok(doc) => {
+                let reported = instance::reported_limits(&doc);
+                if !reported.is_empty() {
+                    return Ok(reported);
+                }
+                debug!(endpoint, "no limits in this document");
+            }
+            Err(error) if error.retryable() && !is_garbled(&error) => return Err(error),
+            Err(error) => debug!(%error, "instance document not usable"),
+        }
+    }
+    warn!("the server reports no limits; using the defaults for its software");
+    Ok(ReportedLimits::default())
+}
+
+/// A success whose body is not the document we asked for: retrying will not change it.
+fn is_garbled(error: &ServerError) -> bool {
+    matches!(error.kind(), ErrorKind::InvalidResponse { .. })
+}
+
+fn media_form(path: &Path, bytes: Vec<u8>, alt: &str) -> reqwest::multipart::Form {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "media".to_string());
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name);
+    // A guessed MIME type is always a valid one.
+    let part = match part.mime_str(mime.essence_str()) {
+        Ok(part) => part,
+        Err(_) => unreachable!("mime_guess returned an invalid MIME type"),
+    };
+    reqwest::multipart::Form::new()
+        .part("file", part)
+        .text("description", alt.to_string())
+}
+
+// ---------------------------------------------------------------------------------------
+// Wire shapes: only the fields we read, everything else ignored.
+
+#[derive(Serialize)]
+struct StatusBody<'a> {
+    status: &'a str,
+    visibility: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spoiler_text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_reply_to_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    media_ids: &'a [String],
+}
+
+#[derive(Deserialize)]
+struct RawPostedStatus {
+    id: String,
+    created_at: jiff::Timestamp,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawOwnStatus {
+    id: String,
+    created_at: jiff::Timestamp,
+    #[serde(default)]
+    in_reply_to_id: Option<String>,
+    #[serde(default)]
+    spoiler_text: Option<String>,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    visibility: Option<String>,
+    #[serde(default)]
+    reblog: Option<serde::de::IgnoredAny>,
+}
+
+impl RawOwnStatus {
+    fn into_own_status(self) -> OwnStatus {
+        OwnStatus {
+            id: self.id,
+            created_at: self.created_at,
+            in_reply_to_id: self.in_reply_to_id,
+            spoiler_text: self.spoiler_text.unwrap_or_default(),
+            text: html_to_text(self.content.as_deref().unwrap_or_default()),
+            visibility: self.visibility.unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawMedia {
+    id: String,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls() {
+        assert_eq!(
+            normalize_url("https://fosstodon.org/").unwrap(),
+            "https://fosstodon.org"
+        );
+        assert_eq!(
+            normalize_url("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        for bad in [
+            "fosstodon.org",
+            "ftp://x.org",
+            "https://x.org/?a=1",
+            "https://u:p@x.org",
+        ] {
+            assert!(
+                matches!(normalize_url(bad), Err(ConnectError::InvalidUrl { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn status_body_leaves_out_what_is_unset() {
+        let mut status = NewStatus::new("hello", Visibility::Unlisted);
+        status.spoiler_text = Some(String::new());
+        let body = StatusBody {
+            status: &status.text,
+            visibility: status.visibility.as_str(),
+            spoiler_text: status.spoiler_text.as_deref().filter(|s| !s.is_empty()),
+            language: status.language.as_deref(),
+            in_reply_to_id: None,
+            media_ids: &status.media_ids,
+        };
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"status":"hello","visibility":"unlisted"}"#
+        );
+    }
+
+    /// The daemon spawns these on a multi-threaded runtime: they must stay `Send`.
+    #[allow(dead_code)]
+    fn futures_are_send(server: Server, options: ServerOptions, status: NewStatus) {
+        fn send<T: Send + Sync + Clone + 'static>(_: &T) {}
+        fn future<T: Send>(_: T) {}
+        send(&server);
+        future(Server::connect(options, Token::new("")));
+        future(server.post_status(&status));
+        future(server.own_statuses(1));
+        future(server.upload_media(Path::new("a.png"), "alt"));
+    }
+
+    #[test]
+    fn own_status_reads_leniently() {
+        let raw: RawOwnStatus = serde_json::from_str(
+            r#"{"id":"01J0","created_at":"2026-03-01T12:00:00.000Z","content":"<p>a &amp; b</p>",
+                "visibility":"local","card":{"type":"something-new"},"quote":{"state":"new-state"}}"#,
+        )
+        .unwrap();
+        let own = raw.into_own_status();
+        assert_eq!(own.text, "a & b");
+        assert_eq!(own.visibility, "local");
+        assert_eq!(own.spoiler_text, "");
+    }
+}
