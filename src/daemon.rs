@@ -395,12 +395,12 @@ impl Daemon {
             if self.state.rotation.last_slot != before.last_slot || before.checked.is_none() {
                 self.save()?;
             }
-            if self.options.once {
-                return Ok(());
-            }
             let upcoming = self.plan(now, 1);
             let next = upcoming.entries.first().filter(|entry| !entry.is_due(now));
             self.announce(next, &mut announced);
+            if self.options.once {
+                return Ok(());
+            }
             let sleep = next.map_or(MAX_SLEEP, |entry| {
                 clock::until(now, entry.at).min(MAX_SLEEP)
             });

@@ -1,0 +1,176 @@
+//! The real `perennial run` binary against the fake server on 127.0.0.1, as systemd runs
+//! it: `NOTIFY_SOCKET`, SIGTERM, a post file added while it runs.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::net::UnixDatagram;
+
+use crate::fake_server::{FakeOptions, FakeServer};
+
+/// A generous upper bound for anything the binary does; waiting is always on an event.
+const BOUND: Duration = Duration::from_secs(60);
+
+async fn next_message(socket: &UnixDatagram) -> String {
+    let mut buffer = vec![0u8; 4096];
+    let length = tokio::time::timeout(BOUND, socket.recv(&mut buffer))
+        .await
+        .expect("a notification within the bound")
+        .unwrap();
+    String::from_utf8_lossy(&buffer[..length]).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_posts_every_two_seconds_notifies_systemd_and_stops_on_sigterm() {
+    let fake = FakeServer::start(FakeOptions::mastodon());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "[server]\nurl = \"{}\"\n\n[posts]\ndir = \"posts\"\n\n[schedule]\ntimezone = \"UTC\"\nevery = \"2s\"\n\n[state]\ndir = \"state\"\n",
+            fake.url()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("posts/tips")).unwrap();
+    std::fs::write(
+        dir.path().join("posts/tips/first.md"),
+        "+++\ntitle = \"first\"\n+++\nThe first post.\n",
+    )
+    .unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+        .current_dir(dir.path())
+        .args(["run"])
+        .env("PERENNIAL_TOKEN", fake.token())
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env_remove("WATCHDOG_USEC")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    assert_eq!(next_message(&socket).await, "READY=1");
+    let status = next_message(&socket).await;
+    assert!(
+        status.starts_with("STATUS=next: tips/first at "),
+        "{status}"
+    );
+
+    let first = tokio::time::timeout(BOUND, fake.wait_for_statuses(1))
+        .await
+        .unwrap();
+    assert_eq!(first[0].text, "The first post.");
+
+    // A new post file is picked up without a restart (the watcher), and, being never
+    // posted, goes out before the first post repeats.
+    std::fs::write(
+        dir.path().join("posts/tips/second.md"),
+        "+++\ntitle = \"second\"\n+++\nThe second post.\n",
+    )
+    .unwrap();
+    let statuses = tokio::time::timeout(BOUND, async {
+        loop {
+            let statuses = fake.wait_for_statuses(fake.statuses().len() + 1).await;
+            if statuses.iter().any(|s| s.text == "The second post.") {
+                return statuses;
+            }
+        }
+    })
+    .await
+    .expect("the new post goes out");
+    assert!(statuses.len() >= 2);
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::time::timeout(BOUND, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(output.code(), Some(0));
+    // The last message before the exit is STOPPING=1.
+    let mut last = String::new();
+    loop {
+        let message = next_message(&socket).await;
+        if message == "STOPPING=1" {
+            break;
+        }
+        last = message;
+    }
+    assert_ne!(last, "STOPPING=1");
+
+    // Each post went out at most once per slot, and the history says the same.
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("state/state.json")).unwrap())
+            .unwrap();
+    let history = state["history"].as_array().unwrap();
+    assert_eq!(history.len(), fake.statuses().len());
+    let mut stderr = String::new();
+    use tokio::io::AsyncReadExt;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    assert!(
+        !stderr.contains(&fake.token()),
+        "the token never appears in the logs"
+    );
+}
+
+#[test]
+fn run_without_a_token_exits_78_and_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[server]\nurl = \"http://127.0.0.1:9\"\n\n[posts]\ndir = \"posts\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("posts")).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+        .current_dir(dir.path())
+        .arg("run")
+        .env_remove("PERENNIAL_TOKEN")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no access token"), "{stderr}");
+    assert!(stderr.contains("--dry-run"), "{stderr}");
+}
+
+#[test]
+fn run_dry_run_on_the_bundled_config_says_what_comes_next() {
+    // `--once` so that it exits: the README's first command runs until stopped.
+    let state = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+        .current_dir(crate::support::repository_root())
+        .args(["run", "--dry-run", "--once"])
+        .env_remove("PERENNIAL_TOKEN")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env("STATE_DIRECTORY", state.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("dry run: nothing is sent"), "{stdout}");
+    assert!(stdout.contains("\nnext: "), "{stdout}");
+    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0);
+}
