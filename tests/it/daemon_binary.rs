@@ -174,3 +174,61 @@ fn run_dry_run_on_the_bundled_config_says_what_comes_next() {
     assert!(stdout.contains("\nnext: "), "{stdout}");
     assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_sends_one_post_now_and_records_it() {
+    let fake = FakeServer::start(FakeOptions::gotosocial());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "[server]\nurl = \"{}\"\n\n[posts]\ndir = \"posts\"\n\n[state]\ndir = \"state\"\n",
+            fake.url()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("posts/tips")).unwrap();
+    std::fs::write(
+        dir.path().join("posts/tips/now.md"),
+        "+++\ntitle = \"now\"\nhashtags = []\n+++\nPosted by hand.\n",
+    )
+    .unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+        .current_dir(dir.path())
+        .args(["post", "tips/now"])
+        .env("PERENNIAL_TOKEN", fake.token())
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let statuses = fake.statuses();
+    assert_eq!(statuses.len(), 1);
+    assert!(
+        statuses[0].text.starts_with("Posted by hand."),
+        "{}",
+        statuses[0].text
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("state/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["history"][0]["reason"], "manual");
+    assert_eq!(state["history"][0]["statuses"][0], statuses[0].id.as_str());
+    // An unknown post is an error that names it.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+        .current_dir(dir.path())
+        .args(["post", "tips/nope"])
+        .env("PERENNIAL_TOKEN", fake.token())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no post `tips/nope`"));
+    assert_eq!(fake.statuses().len(), 1);
+}

@@ -577,3 +577,32 @@ async fn a_dry_run_needs_no_token_and_writes_no_state() {
     );
     assert!(!bot.dir.path().join("state/state.json").exists());
 }
+
+#[tokio::test(start_paused = true)]
+async fn media_are_uploaded_with_their_alt_text_and_attached_to_the_first_part() {
+    let clock = TokioClock::starting_at(ts("2027-01-04T09:00:00Z"));
+    let bot = Bot::new(
+        fake(FakeOptions::mastodon().media_processing_polls(2), &clock),
+        "times = [\"09:00\"]\njitter = \"0m\"",
+        "",
+        &[(
+            "showcase/pic",
+            "[[media]]\nfile = \"images/pic.png\"\nalt = \"A chart of downloads per month\"",
+            "Body of showcase/pic.",
+        )],
+    );
+    let images = bot.dir.path().join("posts/showcase/images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::write(
+        images.join("pic.png"),
+        b"\x89PNG\r\n\x1a\nnot really an image",
+    )
+    .unwrap();
+    bot.once(&clock).await;
+    let statuses = bot.fake.statuses();
+    assert_eq!(statuses.len(), 1);
+    let media = bot.fake.media();
+    assert_eq!(media.len(), 1);
+    assert_eq!(media[0].description, "A chart of downloads per month");
+    assert_eq!(statuses[0].media_ids, vec![media[0].id.clone()]);
+}
