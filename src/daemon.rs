@@ -514,18 +514,15 @@ impl Daemon {
                 if !still_pending {
                     self.given_up.push((entry.post.clone(), entry.slot));
                     if entry.reason == PostReason::Slot {
-                        // The slot is over; the rotation goes on from the next one.
-                        record_entry(
-                            &mut self.state,
-                            &Entry {
-                                post: None,
-                                category: None,
-                                ..entry.clone()
-                            },
-                            "",
-                            now,
-                            Vec::new(),
-                        );
+                        // The slot is over; the rotation goes on from the next one, with
+                        // the credit it had (nothing went out).
+                        let passed = Entry {
+                            post: None,
+                            category: None,
+                            credit_after: self.state.rotation.credit.clone(),
+                            ..entry.clone()
+                        };
+                        record_entry(&mut self.state, &passed, "", now, Vec::new());
                         self.save()?;
                     }
                 }

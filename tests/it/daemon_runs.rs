@@ -606,3 +606,38 @@ async fn media_are_uploaded_with_their_alt_text_and_attached_to_the_first_part()
     assert_eq!(media[0].description, "A chart of downloads per month");
     assert_eq!(statuses[0].media_ids, vec![media[0].id.clone()]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_server_failing_past_grace_misses_the_slot_instead_of_posting_late() {
+    let clock = TokioClock::starting_at(ts("2027-01-04T09:00:00Z"));
+    let bot = Bot::new(
+        fake(FakeOptions::mastodon(), &clock),
+        "times = [\"09:00\"]\njitter = \"0m\"\ngrace = \"30m\"",
+        "",
+        &[
+            ("tips/a", "", "Body of tips/a."),
+            ("tips/b", "", "Body of tips/b."),
+        ],
+    );
+    for _ in 0..200 {
+        bot.fake.inject(Route::PostStatus, Fault::InternalError);
+    }
+    bot.once(&clock).await;
+    assert!(bot.fake.statuses().is_empty());
+    assert!(
+        clock.now() >= ts("2027-01-04T09:30:00Z"),
+        "it kept trying within grace"
+    );
+    let attempts = bot.fake.requests_to(Route::PostStatus).len();
+    // Exponential backoff to 5 minutes: a few dozen tries in half an hour at most.
+    assert!(
+        (5..=30).contains(&attempts),
+        "backoff, not hammering: {attempts}"
+    );
+    let state = bot.state();
+    assert!(state.pending.is_none());
+    assert!(state.history.is_empty());
+    // Run again: the slot is not tried again, late.
+    bot.once(&clock).await;
+    assert_eq!(bot.fake.requests_to(Route::PostStatus).len(), attempts);
+}
