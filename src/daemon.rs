@@ -192,7 +192,8 @@ pub async fn run(
     result
 }
 
-fn load_config(path: &Path) -> Result<Config, RunError> {
+/// Loads the config; its problems, one per line, make a [`RunError::Config`] (exit 78).
+pub fn load_config(path: &Path) -> Result<Config, RunError> {
     Config::load(path).map_err(|errors| {
         RunError::Config(
             errors

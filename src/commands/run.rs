@@ -85,15 +85,7 @@ pub fn post(config_path: &Path, args: &PostArgs) -> u8 {
 }
 
 async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
-    let config = crate::config::Config::load(config_path).map_err(|errors| {
-        RunError::Config(
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    })?;
+    let config = daemon::load_config(config_path)?;
     let library = crate::commands::check::load(&config);
     let Some(post) = library.posts.iter().find(|post| post.id == args.post) else {
         let problems: Vec<String> = library
