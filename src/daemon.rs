@@ -23,7 +23,9 @@ use crate::compose::compose;
 use crate::config::Config;
 use crate::count::Counter;
 use crate::library::Library;
-use crate::plan::{plan, record_checked, record_entry, seed_for, Entry, Missed, Plan, PlanInput};
+use crate::plan::{
+    plan, record_checked, record_entry, record_slot, seed_for, Entry, Missed, Plan, PlanInput,
+};
 use crate::post::Post;
 use crate::publish::{new_intent, Checkpoint, IntentSpec, Outcome, Publisher};
 use crate::server::{ConnectError, Server, ServerOptions};
@@ -389,14 +391,15 @@ impl Daemon {
                 continue;
             }
             // Everything due is dealt with: the slots missed before now are skipped.
+            // Recording that changes only slots at or before `now`, so the same plan
+            // also gives the next entry.
             let now = self.clock.now();
-            let passed = self.plan(now, 0);
+            let upcoming = self.plan(now, 1);
             let before = self.state.rotation.clone();
-            record_checked(&mut self.state, &passed, now);
+            record_checked(&mut self.state, &upcoming, now);
             if self.state.rotation.last_slot != before.last_slot || before.checked.is_none() {
                 self.save()?;
             }
-            let upcoming = self.plan(now, 1);
             let next = upcoming.entries.first().filter(|entry| !entry.is_due(now));
             self.announce(next, &mut announced);
             if self.options.once {
@@ -517,13 +520,7 @@ impl Daemon {
                     if entry.reason == PostReason::Slot {
                         // The slot is over; the rotation goes on from the next one, with
                         // the credit it had (nothing went out).
-                        let passed = Entry {
-                            post: None,
-                            category: None,
-                            credit_after: self.state.rotation.credit.clone(),
-                            ..entry.clone()
-                        };
-                        record_entry(&mut self.state, &passed, "", now, Vec::new());
+                        record_slot(&mut self.state, entry.slot, None);
                         self.save()?;
                     }
                 }

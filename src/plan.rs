@@ -171,93 +171,71 @@ fn passed_slots(
     missed: &mut Vec<Missed>,
 ) -> (Option<Slot>, Option<Timestamp>) {
     let rotation = &input.state.rotation;
-    // Where to start looking. With no history of slots, nothing before `earliest` counts
-    // as missed: a first start is not downtime.
-    let start = match rotation.last_slot {
-        Some(last) => last,
-        None => {
-            earliest
-                - input.schedule.jitter.max(SignedDuration::ZERO)
-                - SignedDuration::from_secs(1)
-        }
+    // A slot whose nominal time is at or before this is more than `grace` late whatever
+    // its jitter. With no slot dealt with yet, nothing before it counts as missed: a
+    // first start is not downtime.
+    let window_start =
+        earliest - input.schedule.jitter.max(SignedDuration::ZERO) - SignedDuration::from_secs(1);
+    let start = rotation.last_slot.unwrap_or(window_start);
+    let mut report = MissedSlots {
+        // Only what the last run did not already see.
+        after: rotation.checked.unwrap_or(Timestamp::MAX),
+        count: 0,
+        first: None,
+        last: None,
     };
-    // Only report what the last run did not already see.
-    let report_after = rotation.checked.unwrap_or(Timestamp::MAX);
-    let mut due = None;
     let mut last_passed = None;
-    let mut count = 0usize;
-    let mut first = None;
-    let mut last = None;
-    for slot in clock.slots_after(start) {
-        if slot.at > input.now {
-            break;
-        }
+    // Long before now: missed, counted up to MAX_MISSED_COUNT (`every = "2s"` after a
+    // month down is a million slots).
+    for slot in clock
+        .slots_after(start)
+        .take_while(|slot| slot.nominal <= window_start)
+        .take(MAX_MISSED_COUNT)
+    {
         last_passed = Some(slot.nominal);
-        if slot.at >= earliest {
-            if let Some(previous) = due.replace(slot) {
-                note_missed(previous, &mut count, &mut first, &mut last, report_after);
-            }
-        } else {
-            note_missed(slot, &mut count, &mut first, &mut last, report_after);
-            if count >= MAX_MISSED_COUNT {
-                // Too many to list: jump to the ones that matter.
-                return finish_long_downtime(input, clock, earliest, missed, count, first, last);
-            }
+        report.note(slot);
+    }
+    // The last `grace`: the latest passed slot is due, the others are missed.
+    let mut due = None;
+    for slot in clock
+        .slots_after(start.max(window_start))
+        .take_while(|slot| slot.at <= input.now)
+    {
+        last_passed = Some(slot.nominal);
+        if slot.at < earliest {
+            report.note(slot);
+        } else if let Some(previous) = due.replace(slot) {
+            report.note(previous);
         }
     }
-    if let (Some(first), Some(last)) = (first, last) {
-        missed.push(Missed::Slots { count, first, last });
+    if let (Some(first), Some(last)) = (report.first, report.last) {
+        missed.push(Missed::Slots {
+            count: report.count,
+            first,
+            last,
+        });
     }
     (due, last_passed)
 }
 
-fn note_missed(
-    slot: Slot,
-    count: &mut usize,
-    first: &mut Option<Timestamp>,
-    last: &mut Option<Timestamp>,
-    report_after: Timestamp,
-) {
-    if slot.at <= report_after {
-        return;
-    }
-    *count += 1;
-    first.get_or_insert(slot.at);
-    *last = Some(slot.at);
-}
-
-/// After a very long downtime: stop counting and look only at the last `grace`.
-fn finish_long_downtime(
-    input: &PlanInput,
-    clock: &SlotClock,
-    earliest: Timestamp,
-    missed: &mut Vec<Missed>,
+/// Missed slots as they are reported: how many, the first and the last.
+struct MissedSlots {
+    /// Slots due at or before this were reported by an earlier run.
+    after: Timestamp,
     count: usize,
     first: Option<Timestamp>,
     last: Option<Timestamp>,
-) -> (Option<Slot>, Option<Timestamp>) {
-    let mut due = None;
-    let mut last_passed = None;
-    let start =
-        earliest - input.schedule.jitter.max(SignedDuration::ZERO) - SignedDuration::from_secs(1);
-    let mut last = last;
-    for slot in clock.slots_after(start) {
-        if slot.at > input.now {
-            break;
+}
+
+impl MissedSlots {
+    fn note(&mut self, slot: Slot) {
+        if slot.at <= self.after {
+            return;
         }
-        last_passed = Some(slot.nominal);
-        if slot.at >= earliest {
-            if let Some(previous) = due.replace(slot) {
-                last = Some(previous.at);
-            }
-        } else {
-            last = Some(slot.at);
-        }
+        self.count += 1;
+        self.first.get_or_insert(slot.at);
+        self.last = Some(slot.at);
     }
-    if let (Some(first), Some(last)) = (first, last) {
-        missed.push(Missed::Slots { count, first, last });
-    }
-    (due, last_passed)
 }
 
 /// The rotation as it unfolds over the planned slots.
@@ -481,14 +459,22 @@ pub fn record_entry(
         });
     }
     if entry.reason == PostReason::Slot {
-        state.rotation.credit = entry.credit_after.clone();
-        if state
-            .rotation
-            .last_slot
-            .is_none_or(|last| last < entry.slot)
-        {
-            state.rotation.last_slot = Some(entry.slot);
-        }
+        record_slot(state, entry.slot, Some(&entry.credit_after));
+    }
+}
+
+/// Records that the rotation slot at `slot` (nominal) is done, with the rotation credit
+/// after it (`None`: unchanged).
+pub fn record_slot(
+    state: &mut State,
+    slot: Timestamp,
+    credit_after: Option<&BTreeMap<String, f64>>,
+) {
+    if let Some(credit) = credit_after {
+        state.rotation.credit = credit.clone();
+    }
+    if state.rotation.last_slot.is_none_or(|last| last < slot) {
+        state.rotation.last_slot = Some(slot);
     }
 }
 
@@ -496,9 +482,7 @@ pub fn record_entry(
 /// skipped for good and nothing before `now` is reported as missed again.
 pub fn record_checked(state: &mut State, plan: &Plan, now: Timestamp) {
     if let Some(passed) = plan.last_slot_passed {
-        if state.rotation.last_slot.is_none_or(|last| last < passed) {
-            state.rotation.last_slot = Some(passed);
-        }
+        record_slot(state, passed, None);
     }
     state.rotation.checked = Some(now);
 }

@@ -165,9 +165,7 @@ impl Publisher<'_> {
         debug_assert!(state.pending.is_none(), "one post in flight at a time");
         state.pending = Some(intent);
         self.save(state)?;
-        if self.halt(Step::IntentSaved).await {
-            unreachable!()
-        }
+        self.halt(Step::IntentSaved).await;
         self.send_pending(state, deadline, false).await
     }
 
@@ -273,21 +271,15 @@ impl Publisher<'_> {
                 },
                 idempotency_key: Some(part.idempotency_key.clone()),
             };
-            if self.halt(Step::BeforePart(index)).await {
-                unreachable!()
-            }
+            self.halt(Step::BeforePart(index)).await;
             match self.server.post_status(&status).await {
                 Ok(posted) => {
-                    if self.halt(Step::Accepted(index)).await {
-                        unreachable!()
-                    }
+                    self.halt(Step::Accepted(index)).await;
                     tracing::info!(post = %intent.post, part = index + 1, of = intent.parts.len(), status = %posted.id, "posted");
                     intent.parts[index].status_id = Some(posted.id);
                     state.pending = Some(intent.clone());
                     self.save(state)?;
-                    if self.halt(Step::Recorded(index)).await {
-                        unreachable!()
-                    }
+                    self.halt(Step::Recorded(index)).await;
                     attempt = 0;
                     index += 1;
                 }
@@ -390,16 +382,7 @@ impl Publisher<'_> {
             statuses,
         });
         if intent.reason == PostReason::Slot {
-            if let Some(credit) = &intent.credit_after {
-                state.rotation.credit = credit.clone();
-            }
-            if state
-                .rotation
-                .last_slot
-                .is_none_or(|last| last < intent.slot)
-            {
-                state.rotation.last_slot = Some(intent.slot);
-            }
+            crate::plan::record_slot(state, intent.slot, intent.credit_after.as_ref());
         }
         state.failed.remove(&intent.post);
         state.pending = None;
@@ -462,14 +445,14 @@ impl Publisher<'_> {
         self.store.save(state)
     }
 
-    /// True never returns: a checkpoint that halts waits forever (for the test to abort).
-    async fn halt(&self, step: Step) -> bool {
+    /// Gives a test's checkpoint its say; one that halts here never returns (the test then
+    /// aborts the task, as a crash would).
+    async fn halt(&self, step: Step) {
         if let Some(checkpoint) = self.checkpoint {
             if checkpoint(step) {
                 std::future::pending::<()>().await;
             }
         }
-        false
     }
 }
 

@@ -37,8 +37,8 @@ pub struct QueueReport {
 
 #[derive(Debug, Serialize)]
 pub struct QueueEntry {
-    /// RFC 3339 with the zone's offset.
-    pub at: String,
+    /// RFC 3339 with the zone's offset and name (jiff's `Zoned` form).
+    pub at: jiff::Zoned,
     pub reason: PostReason,
     /// `None`: a slot with nothing eligible to post.
     pub post: Option<String>,
@@ -114,7 +114,7 @@ pub fn queue_report(
                 .and_then(|id| library.posts.iter().find(|post| &post.id == id));
             let composed = post.map(|post| compose(post, &settings));
             QueueEntry {
-                at: entry.at.to_zoned(zone.clone()).to_string(),
+                at: entry.at.to_zoned(zone.clone()),
                 reason: entry.reason,
                 post: entry.post.clone(),
                 category: entry.category.clone(),
@@ -211,11 +211,7 @@ fn print_human(out: &mut impl Write, report: &QueueReport) -> std::io::Result<()
         .max()
         .unwrap_or(0);
     for entry in &report.entries {
-        let at = entry
-            .at
-            .parse::<jiff::Zoned>()
-            .map(|zoned| zoned.strftime("%a %Y-%m-%d %H:%M").to_string())
-            .unwrap_or_else(|_| entry.at.clone());
+        let at = entry.at.strftime("%a %Y-%m-%d %H:%M");
         let reason = match entry.reason {
             PostReason::Slot => "slot  ",
             PostReason::Adhoc => "ad hoc",

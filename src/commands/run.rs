@@ -13,7 +13,7 @@ use crate::compose::compose;
 use crate::daemon::{self, Controls, Environment, RunError, RunOptions};
 use crate::publish::{new_intent, IntentSpec, Outcome, Publisher};
 use crate::server::{Server, ServerOptions};
-use crate::state::{resolve_state_dir, PostReason, StateStore};
+use crate::state::PostReason;
 use crate::token::load_token;
 
 /// A manual post is retried this long when the server cannot be reached.
@@ -129,13 +129,9 @@ async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
         println!("--- dry run: nothing sent");
         return Ok(exit::OK);
     }
-    let mut sources = crate::token::TokenSources::from_env(None);
-    sources.token_file = config.server.token_file.clone();
+    let sources = crate::token::TokenSources::from_env(config.server.token_file.clone());
     let token = load_token(&sources)?.ok_or(RunError::NoToken)?;
-    let store = StateStore::new(resolve_state_dir(
-        std::env::var_os("STATE_DIRECTORY").as_deref(),
-        &config.state.dir,
-    ));
+    let store = crate::commands::open_state(&config);
     let _lock = store.lock()?;
     let mut state = store.load()?.unwrap_or_default();
     let server = Server::connect(ServerOptions::from_config(&config.server), token).await?;
