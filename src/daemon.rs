@@ -23,13 +23,15 @@ use crate::compose::compose;
 use crate::config::Config;
 use crate::count::Counter;
 use crate::library::Library;
+use crate::mentions::{decide, new_reply_intent, record, Policy, Replier, ReplyOutcome, Verdict};
 use crate::plan::{
     plan, record_checked, record_entry, record_slot, seed_for, Entry, Missed, Plan, PlanInput,
 };
 use crate::post::Post;
 use crate::publish::{new_intent, Checkpoint, IntentSpec, Outcome, Publisher};
-use crate::server::{ConnectError, Server, ServerOptions};
-use crate::state::{resolve_state_dir, PostReason, State, StateError, StateStore};
+use crate::reply::ReplySettings;
+use crate::server::{ConnectError, Mention, MentionStream, Server, ServerOptions, StreamEvent};
+use crate::state::{resolve_state_dir, MentionOutcome, PostReason, State, StateError, StateStore};
 use crate::systemd::Notifier;
 use crate::token::{load_token, TokenError, TokenSources};
 
@@ -110,6 +112,9 @@ impl RunError {
 /// The longest the loop sleeps without looking at the wall clock again (a VM may be
 /// suspended, or its clock set).
 const MAX_SLEEP: Duration = Duration::from_secs(6 * 3600);
+/// A notification cursor lower than any id: Mastodon's ids are numbers, GoToSocial's
+/// ULIDs and Pleroma's flake ids compare as strings, and "0" sorts before all of them.
+const CURSOR_BEFORE_EVERYTHING: &str = "0";
 /// How far ahead the daemon plans (a sparse schedule may have its next slot weeks away).
 const PLAN_AHEAD: SignedDuration = SignedDuration::from_hours(400 * 24);
 
@@ -140,22 +145,50 @@ pub async fn run(
     };
     let state = store.load()?.unwrap_or_default();
     let library = load_posts(&config);
+    let server_options = ServerOptions {
+        request_timeout: env.request_timeout,
+        ..ServerOptions::from_config(&config.server)
+    };
     let server = match (&token, options.dry_run) {
         (Some(token), false) => {
-            let server_options = ServerOptions {
-                request_timeout: env.request_timeout,
-                ..ServerOptions::from_config(&config.server)
-            };
             match connect(server_options, token.clone(), &controls.shutdown).await? {
                 Some(server) => Some(server),
                 None => return Ok(()),
+            }
+        }
+        // A dry run with a token reads mentions (and the server's limits) to show the
+        // replies it would send; it never waits for an unreachable server.
+        (Some(token), true) if config.mentions.enabled => {
+            match Server::connect(server_options, token.clone()).await {
+                Ok(server) => Some(server),
+                Err(error) => {
+                    println!("dry run: mentions are off: {error}");
+                    None
+                }
             }
         }
         _ => None,
     };
     if options.dry_run {
         println!("dry run: nothing is sent and the state file is not written");
+        if !config.mentions.enabled {
+            println!("dry run: mentions are off ([mentions] enabled = false)");
+        } else if token.is_none() {
+            println!("dry run: mentions are off: no access token (with one, the replies it would send are printed)");
+        } else if server.is_some() {
+            println!("dry run: reading mentions; the replies it would send are printed");
+        }
     }
+    let mentions = match &server {
+        Some(server) if config.mentions.enabled => Some(MentionsRun {
+            stream: (!options.once).then(|| server.listen(controls.shutdown.child_token())),
+            first_start: state.mentions.cursor.is_none() && state.mentions.handled.is_empty(),
+            next_poll: tokio::time::Instant::now(),
+            retry: None,
+            unsaved: false,
+        }),
+        _ => None,
+    };
     let mut daemon = Daemon {
         config_path: config_path.to_path_buf(),
         config,
@@ -169,8 +202,10 @@ pub async fn run(
         controls: controls.clone(),
         checkpoint: env.checkpoint.clone(),
         given_up: Vec::new(),
+        mentions,
     };
     daemon.resolve_pending().await?;
+    daemon.resolve_pending_reply().await?;
     let mut watcher = if env.watch_files && !options.once {
         match crate::watch::watch(&daemon.config.posts.dir, config_path) {
             Ok(watcher) => Some(watcher),
@@ -186,6 +221,7 @@ pub async fn run(
     daemon.notifier.ready();
     tracing::info!(posts = daemon.library.posts.len(), "ready");
     let result = daemon.main_loop(&mut watcher).await;
+    let result = result.and_then(|()| daemon.save_unsaved_mentions());
     daemon.notifier.stopping();
     controls.shutdown.cancel();
     if let Some(watchdog) = watchdog {
@@ -257,6 +293,22 @@ async fn connect(
     }
 }
 
+/// Sleeps until `at`, or forever when there is no `at`.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next event of the mention stream (never, when there is none).
+async fn next_stream_event(mentions: &mut Option<MentionsRun>) -> Option<StreamEvent> {
+    match mentions.as_mut().and_then(|run| run.stream.as_mut()) {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 fn spawn_watchdog(
     notifier: &Notifier,
     shutdown: &CancellationToken,
@@ -291,6 +343,31 @@ struct Daemon {
     /// Entries given up in this run (server unreachable until their deadline): not tried
     /// again while they are still within `grace`.
     given_up: Vec<(Option<String>, Timestamp)>,
+    /// `None` when mentions are off (disabled, or a dry run without a server).
+    mentions: Option<MentionsRun>,
+}
+
+/// The mentions side of a run.
+struct MentionsRun {
+    /// `None` with `--once` (one catch-up, no stream).
+    stream: Option<MentionStream>,
+    /// No cursor was ever saved: mentions older than `first_start_lookback` are recorded
+    /// unanswered. Ends with the first catch-up that sets the cursor.
+    first_start: bool,
+    /// The next periodic catch-up.
+    next_poll: tokio::time::Instant,
+    /// A reply is pending (the server could not take it): when to try again, and how many
+    /// tries so far. Mentions wait (in the stream's buffer, or on the server for the
+    /// catch-up) until it is resolved.
+    retry: Option<(tokio::time::Instant, u32)>,
+    /// Skipped mentions recorded but not saved yet.
+    unsaved: bool,
+}
+
+/// Whether a mention was dealt with, or must wait for a pending reply.
+enum Handled {
+    Done,
+    Waiting,
 }
 
 impl Daemon {
@@ -317,6 +394,18 @@ impl Daemon {
             return Ok(());
         }
         self.store.save(&self.state)
+    }
+
+    /// Saves the skipped mentions not saved yet (at shutdown).
+    fn save_unsaved_mentions(&mut self) -> Result<(), RunError> {
+        let unsaved = self
+            .mentions
+            .as_mut()
+            .is_some_and(|run| std::mem::take(&mut run.unsaved));
+        if unsaved {
+            self.save()?;
+        }
+        Ok(())
     }
 
     fn publisher(&self) -> Option<Publisher<'_>> {
@@ -403,27 +492,295 @@ impl Daemon {
             let next = upcoming.entries.first().filter(|entry| !entry.is_due(now));
             self.announce(next, &mut announced);
             if self.options.once {
+                if self.mentions.is_some() {
+                    self.catch_up().await?;
+                }
                 return Ok(());
             }
             let sleep = next.map_or(MAX_SLEEP, |entry| {
                 clock::until(now, entry.at).min(MAX_SLEEP)
             });
-            tokio::select! {
-                () = tokio::time::sleep(sleep) => {}
-                () = self.controls.shutdown.cancelled() => return Ok(()),
-                () = self.controls.reload.notified() => {
-                    tracing::info!("reload requested");
-                    self.reload();
-                }
-                changes = async {
-                    match watcher.as_mut() {
-                        Some(watcher) => watcher.changed().await,
-                        None => std::future::pending().await,
+            let wake = tokio::time::Instant::now() + sleep;
+            // Mentions are answered between posts without planning again: the plan only
+            // changes when the wake time comes, or on a reload.
+            loop {
+                let mention_timer = self
+                    .mentions
+                    .as_ref()
+                    .map(|run| run.retry.map_or(run.next_poll, |(at, _)| at));
+                let reading_stream = self
+                    .mentions
+                    .as_ref()
+                    .is_some_and(|run| run.stream.is_some() && run.retry.is_none());
+                tokio::select! {
+                    () = tokio::time::sleep_until(wake) => break,
+                    () = self.controls.shutdown.cancelled() => return Ok(()),
+                    () = self.controls.reload.notified() => {
+                        tracing::info!("reload requested");
+                        self.reload();
+                        break;
                     }
-                } => {
-                    tracing::info!(files = changes.paths().len(), "files changed; reloading");
-                    self.reload();
+                    changes = async {
+                        match watcher.as_mut() {
+                            Some(watcher) => watcher.changed().await,
+                            None => std::future::pending().await,
+                        }
+                    } => {
+                        tracing::info!(files = changes.paths().len(), "files changed; reloading");
+                        self.reload();
+                        break;
+                    }
+                    () = sleep_until_some(mention_timer) => self.mention_timer().await?,
+                    event = next_stream_event(&mut self.mentions), if reading_stream => {
+                        self.on_stream_event(event).await?;
+                    }
                 }
+                if self.controls.shutdown.is_cancelled() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// A pending reply left by an earlier run is resolved first.
+    async fn resolve_pending_reply(&mut self) -> Result<(), RunError> {
+        let Some(pending) = &self.state.mentions.pending else {
+            return Ok(());
+        };
+        if self.options.dry_run {
+            println!(
+                "dry run: a reply to @{} is in flight from an earlier run; the daemon would check it first",
+                pending.acct
+            );
+            return Ok(());
+        }
+        let Some(run) = &mut self.mentions else {
+            tracing::warn!("a reply was in flight when the last run stopped, but mentions are off now; it stays pending");
+            return Ok(());
+        };
+        tracing::info!(acct = %pending.acct, "a reply was in flight when the last run stopped; checking the server");
+        // The timer resolves it (at once), before any new mention is read.
+        run.retry = Some((tokio::time::Instant::now(), 0));
+        if self.options.once {
+            self.mention_timer().await?;
+        }
+        Ok(())
+    }
+
+    /// The mentions timer fired: retry the pending reply, or run the periodic catch-up.
+    async fn mention_timer(&mut self) -> Result<(), RunError> {
+        let Some(run) = &self.mentions else {
+            return Ok(());
+        };
+        let Some((_, attempt)) = run.retry else {
+            return self.catch_up().await;
+        };
+        let outcome = {
+            let replier = Replier {
+                server: self.server.as_ref().expect("mentions run with a server"),
+                store: &self.store,
+                clock: self.clock.as_ref(),
+                checkpoint: self.checkpoint.as_ref(),
+                language: Some(self.config.posts.language.as_str()),
+            };
+            replier.resume(&mut self.state, attempt).await?
+        };
+        let run = self.mentions.as_mut().expect("checked above");
+        match outcome {
+            ReplyOutcome::Deferred { retry_in } => {
+                run.retry = Some((
+                    tokio::time::Instant::now() + retry_in,
+                    attempt.saturating_add(1),
+                ));
+            }
+            ReplyOutcome::Sent { .. } | ReplyOutcome::Dropped => {
+                run.retry = None;
+                // Mentions may have waited meanwhile: catch up now.
+                run.next_poll = tokio::time::Instant::now();
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_stream_event(&mut self, event: Option<StreamEvent>) -> Result<(), RunError> {
+        match event {
+            Some(StreamEvent::Mention(mention)) => {
+                // Dealt with now; the cursor moves only in catch-ups, so a mention that
+                // must wait here is read again by the next one.
+                self.on_mention(&mention).await?;
+            }
+            Some(StreamEvent::Connected) => self.catch_up().await?,
+            Some(StreamEvent::Disconnected { reason, retry_in }) => {
+                tracing::debug!(%reason, retry_seconds = retry_in.as_secs(), "stream disconnected");
+            }
+            None => {
+                // The listener is gone (shutting down): catch-ups still run on the timer.
+                if let Some(run) = &mut self.mentions {
+                    run.stream = None;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every mention since the cursor and deals with each, oldest first; the cursor
+    /// moves past what was dealt with.
+    async fn catch_up(&mut self) -> Result<(), RunError> {
+        let (Some(server), Some(run)) = (&self.server, &mut self.mentions) else {
+            return Ok(());
+        };
+        if run.retry.is_some() {
+            return Ok(()); // after the pending reply
+        }
+        let poll_every =
+            Duration::try_from(self.config.mentions.poll_every).unwrap_or(Duration::from_secs(300));
+        let started = self.clock.now();
+        let cursor = self.state.mentions.cursor.clone();
+        let batch = match server.mentions_since(cursor.as_deref()).await {
+            Ok(batch) => batch,
+            Err(error) => {
+                let wait = error.retry_after().unwrap_or(poll_every);
+                tracing::warn!(%error, wait_seconds = wait.as_secs(), "cannot read mentions; trying again later");
+                run.next_poll = tokio::time::Instant::now() + wait;
+                return Ok(());
+            }
+        };
+        run.next_poll = tokio::time::Instant::now() + poll_every;
+        if !batch.mentions.is_empty() {
+            tracing::debug!(
+                mentions = batch.mentions.len(),
+                skipped = batch.skipped,
+                "caught up"
+            );
+        }
+        let mut last_done: Option<String> = None;
+        let mut interrupted = false;
+        for mention in &batch.mentions {
+            match self.on_mention(mention).await? {
+                Handled::Done => last_done = Some(mention.notification_id.clone()),
+                Handled::Waiting => {
+                    interrupted = true;
+                    break;
+                }
+            }
+            if self.controls.shutdown.is_cancelled() {
+                interrupted = true;
+                break;
+            }
+        }
+        let new_cursor = if interrupted {
+            last_done.or(cursor.clone())
+        } else {
+            // The account has no notification at all yet: every one from now on is new, so
+            // the next catch-up pages forward from before the first. Without this it would
+            // read only the newest page again, and a burst while the stream is down would
+            // lose all but 80.
+            batch
+                .cursor
+                .clone()
+                .or(cursor.clone())
+                .or_else(|| Some(CURSOR_BEFORE_EVERYTHING.to_string()))
+        };
+        let mut changed = new_cursor != cursor;
+        self.state.mentions.cursor = new_cursor;
+        if !interrupted && batch.complete {
+            self.state.mentions.caught_up = Some(started);
+            changed = true;
+        }
+        if self.state.mentions.cursor.is_some() {
+            if let Some(run) = &mut self.mentions {
+                run.first_start = false;
+            }
+        }
+        if let Some(run) = &mut self.mentions {
+            changed |= std::mem::take(&mut run.unsaved);
+        }
+        if changed {
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// Decides what to do with one mention, and does it.
+    async fn on_mention(&mut self, mention: &Mention) -> Result<Handled, RunError> {
+        let (Some(server), Some(run)) = (&self.server, &self.mentions) else {
+            return Ok(Handled::Done);
+        };
+        if run.retry.is_some() {
+            return Ok(Handled::Waiting);
+        }
+        let now = self.clock.now();
+        let counter = server.limits().counter();
+        let policy = Policy {
+            config: &self.config.mentions,
+            reply: ReplySettings {
+                guides: &self.config.guides,
+                reply_visibility: self.config.mentions.reply_visibility,
+                counter: &counter,
+            },
+            bot_account_id: &server.account().id,
+            first_start: run.first_start,
+        };
+        let verdict = decide(mention, &self.state.mentions, &policy, now);
+        let reply = match verdict {
+            Verdict::AlreadyHandled => return Ok(Handled::Done),
+            Verdict::Skip(reason) => {
+                tracing::info!(acct = %mention.acct, notification = %mention.notification_id, ?reason, "mention not answered");
+                record(
+                    &mut self.state.mentions,
+                    &mention.notification_id,
+                    &mention.status_id,
+                    &mention.acct,
+                    MentionOutcome::Skipped { reason },
+                    now,
+                );
+                // Saved with the next reply, catch-up or shutdown: a skip lost in a crash
+                // is decided again, the same way.
+                if let Some(run) = &mut self.mentions {
+                    run.unsaved = true;
+                }
+                return Ok(Handled::Done);
+            }
+            Verdict::Answer(reply) => reply,
+        };
+        if self.options.dry_run {
+            let zone = self.config.schedule.timezone.clone();
+            let at = now.to_zoned(zone).strftime("%a %Y-%m-%d %H:%M %Z");
+            println!(
+                "[{at}] would reply to @{} ({}, in reply to status {}):",
+                mention.acct,
+                reply.visibility.as_str(),
+                mention.status_id
+            );
+            println!("{}", reply.text);
+            println!("---");
+            record(
+                &mut self.state.mentions,
+                &mention.notification_id,
+                &mention.status_id,
+                &mention.acct,
+                MentionOutcome::Replied {
+                    status_id: "dry-run".to_string(),
+                },
+                now,
+            );
+            return Ok(Handled::Done);
+        }
+        let intent = new_reply_intent(mention, &reply, now);
+        let replier = Replier {
+            server,
+            store: &self.store,
+            clock: self.clock.as_ref(),
+            checkpoint: self.checkpoint.as_ref(),
+            language: Some(self.config.posts.language.as_str()),
+        };
+        match replier.send(&mut self.state, intent, 0).await? {
+            ReplyOutcome::Sent { .. } | ReplyOutcome::Dropped => Ok(Handled::Done),
+            ReplyOutcome::Deferred { retry_in } => {
+                if let Some(run) = &mut self.mentions {
+                    run.retry = Some((tokio::time::Instant::now() + retry_in, 1));
+                }
+                Ok(Handled::Waiting)
             }
         }
     }

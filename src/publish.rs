@@ -43,6 +43,10 @@ pub enum Step {
     Accepted(usize),
     /// Part `n`'s id is saved.
     Recorded(usize),
+    /// A reply to a mention: its intent is saved; nothing is sent yet.
+    ReplyIntentSaved,
+    /// The server accepted the reply; that is not saved yet.
+    ReplyAccepted,
 }
 
 /// A test hook: called at each [`Step`]; returning `true` stops the task there for good

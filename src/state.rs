@@ -161,16 +161,93 @@ pub struct FailedPost {
     pub message: String,
 }
 
-/// Mentions: the catch-up cursor and what was answered (filled by the mentions issue).
+/// Mentions: the catch-up cursor, what was dealt with recently, and a reply in flight.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MentionsState {
     /// The newest notification id seen; catch-up pages forward from it with `min_id`.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// Notification ids dealt with recently (answered or skipped), newest last, trimmed.
+    /// Mentions dealt with recently (answered or skipped), oldest first. Trimmed to what
+    /// duplicates and the hourly caps need (see `crate::mentions`).
     #[serde(default)]
-    pub handled: Vec<String>,
+    pub handled: Vec<HandledMention>,
+    /// When the last catch-up that read every notification up to the server's newest
+    /// started: a mention dealt with before then is behind the cursor and cannot come back,
+    /// so its entry in `handled` may go (once the hourly caps no longer need it).
+    #[serde(default)]
+    pub caught_up: Option<Timestamp>,
+    /// A reply written down before it is sent: on start-up, the server is searched for it
+    /// before anything is sent again (at most one reply per mention).
+    #[serde(default)]
+    pub pending: Option<ReplyIntent>,
+}
+
+/// A mention the bot dealt with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandledMention {
+    /// The notification's id.
+    pub notification: String,
+    /// The mentioning status's id.
+    pub status: String,
+    /// Its author's `acct`.
+    pub acct: String,
+    /// When the bot dealt with it.
+    pub at: Timestamp,
+    pub outcome: MentionOutcome,
+}
+
+/// What the bot did with a mention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum MentionOutcome {
+    /// Answered with this status.
+    Replied { status_id: String },
+    /// Not answered, for this reason.
+    Skipped { reason: SkipReason },
+}
+
+/// Why a mention got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The bot's own account.
+    Own,
+    /// An account flagged as a bot (`ignore_bots`).
+    Bot,
+    /// On first start, older than `first_start_lookback`.
+    TooOld,
+    /// A reply to one of the bot's own statuses that asks for nothing ("thanks!").
+    NothingAsked,
+    /// Even the shortest reply does not fit the server's limit.
+    NothingFits,
+    /// The author's `acct` is not a plain `user` or `user@domain` handle, so it cannot be
+    /// written into a reply safely.
+    UnusableAcct,
+    /// The author had `per_account_per_hour` replies in the last hour.
+    AccountCap,
+    /// The bot sent `per_hour` replies in the last hour.
+    HourCap,
+    /// The server refused the reply for good (e.g. 422).
+    Refused,
+}
+
+/// A reply in flight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyIntent {
+    pub notification: String,
+    /// The mentioning status, which the reply answers (`in_reply_to_id`).
+    pub status: String,
+    pub acct: String,
+    /// The exact text to send (composed from the config's guides, never from the mention).
+    pub text: String,
+    pub visibility: Visibility,
+    /// Sent as `Idempotency-Key`.
+    pub idempotency_key: String,
+    /// When the intent was written.
+    pub started: Timestamp,
 }
 
 impl State {

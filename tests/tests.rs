@@ -20,6 +20,14 @@ mod config_files;
 mod daemon_binary;
 #[path = "it/daemon_runs.rs"]
 mod daemon_runs;
+#[path = "it/mention_corpus.rs"]
+mod mention_corpus;
+#[path = "it/mention_listener.rs"]
+mod mention_listener;
+#[path = "it/mention_replies.rs"]
+mod mention_replies;
+#[path = "it/mentions_daemon.rs"]
+mod mentions_daemon;
 #[path = "it/plan_rotation.rs"]
 mod plan_rotation;
 #[path = "it/post_files.rs"]

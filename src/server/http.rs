@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use reqwest::header::{HeaderValue, AUTHORIZATION, USER_AGENT};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::token::Token;
 
@@ -25,6 +27,9 @@ pub fn user_agent() -> String {
         repository => format!("perennial/{version} (+{repository})"),
     }
 }
+
+/// The upgrade request of a websocket (tungstenite's `http::Request`).
+pub type WebSocketRequest = tokio_tungstenite::tungstenite::handshake::client::Request;
 
 /// An answer with a success status, body read.
 pub struct Answer {
@@ -94,6 +99,26 @@ impl Api {
         self.api_client
             .request(method, format!("{}{}", self.base, path))
             .bearer_auth(self.token.expose())
+    }
+
+    /// The upgrade request of a websocket at `url` (the server's streaming API), with the
+    /// User-Agent and the token in the `Authorization` header, marked sensitive; never in the
+    /// URL, where megalodon puts it.
+    pub fn websocket_request(&self, url: &str) -> Result<WebSocketRequest, ErrorKind> {
+        let invalid = |detail: String| ErrorKind::InvalidRequest { detail };
+        let mut request = url
+            .into_client_request()
+            .map_err(|e| invalid(e.to_string()))?;
+        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", self.token.expose()))
+            // Never the value itself in the message.
+            .map_err(|_| invalid("the token is not a valid header value".to_string()))?;
+        bearer.set_sensitive(true);
+        let headers = request.headers_mut();
+        headers.insert(AUTHORIZATION, bearer);
+        if let Ok(agent) = HeaderValue::from_str(&user_agent()) {
+            headers.insert(USER_AGENT, agent);
+        }
+        Ok(request)
     }
 
     /// A GET of a public document at a full URL, without the token: nodeinfo's href may name

@@ -100,6 +100,18 @@ pub fn reported_limits(instance: &Value) -> ReportedLimits {
     }
 }
 
+/// Where the server says its streaming API is: `configuration.urls.streaming` (v2) or
+/// `urls.streaming_api` (v1). Taken as reported; `notifications` decides what to make of it.
+pub fn streaming_url(instance: &Value) -> Option<String> {
+    instance
+        .pointer("/configuration/urls/streaming")
+        .or_else(|| instance.pointer("/urls/streaming_api"))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(str::to_string)
+}
+
 /// The limits in force: the config's `max_characters` wins, then what the server reports,
 /// then the software's defaults.
 pub fn limits(
@@ -188,6 +200,24 @@ mod tests {
             limits(Software::Mastodon, reported, Some(1000)).max_characters,
             1000
         );
+    }
+
+    #[test]
+    fn streaming_urls() {
+        let v2 = json!({"configuration": {"urls": {"streaming": "wss://streaming.example.org"}}});
+        assert_eq!(
+            streaming_url(&v2).as_deref(),
+            Some("wss://streaming.example.org")
+        );
+        let v1 = json!({"urls": {"streaming_api": "wss://example.org"}});
+        assert_eq!(streaming_url(&v1).as_deref(), Some("wss://example.org"));
+        for silent in [
+            json!({}),
+            json!({"configuration": {"urls": {"streaming": null}}}),
+            json!({"configuration": {"urls": {"streaming": " "}}}),
+        ] {
+            assert_eq!(streaming_url(&silent), None, "{silent}");
+        }
     }
 
     #[test]

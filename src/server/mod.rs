@@ -1,5 +1,6 @@
 //! Talks to the fediverse server: the only code that does. Connects (credentials, software,
-//! limits), posts statuses, reads the account's own statuses back, uploads media.
+//! limits), posts statuses, reads the account's own statuses back, uploads media, listens for
+//! mentions (`notifications`).
 //!
 //! # megalodon, and where we go direct
 //!
@@ -20,6 +21,9 @@
 //! * **media** (`POST /api/v2/media`, `GET /api/v1/media/:id`): megalodon's `get_media`
 //!   unwraps a missing `url`, so a server answering 200 before the URL is known would
 //!   panic the daemon; and its upload streams the file without a length.
+//! * **mentions** (`GET /api/v1/notifications`, the streaming websocket): megalodon has no
+//!   `types[]`, fails a page on a notification type it does not know, and its stream sleeps
+//!   blocking, puts the token in the URL and swallows errors (see `notifications`).
 //!
 //! # Timeouts and errors
 //!
@@ -35,10 +39,16 @@
 //! It goes only in the `Authorization` header of requests to the configured server's
 //! `/api/` paths: never in a URL (reqwest puts URLs in its errors), never to nodeinfo's href
 //! (which may name another host), never after a redirect (the API client follows none).
+//! The one other place it goes is the upgrade request of the notification stream, in its
+//! `Authorization` header too, on the host the server's instance document names for its
+//! streaming API (Mastodon may serve it from another host, and its own web client sends the
+//! token there too).
 
 mod error;
 mod http;
 mod instance;
+mod notifications;
+pub mod oauth;
 
 use std::fmt;
 use std::path::Path;
@@ -59,6 +69,10 @@ pub use error::{ConnectError, ErrorKind, ServerError};
 pub use http::user_agent;
 pub use instance::{
     default_max_characters, DEFAULT_DESCRIPTION_LIMIT, DEFAULT_MAX_MEDIA_ATTACHMENTS,
+};
+pub use notifications::{
+    CatchUp, Mention, MentionStream, StreamEvent, NOTIFICATIONS_PAGE_LIMIT, STREAM_FIRST_RETRY,
+    STREAM_IDLE_LIMIT, STREAM_MAX_RETRY, STREAM_STABLE_AFTER,
 };
 
 use error::kind_from_megalodon;
@@ -203,6 +217,8 @@ struct Inner {
     api: Api,
     account: Account,
     limits: Limits,
+    /// Where the instance document says the streaming API is (see `notifications`).
+    streaming_url: Option<String>,
 }
 
 impl fmt::Debug for Server {
@@ -235,7 +251,7 @@ impl Server {
             SoftwareSetting::Auto => detect_software(&api).await.map_err(unreachable)?,
         };
         let account = verify_credentials(&base, &token, software, timeout).await?;
-        let reported = read_limits(&api).await.map_err(unreachable)?;
+        let (reported, streaming_url) = read_limits(&api).await.map_err(unreachable)?;
         let limits = instance::limits(software, reported, options.max_characters);
         info!(
             server = %base,
@@ -250,6 +266,7 @@ impl Server {
                 api,
                 account,
                 limits,
+                streaming_url,
             }),
         })
     }
@@ -529,11 +546,13 @@ async fn verify_credentials(
     })
 }
 
-/// The limits from `/api/v2/instance`, else `/api/v1/instance`, else nothing (defaults).
+/// The limits from `/api/v2/instance`, else `/api/v1/instance`, else nothing (defaults), and
+/// the streaming URL the first of them that names one reports.
 /// Direct: megalodon reads only v1, and needs a `contact_account` Mastodon may send as null.
 /// Only a retryable failure is an error: guessing limits during an outage could make every
 /// post too long.
-async fn read_limits(api: &Api) -> Result<ReportedLimits, ServerError> {
+async fn read_limits(api: &Api) -> Result<(ReportedLimits, Option<String>), ServerError> {
+    let mut streaming_url = None;
     for (path, endpoint) in [
         ("/api/v2/instance", "GET /api/v2/instance"),
         ("/api/v1/instance", "GET /api/v1/instance"),
@@ -544,9 +563,10 @@ async fn read_limits(api: &Api) -> Result<ReportedLimits, ServerError> {
             .and_then(|answer| answer.json::<serde_json::Value>(endpoint));
         match answer {
             Ok(doc) => {
+                streaming_url = streaming_url.or_else(|| instance::streaming_url(&doc));
                 let reported = instance::reported_limits(&doc);
                 if !reported.is_empty() {
-                    return Ok(reported);
+                    return Ok((reported, streaming_url));
                 }
                 debug!(endpoint, "no limits in this document");
             }
@@ -555,7 +575,7 @@ async fn read_limits(api: &Api) -> Result<ReportedLimits, ServerError> {
         }
     }
     warn!("the server reports no limits; using the defaults for its software");
-    Ok(ReportedLimits::default())
+    Ok((ReportedLimits::default(), streaming_url))
 }
 
 /// A success whose body is not the document we asked for: retrying will not change it.

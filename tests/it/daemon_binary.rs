@@ -232,3 +232,101 @@ async fn post_sends_one_post_now_and_records_it() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("no post `tips/nope`"));
     assert_eq!(fake.statuses().len(), 1);
 }
+
+/// The bundled config with the fake server's address, its posts by absolute path.
+fn bundled_config_for(fake: &FakeServer, dir: &std::path::Path) -> std::path::PathBuf {
+    let root = crate::support::repository_root();
+    let config = std::fs::read_to_string(root.join("config.toml"))
+        .unwrap()
+        .replace(
+            "url = \"https://fosstodon.org\"",
+            &format!("url = \"{}\"", fake.url()),
+        )
+        .replace(
+            "dir = \"posts\"",
+            &format!("dir = {:?}", root.join("posts").display().to_string()),
+        );
+    assert!(
+        config.contains(&fake.url()),
+        "the bundled config names its server"
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_with_a_token_prints_the_replies_the_bundled_guides_give_and_sends_nothing() {
+    use perennial::config::Visibility;
+    let fake = FakeServer::start(FakeOptions::mastodon());
+    fake.add_mention(
+        "alice@example.org",
+        "<p><span class=\"h-card\"><a class=\"u-url mention\" href=\"https://example.social/@bot\">@<span>bot</span></a></span> how do I package my Python code?</p>",
+        Visibility::Public,
+        None,
+        false,
+    );
+    fake.add_mention(
+        "bob",
+        "<p>@bot how does peer review work?</p>",
+        Visibility::Direct,
+        None,
+        false,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = bundled_config_for(&fake, dir.path());
+    let state = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+        .args(["run", "--dry-run", "--once", "--config"])
+        .arg(&config)
+        .env("PERENNIAL_TOKEN", fake.token())
+        .env("STATE_DIRECTORY", state.path())
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("would reply to @alice@example.org (unlisted"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("would reply to @bob (direct"), "{stdout}");
+    let alice = &stdout[stdout.find("would reply to @alice").unwrap()..];
+    let alice = &alice[..alice.find("\n---").unwrap()];
+    assert!(
+        alice.contains("https://www.pyopensci.org/python-package-guide/"),
+        "{alice}"
+    );
+    assert!(!alice.contains("software-peer-review"), "{alice}");
+    let bob = &stdout[stdout.find("would reply to @bob").unwrap()..];
+    let bob = &bob[..bob.find("\n---").unwrap()];
+    assert!(
+        bob.contains("https://www.pyopensci.org/software-peer-review/"),
+        "{bob}"
+    );
+    assert!(!bob.contains("how does"), "never echoes the mention: {bob}");
+    assert!(fake.statuses().is_empty(), "a dry run sends nothing");
+    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0);
+    assert!(!stdout.contains(&fake.token()) && !stderr.contains(&fake.token()));
+}
+
+#[test]
+fn dry_run_without_a_token_says_mentions_are_off() {
+    let state = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+        .current_dir(crate::support::repository_root())
+        .args(["run", "--dry-run", "--once"])
+        .env_remove("PERENNIAL_TOKEN")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env("STATE_DIRECTORY", state.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("dry run: mentions are off: no access token"),
+        "{stdout}"
+    );
+}

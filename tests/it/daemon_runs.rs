@@ -20,20 +20,32 @@ use tokio::task::JoinHandle;
 use crate::fake_server::{FakeOptions, FakeServer, Fault, Route, StoredStatus};
 
 /// Long enough for any simulated wait in these tests (time is paused: it costs nothing).
-const PATIENCE: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A bot in a temporary folder: config, posts and state, and the fake server it talks to.
-struct Bot {
-    dir: tempfile::TempDir,
-    fake: FakeServer,
+pub(crate) struct Bot {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) fake: FakeServer,
 }
 
 impl Bot {
     /// `schedule`: the body of `[schedule]`; `posts`: (id, front matter, body).
-    fn new(fake: FakeServer, schedule: &str, extra: &str, posts: &[(&str, &str, &str)]) -> Bot {
+    pub(crate) fn new(
+        fake: FakeServer,
+        schedule: &str,
+        extra: &str,
+        posts: &[(&str, &str, &str)],
+    ) -> Bot {
         let dir = tempfile::tempdir().unwrap();
+        // Mentions are off unless a test configures them: a stream with its pings and
+        // catch-ups every few minutes would only slow the posting tests' simulated weeks.
+        let mentions_off = if extra.contains("[mentions]") {
+            ""
+        } else {
+            "\n[mentions]\nenabled = false\n"
+        };
         let config = format!(
-            "[server]\nurl = \"{}\"\n\n[posts]\ndir = \"posts\"\nhashtags = []\n{extra}\n\n[schedule]\ntimezone = \"UTC\"\n{schedule}\n\n[state]\ndir = \"state\"\n",
+            "[server]\nurl = \"{}\"\n\n[posts]\ndir = \"posts\"\nhashtags = []\n{extra}\n{mentions_off}\n[schedule]\ntimezone = \"UTC\"\n{schedule}\n\n[state]\ndir = \"state\"\n",
             fake.url()
         );
         std::fs::write(dir.path().join("config.toml"), config).unwrap();
@@ -44,7 +56,7 @@ impl Bot {
         bot
     }
 
-    fn write_post(&self, id: &str, front_matter: &str, body: &str) {
+    pub(crate) fn write_post(&self, id: &str, front_matter: &str, body: &str) {
         let path = self.dir.path().join("posts").join(format!("{id}.md"));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(
@@ -54,18 +66,22 @@ impl Bot {
         .unwrap();
     }
 
-    fn config_path(&self) -> PathBuf {
+    pub(crate) fn config_path(&self) -> PathBuf {
         self.dir.path().join("config.toml")
     }
 
-    fn state(&self) -> State {
+    pub(crate) fn state(&self) -> State {
         StateStore::new(self.dir.path().join("state"))
             .load()
             .unwrap()
             .unwrap_or_default()
     }
 
-    fn environment(&self, clock: &TokioClock, checkpoint: Option<Checkpoint>) -> Environment {
+    pub(crate) fn environment(
+        &self,
+        clock: &TokioClock,
+        checkpoint: Option<Checkpoint>,
+    ) -> Environment {
         Environment {
             clock: Arc::new(*clock),
             token_sources: TokenSources {
@@ -82,7 +98,7 @@ impl Bot {
     }
 
     /// Starts the daemon as a task.
-    fn start(
+    pub(crate) fn start(
         &self,
         clock: &TokioClock,
         options: RunOptions,
@@ -99,7 +115,7 @@ impl Bot {
     }
 
     /// Runs `run --once` to the end.
-    async fn once(&self, clock: &TokioClock) {
+    pub(crate) async fn once(&self, clock: &TokioClock) {
         let (handle, _controls) = self.start(
             clock,
             RunOptions {
@@ -116,7 +132,7 @@ impl Bot {
     }
 
     /// The plan from an empty state at `now`, as post ids.
-    fn expected_plan(&self, now: Timestamp, until: Timestamp) -> Vec<String> {
+    pub(crate) fn expected_plan(&self, now: Timestamp, until: Timestamp) -> Vec<String> {
         let config = Config::load(&self.config_path()).unwrap();
         let library = perennial::commands::check::load(&config);
         let state = State::default();
@@ -135,12 +151,12 @@ impl Bot {
     }
 }
 
-fn ts(text: &str) -> Timestamp {
+pub(crate) fn ts(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
 /// A fake server whose statuses are stamped with `clock`'s time.
-fn fake(options: FakeOptions, clock: &TokioClock) -> FakeServer {
+pub(crate) fn fake(options: FakeOptions, clock: &TokioClock) -> FakeServer {
     let clock = *clock;
     FakeServer::start(options.with_clock(Arc::new(move || clock.now())))
 }

@@ -43,6 +43,9 @@ use perennial::config::Visibility;
 
 /// The token the fake server accepts unless [`FakeOptions::token`] says otherwise.
 pub const TEST_TOKEN: &str = "fake-token-s3cr3t-0123456789abcdef";
+/// The authorization code `POST /oauth/token` accepts (with a registered app's credentials);
+/// any other gets Doorkeeper's 400 `invalid_grant`.
+pub const TEST_AUTHORIZATION_CODE: &str = "fake-authorization-code-0123456789";
 
 /// Mastodon's rate limit for API calls: 300 per 5 minutes.
 const RATE_LIMIT: u32 = 300;
@@ -172,6 +175,11 @@ pub enum Route {
     Notifications,
     /// `GET /api/v1/streaming` (the upgrade request).
     Streaming,
+    /// `GET /.well-known/oauth-authorization-server`, `POST /api/v1/apps`, `POST /oauth/token`:
+    /// public, no token needed.
+    OAuth,
+    /// `PATCH /api/v1/accounts/update_credentials`.
+    UpdateCredentials,
 }
 
 impl Route {
@@ -188,6 +196,9 @@ impl Route {
             }
             ("GET", ["api", "v1", "notifications"]) => Route::Notifications,
             ("GET", ["api", "v1", "streaming"]) => Route::Streaming,
+            ("GET", [".well-known", "oauth-authorization-server"])
+            | ("POST", ["api", "v1", "apps"] | ["oauth", "token"]) => Route::OAuth,
+            ("PATCH", ["api", "v1", "accounts", "update_credentials"]) => Route::UpdateCredentials,
             _ => return None,
         };
         Some(route)
@@ -294,6 +305,8 @@ struct Shared {
     stream_events: broadcast::Sender<Value>,
     /// Bumped by `drop_streams`.
     stream_drops: watch::Sender<u64>,
+    /// Bumped by `silence_streams`.
+    stream_silences: watch::Sender<u64>,
 }
 
 struct ServerState {
@@ -309,8 +322,11 @@ struct ServerState {
     faults: VecDeque<(Route, Fault)>,
     idempotency: HashMap<String, (String, tokio::time::Instant)>,
     streams: usize,
+    /// Set by `ignore_notification_types`: `types[]` is not applied.
+    ignore_notification_types: bool,
     rate_window_start: Timestamp,
     rate_window_count: u32,
+    oauth: OAuthState,
 }
 
 impl ServerState {
@@ -355,12 +371,16 @@ impl FakeServer {
                 faults: VecDeque::new(),
                 idempotency: HashMap::new(),
                 streams: 0,
+                ignore_notification_types: false,
                 rate_window_start: Timestamp::now(),
                 rate_window_count: 0,
+                oauth: OAuthState::default(),
             }),
             changes: watch::Sender::new(0),
-            stream_events: broadcast::Sender::new(64),
+            // Room for a burst: a real server buffers what a slow client has not read yet.
+            stream_events: broadcast::Sender::new(4096),
             stream_drops: watch::Sender::new(0),
+            stream_silences: watch::Sender::new(0),
         });
         let router = router(shared.clone());
         tokio::spawn(accept_loop(listener, router));
@@ -587,6 +607,51 @@ impl FakeServer {
         self.shared.stream_drops.send_modify(|n| *n += 1);
     }
 
+    /// Makes every open streaming connection go silent: it stays open but sends nothing more,
+    /// not even pings (a half-open connection, as after a NAT or proxy forgot it). Streams
+    /// opened later behave normally.
+    pub fn silence_streams(&self) {
+        self.shared.stream_silences.send_modify(|n| *n += 1);
+    }
+
+    /// Revokes the token: from now on every request with it is refused with 401, as after
+    /// the operator revoked the app's access.
+    pub fn revoke_token(&self) {
+        self.update(|state| state.options.token = format!("revoked-{}", state.options.token));
+    }
+
+    /// Makes `GET /api/v1/notifications` ignore `types[]` (and `exclude_types[]`), as some
+    /// servers do: every type comes back.
+    pub fn ignore_notification_types(&self) {
+        self.update(|state| state.ignore_notification_types = true);
+    }
+
+    /// Stores `notification` as it is (any JSON, of type `kind` for the `types[]` filter) with
+    /// a new `id`, and pushes it to open streams. For shapes `add_mention` does not make: an
+    /// unknown visibility, a missing status, a type nobody knows yet. Returns the id.
+    pub fn add_notification_json(&self, kind: &str, mut notification: Value) -> String {
+        let notification = self.update(|state| {
+            let id = state.new_id();
+            notification["id"] = json!(id);
+            state.notifications.push((
+                StoredNotification {
+                    id,
+                    kind: kind.to_string(),
+                    status_id: notification["status"]["id"].as_str().map(str::to_string),
+                    from_acct: notification["account"]["acct"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                },
+                notification.clone(),
+            ));
+            notification
+        });
+        let id = notification["id"].as_str().unwrap_or_default().to_string();
+        let _ = self.shared.stream_events.send(notification);
+        id
+    }
+
     fn state(&self) -> MutexGuard<'_, ServerState> {
         self.shared.state()
     }
@@ -681,6 +746,16 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/media/{id}", get(get_media))
         .route("/api/v1/notifications", get(notifications))
         .route("/api/v1/streaming", get(streaming))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth_metadata),
+        )
+        .route("/api/v1/apps", post(register_app))
+        .route("/oauth/token", post(oauth_token))
+        .route(
+            "/api/v1/accounts/update_credentials",
+            axum::routing::patch(update_credentials),
+        )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "Record not found") })
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
@@ -793,7 +868,7 @@ fn check_token(
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<(), Refusal> {
-    if route == Some(Route::NodeInfo) {
+    if matches!(route, Some(Route::NodeInfo | Route::OAuth)) {
         return Ok(());
     }
     let bearer = headers
@@ -896,7 +971,11 @@ async fn instance_v2(State(shared): AppState) -> Response {
         "thumbnail": {"url": format!("{}/thumbnail.png", state.url)},
         "languages": ["en"],
         "configuration": {
-            "urls": {"streaming": state.url.replace("http://", "ws://")},
+            // GoToSocial says `wss://` even when it speaks plain http.
+            "urls": {"streaming": match flavour {
+                Flavour::Mastodon => state.url.replace("http://", "ws://"),
+                Flavour::GoToSocial => state.url.replace("http://", "wss://"),
+            }},
             "accounts": {"max_featured_tags": 10, "max_pinned_statuses": 5},
             "statuses": {
                 "max_characters": state.options.max_characters,
@@ -1299,8 +1378,10 @@ async fn notifications(State(shared): AppState, RawQuery(query): RawQuery) -> Re
     let matching: Vec<&(StoredNotification, Value)> = state
         .notifications
         .iter()
-        .filter(|(n, _)| types.is_empty() || types.contains(&n.kind))
-        .filter(|(n, _)| !exclude.contains(&n.kind))
+        .filter(|(n, _)| {
+            state.ignore_notification_types
+                || ((types.is_empty() || types.contains(&n.kind)) && !exclude.contains(&n.kind))
+        })
         .collect();
     let page = page_of(&matching, |(n, _)| n.id.as_str(), query, limit);
     let json: Vec<Value> = page.iter().map(|(_, v)| v.clone()).collect();
@@ -1340,7 +1421,10 @@ async fn streaming(
     let upgrade = upgrade.protocols([token]);
     let events = shared.stream_events.subscribe();
     let drops = shared.stream_drops.subscribe();
-    upgrade.on_upgrade(move |socket| stream_notifications(shared, socket, stream, events, drops))
+    let silences = shared.stream_silences.subscribe();
+    upgrade.on_upgrade(move |socket| {
+        stream_notifications(shared, socket, stream, events, drops, silences)
+    })
 }
 
 async fn stream_notifications(
@@ -1349,13 +1433,18 @@ async fn stream_notifications(
     stream: String,
     mut events: broadcast::Receiver<Value>,
     mut drops: watch::Receiver<u64>,
+    mut silences: watch::Receiver<u64>,
 ) {
     shared.update(|state| state.streams += 1);
     let mut ping = tokio::time::interval(Duration::from_secs(30));
     ping.tick().await;
+    // Once silent, the connection stays open (the client's frames are still read, so its
+    // close is seen) but nothing is sent any more.
+    let mut silent = false;
     loop {
         tokio::select! {
-            event = events.recv() => match event {
+            _ = silences.changed(), if !silent => silent = true,
+            event = events.recv(), if !silent => match event {
                 Ok(notification) => {
                     let frame = json!({
                         "event": "notification",
@@ -1374,7 +1463,7 @@ async fn stream_notifications(
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(_)) => {}
             },
-            _ = ping.tick() => {
+            _ = ping.tick(), if !silent => {
                 if socket.send(Message::Ping(Bytes::new())).await.is_err() {
                     break;
                 }
@@ -1383,6 +1472,296 @@ async fn stream_notifications(
     }
     drop(socket);
     shared.update(|state| state.streams -= 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// OAuth, for `perennial login`: app registration, the authorization-code grant, and
+// `update_credentials` (the bot flag), each recorded so tests can assert what was asked.
+
+/// The scopes Mastodon 4.3+ knows (`config/initializers/doorkeeper.rb`); an app asking for
+/// another is refused with 422, as Mastodon does.
+const MASTODON_SCOPES: &[&str] = &[
+    "read",
+    "write",
+    "follow",
+    "push",
+    "profile",
+    "read:accounts",
+    "read:blocks",
+    "read:bookmarks",
+    "read:favourites",
+    "read:filters",
+    "read:follows",
+    "read:lists",
+    "read:mutes",
+    "read:notifications",
+    "read:search",
+    "read:statuses",
+    "write:accounts",
+    "write:blocks",
+    "write:bookmarks",
+    "write:conversations",
+    "write:favourites",
+    "write:filters",
+    "write:follows",
+    "write:lists",
+    "write:media",
+    "write:mutes",
+    "write:notifications",
+    "write:reports",
+    "write:statuses",
+];
+
+/// An app registered with `POST /api/v1/apps`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredApp {
+    pub client_name: String,
+    pub redirect_uris: String,
+    /// The requested scopes, in the order sent.
+    pub scopes: Vec<String>,
+    pub website: Option<String>,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// A `POST /oauth/token` as received (the client secret left out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    pub grant_type: Option<String>,
+    pub code: Option<String>,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub scope: Option<String>,
+    /// Whether a token was given.
+    pub granted: bool,
+}
+
+/// A `PATCH /api/v1/accounts/update_credentials` as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialsUpdate {
+    pub content_type: Option<String>,
+    /// The body, parsed: JSON as is, a form as an object of strings.
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct OAuthState {
+    apps: Vec<RegisteredApp>,
+    token_requests: Vec<TokenRequest>,
+    credentials_updates: Vec<CredentialsUpdate>,
+}
+
+impl FakeServer {
+    /// Every app registered, oldest first.
+    pub fn registered_apps(&self) -> Vec<RegisteredApp> {
+        self.state().oauth.apps.clone()
+    }
+
+    /// Every `POST /oauth/token`, oldest first.
+    pub fn token_requests(&self) -> Vec<TokenRequest> {
+        self.state().oauth.token_requests.clone()
+    }
+
+    /// Every `PATCH /api/v1/accounts/update_credentials`, oldest first.
+    pub fn credentials_updates(&self) -> Vec<CredentialsUpdate> {
+        self.state().oauth.credentials_updates.clone()
+    }
+}
+
+/// A request body as a JSON object: JSON as is, a form (`a=1&b=2`) as strings.
+fn body_as_json(headers: &HeaderMap, body: &[u8]) -> Result<Value, String> {
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json_body {
+        return serde_json::from_slice(body).map_err(|e| e.to_string());
+    }
+    let form: serde_json::Map<String, Value> = url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    Ok(Value::Object(form))
+}
+
+/// RFC 8414 metadata: Mastodon (4.3+) lists its scopes, `profile` among them; the GoToSocial
+/// flavour has no such document.
+async fn oauth_metadata(State(shared): AppState) -> Response {
+    let state = shared.state();
+    if state.options.flavour != Flavour::Mastodon {
+        return error(StatusCode::NOT_FOUND, "page not found");
+    }
+    Json(json!({
+        "issuer": format!("{}/", state.url),
+        "authorization_endpoint": format!("{}/oauth/authorize", state.url),
+        "token_endpoint": format!("{}/oauth/token", state.url),
+        "app_registration_endpoint": format!("{}/api/v1/apps", state.url),
+        "scopes_supported": MASTODON_SCOPES,
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "client_credentials"],
+    }))
+    .into_response()
+}
+
+async fn register_app(State(shared): AppState, headers: HeaderMap, body: Bytes) -> Response {
+    let params = match body_as_json(&headers, &body) {
+        Ok(params) => params,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("Bad Request: {e}")),
+    };
+    let text = |key: &str| params[key].as_str().map(str::to_string);
+    let (Some(client_name), Some(redirect_uris)) = (text("client_name"), text("redirect_uris"))
+    else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Validation failed: Name can't be blank, Redirect URI can't be blank",
+        );
+    };
+    let scopes: Vec<String> = text("scopes")
+        .unwrap_or_else(|| "read".to_string())
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let result = shared.update(|state| {
+        let known = |scope: &str| {
+            MASTODON_SCOPES.contains(&scope)
+                && (scope != "profile" || state.options.flavour == Flavour::Mastodon)
+        };
+        if let Some(unknown) = scopes.iter().find(|s| !known(s)) {
+            return Err(validation_error(
+                state.options.flavour,
+                &format!("Scopes {unknown} is not a known scope"),
+            ));
+        }
+        let id = state.new_id();
+        let app = RegisteredApp {
+            client_name,
+            redirect_uris,
+            scopes,
+            website: text("website"),
+            client_id: format!("client-id-{id}"),
+            client_secret: format!("client-secret-{id}"),
+        };
+        let json = json!({
+            "id": id,
+            "name": app.client_name,
+            "website": app.website,
+            "scopes": app.scopes,
+            "redirect_uri": app.redirect_uris,
+            "redirect_uris": [app.redirect_uris],
+            "client_id": app.client_id,
+            "client_secret": app.client_secret,
+            "client_secret_expires_at": 0,
+        });
+        state.oauth.apps.push(app);
+        Ok(json)
+    });
+    match result {
+        Ok(json) => Json(json).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// The authorization-code grant as Doorkeeper answers it: the right code from a registered
+/// app with its redirect URI gives the server's token; a wrong code 400 `invalid_grant`; an
+/// unknown client 401 `invalid_client`.
+async fn oauth_token(State(shared): AppState, headers: HeaderMap, body: Bytes) -> Response {
+    let params = match body_as_json(&headers, &body) {
+        Ok(params) => params,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("Bad Request: {e}")),
+    };
+    let text = |key: &str| params[key].as_str().map(str::to_string);
+    let oauth_error = |status: StatusCode, error: &str, description: &str| {
+        (
+            status,
+            Json(json!({"error": error, "error_description": description})),
+        )
+            .into_response()
+    };
+    shared.update(|state| {
+        let mut request = TokenRequest {
+            grant_type: text("grant_type"),
+            code: text("code"),
+            client_id: text("client_id"),
+            redirect_uri: text("redirect_uri"),
+            scope: text("scope"),
+            granted: false,
+        };
+        let app = state.oauth.apps.iter().find(|app| {
+            Some(&app.client_id) == request.client_id.as_ref()
+                && Some(&app.client_secret) == text("client_secret").as_ref()
+        });
+        let response = match app {
+            _ if request.grant_type.as_deref() != Some("authorization_code") => oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "The authorization grant type is not supported by the authorization server.",
+            ),
+            None => oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "Client authentication failed due to unknown client, no client authentication \
+                 included, or unsupported authentication method.",
+            ),
+            Some(app)
+                if request.code.as_deref() != Some(TEST_AUTHORIZATION_CODE)
+                    || request.redirect_uri.as_ref() != Some(&app.redirect_uris) =>
+            {
+                oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "The provided authorization grant is invalid, expired, revoked, does not \
+                     match the redirection URI used in the authorization request, or was issued \
+                     to another client.",
+                )
+            }
+            Some(app) => {
+                request.granted = true;
+                Json(json!({
+                    "access_token": state.options.token,
+                    "token_type": "Bearer",
+                    "scope": app.scopes.join(" "),
+                    "created_at": Timestamp::now().as_second(),
+                }))
+                .into_response()
+            }
+        };
+        state.oauth.token_requests.push(request);
+        response
+    })
+}
+
+/// Records the change; `bot` sets the account's bot flag. The GoToSocial flavour, like
+/// GoToSocial, refuses `bot` as a string ("true" from a form) with 400.
+async fn update_credentials(State(shared): AppState, headers: HeaderMap, body: Bytes) -> Response {
+    let params = match body_as_json(&headers, &body) {
+        Ok(params) => params,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("Bad Request: {e}")),
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    shared.update(|state| {
+        state.oauth.credentials_updates.push(CredentialsUpdate {
+            content_type,
+            body: params.clone(),
+        });
+        let bot = match (&params["bot"], state.options.flavour) {
+            (Value::Null, _) => None,
+            (Value::Bool(bot), _) => Some(*bot),
+            (Value::String(bot), Flavour::Mastodon) => Some(bot == "true" || bot == "1"),
+            (_, _) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: json: cannot unmarshal string into Go struct field \
+                     UpdateCredentialsRequest.bot of type bool",
+                )
+            }
+        };
+        if let Some(bot) = bot {
+            state.options.account_bot = bot;
+        }
+        Json(bot_account_json(state)).into_response()
+    })
 }
 
 // ---------------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use perennial::config::Visibility;
 use perennial::state::{
-    resolve_state_dir, FailedPost, IntentMedia, IntentPart, MentionsState, PostIntent, PostReason,
-    Posted, Rotation, SaveStep, State, StateError, StateStore, WriteSteps, SCHEMA_VERSION,
-    STATE_FILE_NAME,
+    resolve_state_dir, FailedPost, HandledMention, IntentMedia, IntentPart, MentionOutcome,
+    MentionsState, PostIntent, PostReason, Posted, ReplyIntent, Rotation, SaveStep, SkipReason,
+    State, StateError, StateStore, WriteSteps, SCHEMA_VERSION, STATE_FILE_NAME,
 };
 
 fn at(text: &str) -> Timestamp {
@@ -95,7 +95,36 @@ fn full_state() -> State {
         )]),
         mentions: MentionsState {
             cursor: Some("01JNZZZZZZ".to_string()),
-            handled: vec!["01JNYYYYYY".to_string(), "01JNZZZZZZ".to_string()],
+            handled: vec![
+                HandledMention {
+                    notification: "01JNYYYYYY".to_string(),
+                    status: "01JNYYYYY1".to_string(),
+                    acct: "alice@example.org".to_string(),
+                    at: at("2025-03-04T08:00:00Z"),
+                    outcome: MentionOutcome::Replied {
+                        status_id: "01JNYYYYY2".to_string(),
+                    },
+                },
+                HandledMention {
+                    notification: "01JNZZZZZZ".to_string(),
+                    status: "01JNZZZZZ1".to_string(),
+                    acct: "bot@example.org".to_string(),
+                    at: at("2025-03-04T08:30:00Z"),
+                    outcome: MentionOutcome::Skipped {
+                        reason: SkipReason::Bot,
+                    },
+                },
+            ],
+            caught_up: Some(at("2025-03-04T08:40:00Z")),
+            pending: Some(ReplyIntent {
+                notification: "01JP000000".to_string(),
+                status: "01JP000001".to_string(),
+                acct: "carol".to_string(),
+                text: "@carol Python Package Guide: https://example.org/".to_string(),
+                visibility: Visibility::Direct,
+                idempotency_key: "reply-key".to_string(),
+                started: at("2025-03-04T08:45:00Z"),
+            }),
         },
     }
 }

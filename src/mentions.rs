@@ -1,0 +1,353 @@
+//! Answering mentions: which ones get a reply (guards and caps, pure), and sending a reply
+//! at most once across crashes and restarts (product.md §5).
+//!
+//! * **Who gets a reply** is [`decide`], a pure function of the mention, what was handled
+//!   before, the config and `now`. In order: a mention already handled is ignored; the bot's
+//!   own account, accounts flagged `bot` (with `ignore_bots`), and, on the first start,
+//!   mentions older than `first_start_lookback` are recorded as skipped; then the reply is
+//!   composed ([`crate::reply`]): a "thanks!" to one of the bot's statuses gets none; last,
+//!   the caps: `per_account_per_hour` and `per_hour` count the replies sent in the last hour
+//!   (from the state, so a restart does not reset them). A mention over a cap is recorded
+//!   as skipped, never queued for later: answering it hours later, in a burst, is what the
+//!   caps are there to prevent.
+//! * **At most once**: every mention dealt with is recorded in `state.mentions.handled`; a
+//!   reply's intent (its exact text and an idempotency key) is saved before it is sent, and
+//!   an intent found on start-up is resolved by looking for a status of ours that replies to
+//!   the mention before anything is sent again ([`Replier::resume`]).
+//! * **Never missed**: the catch-up cursor only moves past mentions that were dealt with;
+//!   the daemon pages forward from it on start, after every stream reconnect and every
+//!   `poll_every`, so a mention that came while the stream was down is read then.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use rand::Rng;
+
+use crate::clock::Clock;
+use crate::config::MentionsConfig;
+use crate::publish::{Checkpoint, Step};
+use crate::reply::{compose_reply, Decision, NoReplyReason, Reply, ReplySettings};
+use crate::server::{Mention, NewStatus, Server, ServerError};
+use crate::state::{
+    HandledMention, MentionOutcome, MentionsState, ReplyIntent, SkipReason, State, StateError,
+    StateStore,
+};
+
+/// How long the hourly caps look back.
+const CAP_WINDOW: SignedDuration = SignedDuration::from_hours(1);
+/// A safety valve on the size of `handled` (and so of the state file), whatever happens to
+/// the catch-up: the oldest entries beyond it go first.
+pub const MAX_HANDLED: usize = 5_000;
+/// A reply whose intent is older than this when it can finally be sent is dropped: an
+/// answer a day late is noise.
+const REPLY_EXPIRES: SignedDuration = SignedDuration::from_hours(24);
+/// A status created this long before the intent was written may still be ours (clock skew
+/// between this machine and the server).
+const CLOCK_SKEW: SignedDuration = SignedDuration::from_secs(300);
+/// How many of the account's latest statuses are searched for a reply already sent.
+const OWN_STATUSES_SEARCHED: usize = 40;
+
+/// What to do with one mention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Dealt with before (by the stream and now by the catch-up, or by an earlier run).
+    AlreadyHandled,
+    /// Recorded, not answered.
+    Skip(SkipReason),
+    /// Send this reply.
+    Answer(Reply),
+}
+
+/// The rules [`decide`] applies.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    pub config: &'a MentionsConfig,
+    pub reply: ReplySettings<'a>,
+    /// The bot's own account: its mentions of itself are never answered.
+    pub bot_account_id: &'a str,
+    /// The first start: no cursor was ever saved, so old mentions are recorded, not answered.
+    pub first_start: bool,
+}
+
+/// Decides what to do with `mention`. Pure.
+pub fn decide(
+    mention: &Mention,
+    state: &MentionsState,
+    policy: &Policy<'_>,
+    now: Timestamp,
+) -> Verdict {
+    if is_handled(state, &mention.notification_id)
+        || state
+            .pending
+            .as_ref()
+            .is_some_and(|intent| intent.notification == mention.notification_id)
+    {
+        return Verdict::AlreadyHandled;
+    }
+    if mention.account_id == policy.bot_account_id {
+        return Verdict::Skip(SkipReason::Own);
+    }
+    if mention.bot && policy.config.ignore_bots {
+        return Verdict::Skip(SkipReason::Bot);
+    }
+    if policy.first_start && mention.created_at < now - policy.config.first_start_lookback {
+        return Verdict::Skip(SkipReason::TooOld);
+    }
+    let reply = match compose_reply(mention, &policy.reply) {
+        Decision::Reply(reply) => reply,
+        Decision::NoReply(NoReplyReason::ReplyWithoutTopic) => {
+            return Verdict::Skip(SkipReason::NothingAsked)
+        }
+        Decision::NoReply(NoReplyReason::NothingFits) => {
+            return Verdict::Skip(SkipReason::NothingFits)
+        }
+        Decision::NoReply(NoReplyReason::UnusableAcct) => {
+            return Verdict::Skip(SkipReason::UnusableAcct)
+        }
+    };
+    if replies_since(state, now - CAP_WINDOW, Some(&mention.acct))
+        >= policy.config.per_account_per_hour as usize
+    {
+        return Verdict::Skip(SkipReason::AccountCap);
+    }
+    if replies_since(state, now - CAP_WINDOW, None) >= policy.config.per_hour as usize {
+        return Verdict::Skip(SkipReason::HourCap);
+    }
+    Verdict::Answer(reply)
+}
+
+/// Whether the notification was dealt with already.
+pub fn is_handled(state: &MentionsState, notification_id: &str) -> bool {
+    // Newest last: a duplicate is almost always recent.
+    state
+        .handled
+        .iter()
+        .rev()
+        .any(|handled| handled.notification == notification_id)
+}
+
+/// Replies sent since `since`, to `acct` only when given.
+pub fn replies_since(state: &MentionsState, since: Timestamp, acct: Option<&str>) -> usize {
+    state
+        .handled
+        .iter()
+        .rev()
+        .take_while(|handled| handled.at >= since)
+        .filter(|handled| matches!(handled.outcome, MentionOutcome::Replied { .. }))
+        .filter(|handled| acct.is_none_or(|acct| handled.acct == acct))
+        .count()
+}
+
+/// Records what was done with a mention, and trims what is no longer needed.
+pub fn record(
+    state: &mut MentionsState,
+    notification: &str,
+    status: &str,
+    acct: &str,
+    outcome: MentionOutcome,
+    now: Timestamp,
+) {
+    state.handled.push(HandledMention {
+        notification: notification.to_string(),
+        status: status.to_string(),
+        acct: acct.to_string(),
+        at: now,
+        outcome,
+    });
+    trim(state, now);
+}
+
+/// Drops the entries of `handled` that can no longer matter: behind the cursor (dealt with
+/// before the last complete catch-up began) and older than the caps' hour. Beyond
+/// [`MAX_HANDLED`], the oldest go regardless.
+pub fn trim(state: &mut MentionsState, now: Timestamp) {
+    if let Some(caught_up) = state.caught_up {
+        let cutoff = caught_up.min(now - CAP_WINDOW);
+        let keep_from = state
+            .handled
+            .iter()
+            .position(|handled| handled.at >= cutoff)
+            .unwrap_or(state.handled.len());
+        state.handled.drain(..keep_from);
+    }
+    if state.handled.len() > MAX_HANDLED {
+        let excess = state.handled.len() - MAX_HANDLED;
+        state.handled.drain(..excess);
+    }
+}
+
+/// A new reply intent for `reply` to `mention`.
+pub fn new_reply_intent(mention: &Mention, reply: &Reply, now: Timestamp) -> ReplyIntent {
+    let key: u128 = rand::rng().random();
+    ReplyIntent {
+        notification: mention.notification_id.clone(),
+        status: mention.status_id.clone(),
+        acct: mention.acct.clone(),
+        text: reply.text.clone(),
+        visibility: reply.visibility,
+        idempotency_key: format!("perennial-reply-{key:032x}"),
+        started: now,
+    }
+}
+
+/// How sending a reply ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyOutcome {
+    /// Out (or found already out); recorded.
+    Sent { status_id: String },
+    /// Refused for good by the server, or expired; recorded as skipped.
+    Dropped,
+    /// Not now: the intent stays pending; try again after `retry_in`.
+    Deferred { retry_in: Duration },
+}
+
+/// Sends replies: one at a time, each recorded before and after.
+pub struct Replier<'a> {
+    pub server: &'a Server,
+    pub store: &'a StateStore,
+    pub clock: &'a dyn Clock,
+    pub checkpoint: Option<&'a Checkpoint>,
+    /// The `language` of replies.
+    pub language: Option<&'a str>,
+}
+
+impl Replier<'_> {
+    /// Saves `intent` as pending, then sends it.
+    pub async fn send(
+        &self,
+        state: &mut State,
+        intent: ReplyIntent,
+        attempt: u32,
+    ) -> Result<ReplyOutcome, StateError> {
+        debug_assert!(state.mentions.pending.is_none(), "one reply in flight");
+        state.mentions.pending = Some(intent);
+        self.store.save(state)?;
+        self.halt(Step::ReplyIntentSaved).await;
+        self.send_pending(state, false, attempt).await
+    }
+
+    /// Resolves the intent an earlier attempt (or run) left pending: looks for the reply
+    /// among the account's statuses first, and sends it only when it is not there.
+    pub async fn resume(
+        &self,
+        state: &mut State,
+        attempt: u32,
+    ) -> Result<ReplyOutcome, StateError> {
+        self.send_pending(state, true, attempt).await
+    }
+
+    async fn send_pending(
+        &self,
+        state: &mut State,
+        look_first: bool,
+        attempt: u32,
+    ) -> Result<ReplyOutcome, StateError> {
+        let Some(intent) = state.mentions.pending.clone() else {
+            return Ok(ReplyOutcome::Dropped);
+        };
+        if look_first {
+            match self.find_sent(&intent).await {
+                Ok(Some(status_id)) => {
+                    tracing::info!(acct = %intent.acct, status = %status_id, "found the reply already posted; not sending it again");
+                    return self.sent(state, &intent, status_id);
+                }
+                Ok(None) => {}
+                Err(error) => return Ok(self.defer(&error, attempt)),
+            }
+        }
+        let now = self.clock.now();
+        if now > intent.started + REPLY_EXPIRES {
+            tracing::warn!(acct = %intent.acct, started = %intent.started, "a reply could not be sent for a day; dropping it");
+            return self.drop_intent(state, &intent, SkipReason::TooOld);
+        }
+        let status = NewStatus {
+            language: self.language.map(str::to_string),
+            in_reply_to_id: Some(intent.status.clone()),
+            idempotency_key: Some(intent.idempotency_key.clone()),
+            ..NewStatus::new(intent.text.clone(), intent.visibility)
+        };
+        match self.server.post_status(&status).await {
+            Ok(posted) => {
+                self.halt(Step::ReplyAccepted).await;
+                tracing::info!(acct = %intent.acct, status = %posted.id, "replied to a mention");
+                self.sent(state, &intent, posted.id)
+            }
+            Err(error) if error.retryable() => {
+                // After an uncertain failure the next try looks first (resume does).
+                tracing::warn!(%error, acct = %intent.acct, "the reply could not be sent; trying again later");
+                Ok(self.defer(&error, attempt))
+            }
+            Err(error) => {
+                tracing::error!(%error, acct = %intent.acct, "the server refused the reply; the mention stays unanswered");
+                self.drop_intent(state, &intent, SkipReason::Refused)
+            }
+        }
+    }
+
+    async fn find_sent(&self, intent: &ReplyIntent) -> Result<Option<String>, ServerError> {
+        let statuses = self.server.own_statuses(OWN_STATUSES_SEARCHED).await?;
+        let earliest = intent.started - CLOCK_SKEW;
+        Ok(statuses
+            .iter()
+            .filter(|status| status.created_at >= earliest)
+            .filter(|status| status.in_reply_to_id.as_deref() == Some(intent.status.as_str()))
+            .min_by_key(|status| status.created_at)
+            .map(|status| status.id.clone()))
+    }
+
+    fn sent(
+        &self,
+        state: &mut State,
+        intent: &ReplyIntent,
+        status_id: String,
+    ) -> Result<ReplyOutcome, StateError> {
+        record(
+            &mut state.mentions,
+            &intent.notification,
+            &intent.status,
+            &intent.acct,
+            MentionOutcome::Replied {
+                status_id: status_id.clone(),
+            },
+            self.clock.now(),
+        );
+        state.mentions.pending = None;
+        self.store.save(state)?;
+        Ok(ReplyOutcome::Sent { status_id })
+    }
+
+    fn drop_intent(
+        &self,
+        state: &mut State,
+        intent: &ReplyIntent,
+        reason: SkipReason,
+    ) -> Result<ReplyOutcome, StateError> {
+        record(
+            &mut state.mentions,
+            &intent.notification,
+            &intent.status,
+            &intent.acct,
+            MentionOutcome::Skipped { reason },
+            self.clock.now(),
+        );
+        state.mentions.pending = None;
+        self.store.save(state)?;
+        Ok(ReplyOutcome::Dropped)
+    }
+
+    fn defer(&self, error: &ServerError, attempt: u32) -> ReplyOutcome {
+        ReplyOutcome::Deferred {
+            retry_in: error
+                .retry_after()
+                .unwrap_or_else(|| crate::publish::backoff(attempt)),
+        }
+    }
+
+    async fn halt(&self, step: Step) {
+        if let Some(checkpoint) = self.checkpoint {
+            if checkpoint(step) {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
