@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILURE: u8 = 1;
+    /// What clap exits with on a usage error; also used for an argument clap cannot check.
+    pub const USAGE: u8 = 2;
     pub const CONFIG: u8 = 78;
 }
 
@@ -46,6 +48,24 @@ pub enum Command {
     Post(PostArgs),
     /// Show the upcoming plan: when each post goes out, and how it fits.
     Queue(QueueArgs),
+    /// Get an access token: register an app, authorize it in a browser, write the token file (mode 0600).
+    Login(LoginArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    /// The server, e.g. https://fosstodon.org.
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// Where to write the token (default: `token_file` in the config when it sets one, else /etc/perennial/token).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// Also mark the account as a bot (asks for the `write:accounts` scope as well).
+    #[arg(long)]
+    pub bot: bool,
+    /// Replace the token file if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, clap::Args)]

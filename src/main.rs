@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Command::Queue(args) => commands::queue::run(&cli.config, args),
         Command::Run(args) => commands::run::run(&cli.config, args),
         Command::Post(args) => commands::run::post(&cli.config, args),
+        Command::Login(args) => commands::login::run(&cli.config, args),
     };
     ExitCode::from(code)
 }

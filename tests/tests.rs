@@ -20,6 +20,8 @@ mod config_files;
 mod daemon_binary;
 #[path = "it/daemon_runs.rs"]
 mod daemon_runs;
+#[path = "it/login_command.rs"]
+mod login_command;
 #[path = "it/mention_corpus.rs"]
 mod mention_corpus;
 #[path = "it/mention_listener.rs"]
@@ -42,6 +44,8 @@ mod server_api;
 mod state_store;
 #[path = "it/systemd_notify.rs"]
 mod systemd_notify;
+#[path = "it/systemd_units.rs"]
+mod systemd_units;
 #[path = "it/token_and_logging.rs"]
 mod token_and_logging;
 #[path = "it/watch_files.rs"]
