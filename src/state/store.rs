@@ -355,11 +355,24 @@ fn parse_state(bytes: &[u8]) -> Result<State, Refusal> {
     // fields this build does not know, and an older one must be migrated before the strict
     // parse below. The object check matters: serde's derived `Deserialize` would take a
     // top-level array as the struct's fields in order.
-    let document = match serde_json::from_str(text).map_err(json_refusal)? {
-        serde_json::Value::Object(document) => document,
-        _ => return Err(Refusal::Corrupt("it is not a JSON object".to_string())),
-    };
-    let version = match document.get("version") {
+    // Only `version` is kept from this first read (the rest is skipped without building a
+    // tree): every save parses its own output, and a year of history should not cost a
+    // second copy of the state in memory.
+    #[derive(serde::Deserialize)]
+    struct VersionProbe {
+        #[serde(default)]
+        version: Option<serde_json::Value>,
+    }
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        // Checked first: serde's derived `Deserialize` would accept an array.
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(json_refusal)?;
+        return Err(Refusal::Corrupt("it is not a JSON object".to_string()));
+    }
+    let probe: VersionProbe = serde_json::from_str(text).map_err(json_refusal)?;
+    let version = match &probe.version {
         None => return Err(Refusal::Corrupt("it has no `version`".to_string())),
         Some(value) => value
             .as_u64()
@@ -374,7 +387,7 @@ fn parse_state(bytes: &[u8]) -> Result<State, Refusal> {
         return Err(Refusal::TooNew { found: version });
     }
 
-    // Migrations go here: when SCHEMA_VERSION becomes 2, a version 1 `document` is upgraded
+    // Migrations go here: when SCHEMA_VERSION becomes 2, a version 1 document is upgraded
     // one version at a time, then deserialized into `State`. There are none yet: version 1
     // is the first schema. The current version is parsed from the text again, so that its
     // errors keep their line and column.
