@@ -6,24 +6,17 @@
 #[path = "../tests/it/fake_server.rs"]
 #[allow(dead_code, unused_imports)]
 mod fake_server;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant};
 
 use fake_server::{FakeOptions, FakeServer};
+use support::proc_status_field;
 use tokio::net::UnixDatagram;
 
 const RUNS: usize = 10;
 const IDLE: Duration = Duration::from_secs(20);
-
-fn proc_status_field(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find(|line| line.starts_with(field))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0)
-}
 
 /// Voluntary and involuntary context switches of every thread of `pid`: each wake-up of
 /// any thread counts at least one.
@@ -65,21 +58,10 @@ async fn wait_for(socket: &UnixDatagram, message: &str) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let fake = FakeServer::start(FakeOptions::mastodon());
-    let posts = std::path::absolute("posts").unwrap();
     let dir = tempfile::tempdir().unwrap();
     // The bundled schedule (weekdays 09:30 and 15:30 in Denver): no slot during the run
     // unless it happens to start within a minute of one.
-    let bundled = std::fs::read_to_string("config.toml").unwrap();
-    let config = bundled
-        .replace(
-            "url = \"https://fosstodon.org\"",
-            &format!("url = \"{}\"", fake.url()),
-        )
-        .replace(
-            "dir = \"posts\"",
-            &format!("dir = {:?}", posts.display().to_string()),
-        );
-    std::fs::write(dir.path().join("config.toml"), config).unwrap();
+    std::fs::write(dir.path().join("config.toml"), fake.bundled_config()).unwrap();
     let mut startup = Vec::new();
     let mut rss = Vec::new();
     let mut hwm = Vec::new();

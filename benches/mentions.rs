@@ -11,24 +11,17 @@
 #[path = "../tests/it/fake_server.rs"]
 #[allow(dead_code, unused_imports)]
 mod fake_server;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant};
 
 use fake_server::{FakeOptions, FakeServer};
 use perennial::config::Visibility;
+use support::proc_status_field;
 
 const MENTIONS: usize = 1000;
 const BOUND: Duration = Duration::from_secs(120);
-
-fn proc_status_field(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find(|line| line.starts_with(field))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0)
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
@@ -60,18 +53,9 @@ fn mention(fake: &FakeServer, index: usize) {
 async fn main() {
     let fake = FakeServer::start(FakeOptions::mastodon());
     let dir = tempfile::tempdir().unwrap();
-    let posts = std::path::absolute("posts").unwrap();
     // The bundled config and guides, with the caps off.
-    let config = std::fs::read_to_string("config.toml")
-        .unwrap()
-        .replace(
-            "url = \"https://fosstodon.org\"",
-            &format!("url = \"{}\"", fake.url()),
-        )
-        .replace(
-            "dir = \"posts\"",
-            &format!("dir = {:?}", posts.display().to_string()),
-        )
+    let config = fake
+        .bundled_config()
         .replace("per_account_per_hour = 3", "per_account_per_hour = 1000")
         .replace("per_hour = 60", "per_hour = 10000");
     assert!(config.contains("per_hour = 10000"), "the caps are set off");

@@ -408,6 +408,16 @@ impl Daemon {
         Ok(())
     }
 
+    fn replier(&self) -> Option<Replier<'_>> {
+        Some(Replier {
+            server: self.server.as_ref()?,
+            store: &self.store,
+            clock: self.clock.as_ref(),
+            checkpoint: self.checkpoint.as_ref(),
+            language: Some(self.config.posts.language.as_str()),
+        })
+    }
+
     fn publisher(&self) -> Option<Publisher<'_>> {
         Some(Publisher {
             server: self.server.as_ref()?,
@@ -575,16 +585,14 @@ impl Daemon {
         let Some((_, attempt)) = run.retry else {
             return self.catch_up().await;
         };
-        let outcome = {
-            let replier = Replier {
-                server: self.server.as_ref().expect("mentions run with a server"),
-                store: &self.store,
-                clock: self.clock.as_ref(),
-                checkpoint: self.checkpoint.as_ref(),
-                language: Some(self.config.posts.language.as_str()),
-            };
-            replier.resume(&mut self.state, attempt).await?
-        };
+        let mut state = std::mem::take(&mut self.state);
+        let outcome = self
+            .replier()
+            .expect("mentions run with a server")
+            .resume(&mut state, attempt)
+            .await;
+        self.state = state;
+        let outcome = outcome?;
         let run = self.mentions.as_mut().expect("checked above");
         match outcome {
             ReplyOutcome::Deferred { retry_in } => {
@@ -767,14 +775,14 @@ impl Daemon {
             return Ok(Handled::Done);
         }
         let intent = new_reply_intent(mention, &reply, now);
-        let replier = Replier {
-            server,
-            store: &self.store,
-            clock: self.clock.as_ref(),
-            checkpoint: self.checkpoint.as_ref(),
-            language: Some(self.config.posts.language.as_str()),
-        };
-        match replier.send(&mut self.state, intent, 0).await? {
+        let mut state = std::mem::take(&mut self.state);
+        let outcome = self
+            .replier()
+            .expect("mentions run with a server")
+            .send(&mut state, intent, 0)
+            .await;
+        self.state = state;
+        match outcome? {
             ReplyOutcome::Sent { .. } | ReplyOutcome::Dropped => Ok(Handled::Done),
             ReplyOutcome::Deferred { retry_in } => {
                 if let Some(run) = &mut self.mentions {

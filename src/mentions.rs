@@ -25,7 +25,7 @@ use rand::Rng;
 
 use crate::clock::Clock;
 use crate::config::MentionsConfig;
-use crate::publish::{Checkpoint, Step};
+use crate::publish::{halt, Checkpoint, Step, CLOCK_SKEW, OWN_STATUSES_SEARCHED};
 use crate::reply::{compose_reply, Decision, NoReplyReason, Reply, ReplySettings};
 use crate::server::{Mention, NewStatus, Server, ServerError};
 use crate::state::{
@@ -41,11 +41,6 @@ pub const MAX_HANDLED: usize = 5_000;
 /// A reply whose intent is older than this when it can finally be sent is dropped: an
 /// answer a day late is noise.
 const REPLY_EXPIRES: SignedDuration = SignedDuration::from_hours(24);
-/// A status created this long before the intent was written may still be ours (clock skew
-/// between this machine and the server).
-const CLOCK_SKEW: SignedDuration = SignedDuration::from_secs(300);
-/// How many of the account's latest statuses are searched for a reply already sent.
-const OWN_STATUSES_SEARCHED: usize = 40;
 
 /// What to do with one mention.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,7 +217,7 @@ impl Replier<'_> {
         debug_assert!(state.mentions.pending.is_none(), "one reply in flight");
         state.mentions.pending = Some(intent);
         self.store.save(state)?;
-        self.halt(Step::ReplyIntentSaved).await;
+        halt(self.checkpoint, Step::ReplyIntentSaved).await;
         self.send_pending(state, false, attempt).await
     }
 
@@ -249,7 +244,7 @@ impl Replier<'_> {
             match self.find_sent(&intent).await {
                 Ok(Some(status_id)) => {
                     tracing::info!(acct = %intent.acct, status = %status_id, "found the reply already posted; not sending it again");
-                    return self.sent(state, &intent, status_id);
+                    return self.finish(state, &intent, MentionOutcome::Replied { status_id });
                 }
                 Ok(None) => {}
                 Err(error) => return Ok(self.defer(&error, attempt)),
@@ -268,9 +263,15 @@ impl Replier<'_> {
         };
         match self.server.post_status(&status).await {
             Ok(posted) => {
-                self.halt(Step::ReplyAccepted).await;
+                halt(self.checkpoint, Step::ReplyAccepted).await;
                 tracing::info!(acct = %intent.acct, status = %posted.id, "replied to a mention");
-                self.sent(state, &intent, posted.id)
+                self.finish(
+                    state,
+                    &intent,
+                    MentionOutcome::Replied {
+                        status_id: posted.id,
+                    },
+                )
             }
             Err(error) if error.retryable() => {
                 // After an uncertain failure the next try looks first (resume does).
@@ -295,44 +296,39 @@ impl Replier<'_> {
             .map(|status| status.id.clone()))
     }
 
-    fn sent(
-        &self,
-        state: &mut State,
-        intent: &ReplyIntent,
-        status_id: String,
-    ) -> Result<ReplyOutcome, StateError> {
-        record(
-            &mut state.mentions,
-            &intent.notification,
-            &intent.status,
-            &intent.acct,
-            MentionOutcome::Replied {
-                status_id: status_id.clone(),
-            },
-            self.clock.now(),
-        );
-        state.mentions.pending = None;
-        self.store.save(state)?;
-        Ok(ReplyOutcome::Sent { status_id })
-    }
-
     fn drop_intent(
         &self,
         state: &mut State,
         intent: &ReplyIntent,
         reason: SkipReason,
     ) -> Result<ReplyOutcome, StateError> {
+        self.finish(state, intent, MentionOutcome::Skipped { reason })
+    }
+
+    /// Records how the pending reply ended, clears it, and saves.
+    fn finish(
+        &self,
+        state: &mut State,
+        intent: &ReplyIntent,
+        outcome: MentionOutcome,
+    ) -> Result<ReplyOutcome, StateError> {
+        let result = match &outcome {
+            MentionOutcome::Replied { status_id } => ReplyOutcome::Sent {
+                status_id: status_id.clone(),
+            },
+            MentionOutcome::Skipped { .. } => ReplyOutcome::Dropped,
+        };
         record(
             &mut state.mentions,
             &intent.notification,
             &intent.status,
             &intent.acct,
-            MentionOutcome::Skipped { reason },
+            outcome,
             self.clock.now(),
         );
         state.mentions.pending = None;
         self.store.save(state)?;
-        Ok(ReplyOutcome::Dropped)
+        Ok(result)
     }
 
     fn defer(&self, error: &ServerError, attempt: u32) -> ReplyOutcome {
@@ -340,14 +336,6 @@ impl Replier<'_> {
             retry_in: error
                 .retry_after()
                 .unwrap_or_else(|| crate::publish::backoff(attempt)),
-        }
-    }
-
-    async fn halt(&self, step: Step) {
-        if let Some(checkpoint) = self.checkpoint {
-            if checkpoint(step) {
-                std::future::pending::<()>().await;
-            }
         }
     }
 }

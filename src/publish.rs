@@ -70,9 +70,9 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// A status created this long before the intent was written may still be ours (clock skew
 /// between this machine and the server).
-const CLOCK_SKEW: SignedDuration = SignedDuration::from_secs(300);
+pub(crate) const CLOCK_SKEW: SignedDuration = SignedDuration::from_secs(300);
 /// How many of the account's latest statuses are searched (Mastodon's largest page).
-const OWN_STATUSES_SEARCHED: usize = 40;
+pub(crate) const OWN_STATUSES_SEARCHED: usize = 40;
 
 /// What a post is sent for, and with what.
 #[derive(Debug, Clone)]
@@ -452,10 +452,16 @@ impl Publisher<'_> {
     /// Gives a test's checkpoint its say; one that halts here never returns (the test then
     /// aborts the task, as a crash would).
     async fn halt(&self, step: Step) {
-        if let Some(checkpoint) = self.checkpoint {
-            if checkpoint(step) {
-                std::future::pending::<()>().await;
-            }
+        halt(self.checkpoint, step).await;
+    }
+}
+
+/// Stops here for good when the test hook says so (as a crash would, once the test aborts
+/// the task); nothing in production.
+pub(crate) async fn halt(checkpoint: Option<&Checkpoint>, step: Step) {
+    if let Some(checkpoint) = checkpoint {
+        if checkpoint(step) {
+            std::future::pending::<()>().await;
         }
     }
 }

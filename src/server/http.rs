@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, AUTHORIZATION, USER_AGENT};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, USER_AGENT};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -64,14 +64,70 @@ pub struct Api {
     timeout: Duration,
 }
 
+/// A client with our User-Agent and timeouts; the caller sets the redirect policy.
+pub fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(user_agent())
+        .timeout(timeout)
+        .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
+}
+
+/// An answer of any status, body read (at most [`MAX_BODY_BYTES`]).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The answer when it is a success, else the server's refusal as a [`ServerError`].
+    pub fn success(self, endpoint: &str) -> Result<Answer, ServerError> {
+        if self.status.is_success() {
+            Ok(Answer {
+                status: self.status,
+                body: self.body,
+            })
+        } else {
+            Err(ServerError::new(
+                endpoint,
+                kind_from_status(
+                    self.status.as_u16(),
+                    &self.headers,
+                    &self.body,
+                    jiff::Timestamp::now(),
+                ),
+            ))
+        }
+    }
+}
+
+/// Sends a request and reads its answer whatever its status (callers that can explain a
+/// refusal, such as OAuth's, look at it before [`Reply::success`]).
+pub async fn fetch(
+    endpoint: &str,
+    request: RequestBuilder,
+    timeout: Duration,
+) -> Result<Reply, ServerError> {
+    let error = |kind| ServerError::new(endpoint, kind);
+    let response = request
+        .send()
+        .await
+        .map_err(|e| error(kind_from_reqwest(e, timeout)))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = read_capped(response)
+        .await
+        .map_err(|kind| error(with_status(kind, status, timeout)))?;
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
 impl Api {
     pub fn new(base: String, token: Token, timeout: Duration) -> Result<Api, reqwest::Error> {
-        let builder = || {
-            reqwest::Client::builder()
-                .user_agent(user_agent())
-                .timeout(timeout)
-                .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
-        };
+        let builder = || client_builder(timeout);
         Ok(Api {
             api_client: builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -134,26 +190,7 @@ impl Api {
         request: RequestBuilder,
         timeout: Duration,
     ) -> Result<Answer, ServerError> {
-        let error = |kind| ServerError::new(endpoint, kind);
-        let response = request
-            .send()
-            .await
-            .map_err(|e| error(kind_from_reqwest(e, timeout)))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = read_capped(response)
-            .await
-            .map_err(|kind| error(with_status(kind, status, timeout)))?;
-        if status.is_success() {
-            Ok(Answer { status, body })
-        } else {
-            Err(error(kind_from_status(
-                status.as_u16(),
-                &headers,
-                &body,
-                jiff::Timestamp::now(),
-            )))
-        }
+        fetch(endpoint, request, timeout).await?.success(endpoint)
     }
 }
 

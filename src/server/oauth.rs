@@ -15,14 +15,13 @@
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::token::Token;
 
-use super::error::{kind_from_reqwest, kind_from_status, ConnectError, ErrorKind, ServerError};
-use super::http::{user_agent, Answer, Api};
+use super::error::{ConnectError, ErrorKind, ServerError};
+use super::http::{client_builder, fetch, Api};
 use super::{normalize_url, Account};
 
 /// The app's name, shown to the account's owner on the authorization page and next to each
@@ -45,10 +44,6 @@ pub const DAEMON_SCOPES: [&str; 4] = [
 ];
 /// Changing the account's profile, only asked for with `--bot` (to set the bot flag).
 pub const BOT_FLAG_SCOPE: &str = "write:accounts";
-
-/// No answer of these endpoints is near this; a larger one is a broken or hostile server.
-const MAX_BODY_BYTES: usize = 1024 * 1024;
-const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The scopes to ask for: `profile` where the server says it knows it (an app asking for
 /// a scope Mastodon does not know is refused; Mastodon before 4.3, GoToSocial and Pleroma
@@ -118,10 +113,7 @@ impl OAuthClient {
     /// A client for the server at `url` (`https://host`; a trailing slash is dropped).
     pub fn new(url: &str, timeout: Duration) -> Result<OAuthClient, ConnectError> {
         let base = normalize_url(url)?;
-        let client = reqwest::Client::builder()
-            .user_agent(user_agent())
-            .timeout(timeout)
-            .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
+        let client = client_builder(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConnectError::InvalidUrl {
@@ -146,7 +138,7 @@ impl OAuthClient {
     pub async fn knows_profile_scope(&self) -> Result<bool, ServerError> {
         const ENDPOINT: &str = "GET /.well-known/oauth-authorization-server";
         let url = format!("{}/.well-known/oauth-authorization-server", self.base);
-        let reply = self.send(ENDPOINT, self.client.get(url)).await?;
+        let reply = fetch(ENDPOINT, self.client.get(url), self.timeout).await?;
         if !reply.status.is_success() {
             return Ok(false);
         }
@@ -172,7 +164,7 @@ impl OAuthClient {
             .client
             .post(format!("{}/api/v1/apps", self.base))
             .form(&form);
-        let reply = self.send(ENDPOINT, request).await?;
+        let reply = fetch(ENDPOINT, request, self.timeout).await?;
         let app: RawApp = reply.success(ENDPOINT)?.json(ENDPOINT)?;
         Ok(RegisteredApp {
             client_id: app.client_id,
@@ -207,7 +199,7 @@ impl OAuthClient {
             .client
             .post(format!("{}/oauth/token", self.base))
             .form(&form);
-        let reply = self.send(ENDPOINT, request).await?;
+        let reply = fetch(ENDPOINT, request, self.timeout).await?;
         if matches!(
             reply.status,
             StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED
@@ -269,70 +261,6 @@ impl OAuthClient {
                 },
             )
         })
-    }
-
-    /// Sends a request that carries no token and reads the answer whatever its status: the
-    /// callers tell a refusal they can explain from one they cannot.
-    async fn send(
-        &self,
-        endpoint: &str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<Reply, ServerError> {
-        let failed = |kind| ServerError::new(endpoint, kind);
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| failed(kind_from_reqwest(e, self.timeout)))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| failed(kind_from_reqwest(e, self.timeout)))?
-        {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(failed(ErrorKind::InvalidResponse {
-                    status: status.as_u16(),
-                    detail: format!("the answer is larger than {MAX_BODY_BYTES} bytes"),
-                }));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Reply {
-            status,
-            headers,
-            body,
-        })
-    }
-}
-
-/// An answer of any status.
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    /// The answer when it is a success, else the server's refusal as a [`ServerError`].
-    fn success(self, endpoint: &str) -> Result<Answer, ServerError> {
-        if self.status.is_success() {
-            Ok(Answer {
-                status: self.status,
-                body: self.body,
-            })
-        } else {
-            Err(ServerError::new(
-                endpoint,
-                kind_from_status(
-                    self.status.as_u16(),
-                    &self.headers,
-                    &self.body,
-                    jiff::Timestamp::now(),
-                ),
-            ))
-        }
     }
 }
 

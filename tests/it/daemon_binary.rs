@@ -233,28 +233,6 @@ async fn post_sends_one_post_now_and_records_it() {
     assert_eq!(fake.statuses().len(), 1);
 }
 
-/// The bundled config with the fake server's address, its posts by absolute path.
-fn bundled_config_for(fake: &FakeServer, dir: &std::path::Path) -> std::path::PathBuf {
-    let root = crate::support::repository_root();
-    let config = std::fs::read_to_string(root.join("config.toml"))
-        .unwrap()
-        .replace(
-            "url = \"https://fosstodon.org\"",
-            &format!("url = \"{}\"", fake.url()),
-        )
-        .replace(
-            "dir = \"posts\"",
-            &format!("dir = {:?}", root.join("posts").display().to_string()),
-        );
-    assert!(
-        config.contains(&fake.url()),
-        "the bundled config names its server"
-    );
-    let path = dir.join("config.toml");
-    std::fs::write(&path, config).unwrap();
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_with_a_token_prints_the_replies_the_bundled_guides_give_and_sends_nothing() {
     use perennial::config::Visibility;
@@ -274,7 +252,8 @@ async fn dry_run_with_a_token_prints_the_replies_the_bundled_guides_give_and_sen
         false,
     );
     let dir = tempfile::tempdir().unwrap();
-    let config = bundled_config_for(&fake, dir.path());
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, fake.bundled_config()).unwrap();
     let state = tempfile::tempdir().unwrap();
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
         .args(["run", "--dry-run", "--once", "--config"])

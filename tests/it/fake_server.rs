@@ -397,6 +397,27 @@ impl FakeServer {
         self.state().options.token.clone()
     }
 
+    /// The repository's bundled `config.toml` aimed at this server, its posts folder by
+    /// absolute path (so the text can be written anywhere).
+    pub fn bundled_config(&self) -> String {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config = std::fs::read_to_string(root.join("config.toml"))
+            .expect("the bundled config.toml")
+            .replace(
+                "url = \"https://fosstodon.org\"",
+                &format!("url = \"{}\"", self.url()),
+            )
+            .replace(
+                "dir = \"posts\"",
+                &format!("dir = {:?}", root.join("posts").display().to_string()),
+            );
+        assert!(
+            config.contains(&self.url()),
+            "the bundled config names its server"
+        );
+        config
+    }
+
     pub fn options(&self) -> FakeOptions {
         self.state().options.clone()
     }

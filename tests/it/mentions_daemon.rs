@@ -97,6 +97,29 @@ async fn start_listening(
     (handle, controls)
 }
 
+/// A public mention by `acct`, not a reply, from a person. Returns the notification id.
+fn ask(fake: &FakeServer, acct: &str, html: &str) -> String {
+    fake.add_mention(acct, html, Visibility::Public, None, false)
+}
+
+/// Stops the daemon and checks it ended well.
+async fn stop(
+    handle: tokio::task::JoinHandle<Result<(), perennial::daemon::RunError>>,
+    controls: &perennial::daemon::Controls,
+) {
+    controls.shutdown.cancel();
+    handle.await.unwrap().unwrap();
+}
+
+/// How many recorded mentions were skipped for `reason`.
+fn skipped(mentions: &perennial::state::MentionsState, reason: SkipReason) -> usize {
+    mentions
+        .handled
+        .iter()
+        .filter(|handled| handled.outcome == MentionOutcome::Skipped { reason })
+        .count()
+}
+
 /// The `@name` words of a status's text.
 fn mentioned(text: &str) -> BTreeSet<String> {
     text.split(|c: char| c.is_whitespace())
@@ -111,18 +134,11 @@ async fn a_mention_by_stream_gets_one_reply_with_the_right_guide() {
     let bot = bot_with(FakeOptions::mastodon(), &clock, "");
     let (handle, controls) = start_listening(&bot, &clock, None).await;
 
-    let notification = bot.fake.add_mention(
-        "alice@example.org",
-        "<p><span class=\"h-card\"><a href=\"https://example.social/@bot\" class=\"u-url mention\">@<span>bot</span></a></span> how do I package my Python code?</p>",
-        Visibility::Public,
-        None,
-        false,
-    );
+    let notification = ask(&bot.fake, "alice@example.org", "<p><span class=\"h-card\"><a href=\"https://example.social/@bot\" class=\"u-url mention\">@<span>bot</span></a></span> how do I package my Python code?</p>");
     let status = bot.fake.status_of_notification(&notification).unwrap();
     let replies = wait_for_replies(&bot.fake, 1).await;
     settle().await;
-    controls.shutdown.cancel();
-    handle.await.unwrap().unwrap();
+    stop(handle, &controls).await;
 
     assert_eq!(self::replies(&bot.fake).len(), 1, "exactly one reply");
     let reply = &replies[0];
@@ -162,8 +178,7 @@ async fn a_direct_mention_gets_a_direct_reply() {
         false,
     );
     let replies = wait_for_replies(&bot.fake, 1).await;
-    controls.shutdown.cancel();
-    handle.await.unwrap().unwrap();
+    stop(handle, &controls).await;
     assert_eq!(replies[0].visibility, "direct");
     assert!(replies[0].text.starts_with("@bob"), "{}", replies[0].text);
     assert!(replies[0].text.contains(REVIEW_URL), "{}", replies[0].text);
@@ -176,12 +191,10 @@ async fn the_same_mention_by_stream_and_by_catch_up_gets_one_reply() {
     let (handle, controls) = start_listening(&bot, &clock, None).await;
     let polls = bot.fake.requests_to(Route::Notifications).len();
 
-    bot.fake.add_mention(
+    ask(
+        &bot.fake,
         "carol@example.org",
         "<p>@bot where is the packaging guide?</p>",
-        Visibility::Public,
-        None,
-        false,
     );
     wait_for_replies(&bot.fake, 1).await;
     // Two periodic catch-ups later, the mention has been read by REST as well.
@@ -193,8 +206,7 @@ async fn the_same_mention_by_stream_and_by_catch_up_gets_one_reply() {
     // And a reconnect (which catches up too).
     bot.fake.drop_streams();
     tokio::time::sleep(Duration::from_secs(10 * 60)).await;
-    controls.shutdown.cancel();
-    handle.await.unwrap().unwrap();
+    stop(handle, &controls).await;
 
     assert_eq!(replies(&bot.fake).len(), 1);
     let state = bot.state();
@@ -220,12 +232,10 @@ async fn twenty_mentions_while_the_stream_is_down_are_all_answered_once_after_re
         .unwrap();
     let mut statuses = BTreeSet::new();
     for i in 0..20 {
-        let notification = bot.fake.add_mention(
+        let notification = ask(
+            &bot.fake,
             &format!("user{i}@example.org"),
             "<p>@bot how do I publish to PyPI?</p>",
-            Visibility::Public,
-            None,
-            false,
         );
         statuses.insert(bot.fake.status_of_notification(&notification).unwrap());
     }
@@ -234,8 +244,7 @@ async fn twenty_mentions_while_the_stream_is_down_are_all_answered_once_after_re
         .await
         .expect("the stream is back");
     settle().await;
-    controls.shutdown.cancel();
-    handle.await.unwrap().unwrap();
+    stop(handle, &controls).await;
 
     let replies_now = self::replies(&bot.fake);
     assert_eq!(replies_now.len(), 20, "each once: {replies:#?}");
@@ -279,8 +288,7 @@ async fn crash_around_a_reply(step: Step, options: FakeOptions) {
     tokio::time::sleep(Duration::from_secs(60)).await;
     let (handle, controls) = start_listening(&bot, &clock, None).await;
     settle().await;
-    controls.shutdown.cancel();
-    handle.await.unwrap().unwrap();
+    stop(handle, &controls).await;
 
     let replies = replies(&bot.fake);
     assert_eq!(replies.len(), 1, "{step:?}: {replies:#?}");
@@ -339,20 +347,17 @@ async fn bots_thanks_and_the_own_account_get_no_reply_and_unknown_types_are_skip
     bot.fake.add_notification_of_type("moderation_warning");
     bot.fake.add_notification_of_type("something_new_in_2030");
     // A question after all of them is still answered: nothing above stopped the daemon.
-    bot.fake.add_mention(
+    ask(
+        &bot.fake,
         "frank@example.org",
         "<p>@bot how do I submit a package for review?</p>",
-        Visibility::Public,
-        None,
-        false,
     );
     let replies = wait_for_replies(&bot.fake, 1).await;
     // Past a catch-up and a reconnect: still one reply.
     tokio::time::sleep(Duration::from_secs(6 * 60)).await;
     bot.fake.drop_streams();
     settle().await;
-    controls.shutdown.cancel();
-    handle.await.unwrap().unwrap();
+    stop(handle, &controls).await;
 
     assert_eq!(self::replies(&bot.fake).len(), 1);
     assert!(replies[0].text.starts_with("@frank@example.org"));
@@ -392,8 +397,7 @@ async fn bots_are_answered_when_ignore_bots_is_off() {
         true,
     );
     wait_for_replies(&bot.fake, 1).await;
-    controls.shutdown.cancel();
-    handle.await.unwrap().unwrap();
+    stop(handle, &controls).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -405,12 +409,10 @@ async fn first_start_with_100_old_mentions_answers_none_of_them() {
         "first_start_lookback = \"1h\"",
     );
     for i in 0..100 {
-        bot.fake.add_mention(
+        ask(
+            &bot.fake,
             &format!("old{i}@example.org"),
             "<p>@bot how do I package my code?</p>",
-            Visibility::Public,
-            None,
-            false,
         );
     }
     // Three hours later the bot starts for the first time.
@@ -419,36 +421,22 @@ async fn first_start_with_100_old_mentions_answers_none_of_them() {
     settle().await;
     assert_eq!(replies(&bot.fake).len(), 0, "no reply to any old mention");
     // A new mention is answered.
-    bot.fake.add_mention(
+    ask(
+        &bot.fake,
         "new@example.org",
         "<p>@bot how do I package my code?</p>",
-        Visibility::Public,
-        None,
-        false,
     );
     let replies = wait_for_replies(&bot.fake, 1).await;
     // And a restart answers none of the old ones either.
-    controls.shutdown.cancel();
-    handle.await.unwrap().unwrap();
+    stop(handle, &controls).await;
     let (handle, controls) = start_listening(&bot, &clock, None).await;
     settle().await;
-    controls.shutdown.cancel();
-    handle.await.unwrap().unwrap();
+    stop(handle, &controls).await;
 
     assert_eq!(self::replies(&bot.fake).len(), 1);
     assert!(replies[0].text.starts_with("@new@example.org"));
     let state = bot.state();
-    let too_old = state
-        .mentions
-        .handled
-        .iter()
-        .filter(|handled| {
-            handled.outcome
-                == MentionOutcome::Skipped {
-                    reason: SkipReason::TooOld,
-                }
-        })
-        .count();
+    let too_old = skipped(&state.mentions, SkipReason::TooOld);
     assert!(too_old > 0, "old mentions are recorded: {too_old}");
 }
 
@@ -462,31 +450,14 @@ async fn a_thousand_mentions_from_one_account_get_the_per_account_cap() {
     );
     let (handle, controls) = start_listening(&bot, &clock, None).await;
     for _ in 0..1000 {
-        bot.fake.add_mention(
-            "flood@example.org",
-            "<p>@bot packaging?</p>",
-            Visibility::Public,
-            None,
-            false,
-        );
+        ask(&bot.fake, "flood@example.org", "<p>@bot packaging?</p>");
     }
     wait_for_replies(&bot.fake, 3).await;
     // Everything read (the stream, then catch-ups), within the hour: still three.
     tokio::time::sleep(Duration::from_secs(30 * 60)).await;
     assert_eq!(replies(&bot.fake).len(), 3);
     // Recorded as skipped (and saved by the catch-ups since).
-    let capped = bot
-        .state()
-        .mentions
-        .handled
-        .iter()
-        .filter(|handled| {
-            handled.outcome
-                == MentionOutcome::Skipped {
-                    reason: SkipReason::AccountCap,
-                }
-        })
-        .count();
+    let capped = skipped(&bot.state().mentions, SkipReason::AccountCap);
     assert_eq!(capped, 997);
     // An hour later the same account may ask again, and gets an answer; the 997 skipped
     // are not queued for later.
@@ -496,17 +467,10 @@ async fn a_thousand_mentions_from_one_account_get_the_per_account_cap() {
         3,
         "skipped mentions are not answered later"
     );
-    bot.fake.add_mention(
-        "flood@example.org",
-        "<p>@bot packaging?</p>",
-        Visibility::Public,
-        None,
-        false,
-    );
+    ask(&bot.fake, "flood@example.org", "<p>@bot packaging?</p>");
     wait_for_replies(&bot.fake, 4).await;
     settle().await;
-    controls.shutdown.cancel();
-    handle.await.unwrap().unwrap();
+    stop(handle, &controls).await;
     assert_eq!(replies(&bot.fake).len(), 4);
     // Once behind the cursor and out of the caps' hour, the records are trimmed.
     let state = bot.state();
@@ -527,32 +491,26 @@ async fn the_overall_hourly_cap_holds_across_a_restart() {
     );
     let (handle, controls) = start_listening(&bot, &clock, None).await;
     for i in 0..6 {
-        bot.fake.add_mention(
+        ask(
+            &bot.fake,
             &format!("a{i}@example.org"),
             "<p>@bot review?</p>",
-            Visibility::Public,
-            None,
-            false,
         );
     }
     wait_for_replies(&bot.fake, 6).await;
-    controls.shutdown.cancel();
-    handle.await.unwrap().unwrap();
+    stop(handle, &controls).await;
     // Restarted within the hour: four more at most.
     let (handle, controls) = start_listening(&bot, &clock, None).await;
     for i in 0..10 {
-        bot.fake.add_mention(
+        ask(
+            &bot.fake,
             &format!("b{i}@example.org"),
             "<p>@bot review?</p>",
-            Visibility::Public,
-            None,
-            false,
         );
     }
     wait_for_replies(&bot.fake, 10).await;
     settle().await;
-    controls.shutdown.cancel();
-    handle.await.unwrap().unwrap();
+    stop(handle, &controls).await;
     assert_eq!(replies(&bot.fake).len(), 10);
 }
 
@@ -564,13 +522,7 @@ async fn a_refused_reply_is_recorded_and_a_rate_limited_one_waits() {
 
     bot.fake.inject(Route::PostStatus, Fault::rate_limited(120));
     let started = clock.now();
-    bot.fake.add_mention(
-        "gina@example.org",
-        "<p>@bot packaging?</p>",
-        Visibility::Public,
-        None,
-        false,
-    );
+    ask(&bot.fake, "gina@example.org", "<p>@bot packaging?</p>");
     let replies = wait_for_replies(&bot.fake, 1).await;
     assert!(
         replies[0].created_at >= started + jiff::SignedDuration::from_secs(120),
@@ -578,8 +530,7 @@ async fn a_refused_reply_is_recorded_and_a_rate_limited_one_waits() {
         replies[0].created_at
     );
     settle().await;
-    controls.shutdown.cancel();
-    handle.await.unwrap().unwrap();
+    stop(handle, &controls).await;
     assert_eq!(self::replies(&bot.fake).len(), 1);
 }
 
@@ -607,8 +558,7 @@ async fn the_hostile_corpus_through_the_daemon() {
     settle().await;
     bot.fake.drop_streams();
     tokio::time::sleep(Duration::from_secs(11 * 60)).await;
-    controls.shutdown.cancel();
-    handle.await.unwrap().unwrap();
+    stop(handle, &controls).await;
 
     let replies = replies(&bot.fake);
     let mut answered = BTreeSet::new();
@@ -652,17 +602,14 @@ async fn a_hundred_mentions_while_the_stream_is_down_after_a_first_start_with_no
         .await
         .unwrap();
     for i in 0..100 {
-        bot.fake.add_mention(
+        ask(
+            &bot.fake,
             &format!("burst{i}@example.org"),
             "<p>@bot review?</p>",
-            Visibility::Public,
-            None,
-            false,
         );
     }
     wait_for_replies(&bot.fake, 100).await;
     settle().await;
-    controls.shutdown.cancel();
-    handle.await.unwrap().unwrap();
+    stop(handle, &controls).await;
     assert_eq!(replies(&bot.fake).len(), 100);
 }
