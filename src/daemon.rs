@@ -454,7 +454,7 @@ impl Daemon {
         &mut self,
         watcher: &mut Option<crate::watch::ChangeWatcher>,
     ) -> Result<(), RunError> {
-        let mut announced = false;
+        let mut announced = None;
         loop {
             if self.controls.shutdown.is_cancelled() {
                 return Ok(());
@@ -493,13 +493,20 @@ impl Daemon {
             // Recording that changes only slots at or before `now`, so the same plan
             // also gives the next entry.
             let now = self.clock.now();
-            let upcoming = self.plan(now, 1);
+            let upcoming = self.plan(now, 8);
+            // An entry that fell due while a post was being sent (a retry, a slow server)
+            // is dealt with now: recording the check would skip it as missed.
+            if upcoming.entries.iter().any(|entry| {
+                entry.is_due(now) && !self.given_up.contains(&(entry.post.clone(), entry.slot))
+            }) {
+                continue;
+            }
             let before = self.state.rotation.clone();
             record_checked(&mut self.state, &upcoming, now);
             if self.state.rotation.last_slot != before.last_slot || before.checked.is_none() {
                 self.save()?;
             }
-            let next = upcoming.entries.first().filter(|entry| !entry.is_due(now));
+            let next = upcoming.entries.iter().find(|entry| !entry.is_due(now));
             self.announce(next, &mut announced);
             if self.options.once {
                 if self.mentions.is_some() {
@@ -794,7 +801,9 @@ impl Daemon {
     }
 
     /// Tells systemd and the log (and the dry-run reader) what comes next.
-    fn announce(&self, next: Option<&Entry>, announced: &mut bool) {
+    /// Tells systemd and the log what comes next, once per change: the daemon wakes for
+    /// mentions and every few hours, and the same "next:" line each time is noise.
+    fn announce(&self, next: Option<&Entry>, announced: &mut Option<String>) {
         let zone = self.config.schedule.timezone.clone();
         let line = match next {
             Some(entry) => {
@@ -810,12 +819,15 @@ impl Daemon {
             }
             None => "nothing planned".to_string(),
         };
+        if announced.as_deref() == Some(line.as_str()) {
+            return;
+        }
         self.notifier.status(&line);
         tracing::info!("{line}");
-        if self.options.dry_run && !*announced {
+        if self.options.dry_run && announced.is_none() {
             println!("{line}");
-            *announced = true;
         }
+        *announced = Some(line);
     }
 
     fn report_missed(&self, plan: &Plan) {

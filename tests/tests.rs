@@ -16,6 +16,8 @@ mod check_command;
 mod compose_props;
 #[path = "it/config_files.rs"]
 mod config_files;
+#[path = "it/crash_soak.rs"]
+mod crash_soak;
 #[path = "it/daemon_binary.rs"]
 mod daemon_binary;
 #[path = "it/daemon_runs.rs"]

@@ -657,3 +657,55 @@ async fn a_server_failing_past_grace_misses_the_slot_instead_of_posting_late() {
     bot.once(&clock).await;
     assert_eq!(bot.fake.requests_to(Route::PostStatus).len(), attempts);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_weekend_of_waiting_tells_systemd_what_is_next_once() {
+    // Friday 2027-01-08 16:00 UTC, after the day's last slot: the next is Monday 09:00, and
+    // the daemon wakes every few hours on the way.
+    let clock = TokioClock::starting_at(ts("2027-01-08T16:00:00Z"));
+    let bot = Bot::new(
+        fake(FakeOptions::mastodon(), &clock),
+        WEEKDAYS,
+        "",
+        &[("tips/a", "", "Body of tips/a.")],
+    );
+    let socket_dir = tempfile::tempdir().unwrap();
+    let socket_path = socket_dir.path().join("notify");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let environment = Environment {
+        notifier: Notifier::for_socket(&socket_path),
+        ..bot.environment(&clock, None)
+    };
+    let config_path = bot.config_path();
+    let options = RunOptions {
+        dry_run: false,
+        once: false,
+    };
+    let handle = tokio::spawn(async move {
+        daemon::run(&config_path, options, environment, Controls::default()).await
+    });
+    // Monday 08:00: 64 hours of waiting.
+    tokio::time::sleep(Duration::from_secs(64 * 3600)).await;
+    assert!(!handle.is_finished(), "the daemon is still running");
+    handle.abort();
+
+    let mut statuses = Vec::new();
+    let mut buffer = vec![0u8; 4096];
+    while let Ok(length) = socket.recv(&mut buffer) {
+        let message = String::from_utf8_lossy(&buffer[..length]).into_owned();
+        if let Some(status) = message.strip_prefix("STATUS=") {
+            statuses.push(status.to_string());
+        }
+    }
+    assert_eq!(
+        statuses.len(),
+        1,
+        "one status line for one unchanged plan: {statuses:?}"
+    );
+    assert!(
+        statuses[0].starts_with("next: tips/a at Mon 2027-01-11 09:"),
+        "{statuses:?}"
+    );
+    assert!(bot.fake.statuses().is_empty());
+}

@@ -173,7 +173,8 @@ pub enum Route {
     Media,
     /// `GET /api/v1/notifications`.
     Notifications,
-    /// `GET /api/v1/streaming` (the upgrade request).
+    /// `GET /api/v1/streaming` (the upgrade request), and `GET /api/v1/streaming/user` and
+    /// `/user/notification` (server-sent events).
     Streaming,
     /// `GET /.well-known/oauth-authorization-server`, `POST /api/v1/apps`, `POST /oauth/token`:
     /// public, no token needed.
@@ -187,7 +188,9 @@ impl Route {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let route = match (method.as_str(), segments.as_slice()) {
             ("GET", [".well-known", "nodeinfo"] | ["nodeinfo", _]) => Route::NodeInfo,
-            ("GET", ["api", "v1" | "v2", "instance"]) => Route::Instance,
+            ("GET", ["api", "v1" | "v2", "instance"] | ["api", "v1" | "v2", "instance", ""]) => {
+                Route::Instance
+            }
             ("GET", ["api", "v1", "accounts", "verify_credentials"]) => Route::VerifyCredentials,
             ("POST", ["api", "v1", "statuses"]) => Route::PostStatus,
             ("GET", ["api", "v1", "accounts", _, "statuses"]) => Route::OwnStatuses,
@@ -196,6 +199,12 @@ impl Route {
             }
             ("GET", ["api", "v1", "notifications"]) => Route::Notifications,
             ("GET", ["api", "v1", "streaming"]) => Route::Streaming,
+            // Server-sent events (what Mastodon.py's `stream_user` reads).
+            (
+                "GET",
+                ["api", "v1", "streaming", "user"]
+                | ["api", "v1", "streaming", "user", "notification"],
+            ) => Route::Streaming,
             ("GET", [".well-known", "oauth-authorization-server"])
             | ("POST", ["api", "v1", "apps"] | ["oauth", "token"]) => Route::OAuth,
             ("PATCH", ["api", "v1", "accounts", "update_credentials"]) => Route::UpdateCredentials,
@@ -222,6 +231,9 @@ pub enum Fault {
     /// Does the work (stores the status, the media...), then closes the connection without
     /// any answer: the nastiest case for exactly-once.
     DropAfterCommit,
+    /// Does the work, then never answers: the client's timeout (or a crash) comes after the
+    /// status is stored.
+    HangAfterCommit,
     /// 503 `server capacity exceeded`, with `Retry-After` when set (GoToSocial's throttle).
     Unavailable503 { retry_after_secs: Option<u64> },
 }
@@ -756,6 +768,9 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/nodeinfo/2.0", get(nodeinfo))
         .route("/api/v1/instance", get(instance_v1))
         .route("/api/v2/instance", get(instance_v2))
+        // Rails takes a trailing slash too; Mastodon.py asks for `/api/v1/instance/`.
+        .route("/api/v1/instance/", get(instance_v1))
+        .route("/api/v2/instance/", get(instance_v2))
         .route(
             "/api/v1/accounts/verify_credentials",
             get(verify_credentials),
@@ -767,6 +782,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/media/{id}", get(get_media))
         .route("/api/v1/notifications", get(notifications))
         .route("/api/v1/streaming", get(streaming))
+        .route("/api/v1/streaming/user", get(streaming_sse))
+        .route("/api/v1/streaming/user/notification", get(streaming_sse))
         .route(
             "/.well-known/oauth-authorization-server",
             get(oauth_metadata),
@@ -857,6 +874,12 @@ async fn around_every_request(State(shared): AppState, request: Request, next: N
             response
         }
         Some(Fault::Hang) => std::future::pending().await,
+        Some(Fault::HangAfterCommit) => {
+            if token_ok.is_ok() {
+                let _ = next.run(request).await;
+            }
+            std::future::pending().await
+        }
         Some(Fault::DropAfterCommit) | None => match token_ok {
             Err(refused) => refused.into_response(),
             Ok(()) => {
@@ -1495,6 +1518,76 @@ async fn stream_notifications(
     shared.update(|state| state.streams -= 1);
 }
 
+/// The same notifications as server-sent events (Mastodon's HTTP streaming, which
+/// Mastodon.py's `stream_user` reads): `:)` on connect, then one `event: notification` and
+/// `data: {json}` block each, and a `:thump` heartbeat every 15 s. Counted in
+/// `stream_count` while open; `drop_streams` cuts the body short (no last chunk),
+/// `silence_streams` makes it send nothing more.
+async fn streaming_sse(State(shared): AppState) -> Response {
+    /// One open SSE connection; counted until the body is dropped.
+    struct Sse {
+        shared: Arc<Shared>,
+        events: broadcast::Receiver<Value>,
+        drops: watch::Receiver<u64>,
+        silences: watch::Receiver<u64>,
+        heartbeat: tokio::time::Interval,
+        greeted: bool,
+        silent: bool,
+    }
+    impl Drop for Sse {
+        fn drop(&mut self) {
+            self.shared.update(|state| state.streams -= 1);
+        }
+    }
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(15));
+    heartbeat.reset();
+    let sse = Sse {
+        events: shared.stream_events.subscribe(),
+        drops: shared.stream_drops.subscribe(),
+        silences: shared.stream_silences.subscribe(),
+        shared: shared.clone(),
+        heartbeat,
+        greeted: false,
+        silent: false,
+    };
+    shared.update(|state| state.streams += 1);
+    let body = futures_util::stream::unfold(Some(sse), |sse| async move {
+        let mut sse = sse?;
+        if !sse.greeted {
+            sse.greeted = true;
+            return Some((Ok(Bytes::from_static(b":)\n")), Some(sse)));
+        }
+        loop {
+            tokio::select! {
+                _ = sse.silences.changed(), if !sse.silent => sse.silent = true,
+                event = sse.events.recv(), if !sse.silent => match event {
+                    Ok(notification) => {
+                        let block = format!("event: notification\ndata: {notification}\n\n");
+                        return Some((Ok(Bytes::from(block)), Some(sse)));
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                // An error ends the body without its last chunk: the client sees a cut.
+                _ = sse.drops.changed() => {
+                    return Some((Err(std::io::Error::other("stream dropped")), None));
+                }
+                _ = sse.heartbeat.tick(), if !sse.silent => {
+                    return Some((Ok(Bytes::from_static(b":thump\n")), Some(sse)));
+                }
+            }
+        }
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "private, no-store"),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
+}
+
 // ---------------------------------------------------------------------------------------
 // OAuth, for `perennial login`: app registration, the authorization-code grant, and
 // `update_credentials` (the bot flag), each recorded so tests can assert what was asked.
@@ -2097,10 +2190,90 @@ fn http_date(t: Timestamp) -> HeaderValue {
     HeaderValue::from_str(&text).expect("an HTTP date is a valid header value")
 }
 
+// ---------------------------------------------------------------------------------------
+// For the crash soak (`crash_soak.rs`): faults left over when the client was killed, and a
+// wait for any change at all.
+
+impl FakeServer {
+    /// Removes every queued fault and returns them (the ones no request consumed).
+    pub fn clear_faults(&self) -> Vec<(Route, Fault)> {
+        self.update(|state| state.faults.drain(..).collect())
+    }
+
+    /// A counter bumped by every change of the server's state (a request, a status, a
+    /// notification, a stream opening or closing...).
+    pub fn change_count(&self) -> u64 {
+        *self.shared.changes.borrow()
+    }
+
+    /// Waits until the state changed after `seen` (a [`FakeServer::change_count`]); returns
+    /// the new count.
+    pub async fn wait_for_change(&self, seen: u64) -> u64 {
+        let mut changes = self.shared.changes.subscribe();
+        loop {
+            let now = *changes.borrow_and_update();
+            if now != seen {
+                return now;
+            }
+            changes
+                .changed()
+                .await
+                .expect("the fake server's state lives as long as it");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     // The fake's own rules, checked against the examples in Mastodon's validator spec.
     use super::*;
+
+    /// The server-sent events stream: token required, `:)` first, then each mention as
+    /// `event: notification` with the notification's JSON on one `data:` line.
+    #[tokio::test]
+    async fn sse_stream_sends_mentions() {
+        let server = FakeServer::start(FakeOptions::mastodon());
+        let url = format!("{}/api/v1/streaming/user", server.url());
+        let client = reqwest::Client::new();
+        let refused = client.get(&url).send().await.unwrap();
+        assert_eq!(refused.status(), 401);
+        let mut response = client
+            .get(&url)
+            .bearer_auth(server.token())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        assert_eq!(server.stream_count(), 1);
+        let id = server.add_mention(
+            "alice@example.org",
+            "<p>hi</p>",
+            Visibility::Public,
+            None,
+            false,
+        );
+        let mut text = String::new();
+        while !text.ends_with("\n\n") {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+                .await
+                .expect("an event within 10 s")
+                .unwrap()
+                .expect("the stream stays open");
+            text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        let data = text
+            .strip_prefix(":)\nevent: notification\ndata: ")
+            .and_then(|rest| rest.strip_suffix("\n\n"))
+            .unwrap_or_else(|| panic!("not an SSE notification: {text:?}"));
+        let notification: Value = serde_json::from_str(data).unwrap();
+        assert_eq!(notification["id"], id.as_str());
+        assert_eq!(notification["type"], "mention");
+        drop(response);
+        tokio::time::timeout(Duration::from_secs(10), server.wait_for_stream_count(0))
+            .await
+            .expect("a closed SSE connection is no longer counted");
+    }
 
     #[test]
     fn mastodon_counting() {
