@@ -52,3 +52,5 @@ mod systemd_units;
 mod token_and_logging;
 #[path = "it/watch_files.rs"]
 mod watch_files;
+#[path = "it/year_simulation.rs"]
+mod year_simulation;
