@@ -8,6 +8,8 @@ pub mod config;
 pub mod count;
 pub mod daemon;
 pub mod diagnostic;
+#[doc(hidden)]
+pub mod fuzz_checks;
 pub mod html;
 pub mod library;
 pub mod logging;

@@ -22,6 +22,8 @@ mod crash_soak;
 mod daemon_binary;
 #[path = "it/daemon_runs.rs"]
 mod daemon_runs;
+#[path = "it/fuzz_regressions.rs"]
+mod fuzz_regressions;
 #[path = "it/login_command.rs"]
 mod login_command;
 #[path = "it/mention_corpus.rs"]
