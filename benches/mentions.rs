@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use fake_server::{FakeOptions, FakeServer};
 use perennial::config::Visibility;
-use support::proc_status_field;
+use support::{caps_off, proc_status_field};
 
 const MENTIONS: usize = 1000;
 const BOUND: Duration = Duration::from_secs(120);
@@ -54,11 +54,7 @@ async fn main() {
     let fake = FakeServer::start(FakeOptions::mastodon());
     let dir = tempfile::tempdir().unwrap();
     // The bundled config and guides, with the caps off.
-    let config = fake
-        .bundled_config()
-        .replace("per_account_per_hour = 3", "per_account_per_hour = 1000")
-        .replace("per_hour = 60", "per_hour = 10000");
-    assert!(config.contains("per_hour = 10000"), "the caps are set off");
+    let config = caps_off(fake.bundled_config());
     std::fs::write(dir.path().join("config.toml"), &config).unwrap();
 
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
