@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use fake_server::{FakeOptions, FakeServer};
 use perennial::config::Visibility;
-use support::{caps_off, proc_status_field};
+use support::{caps_off, perennial_run, proc_status_field, sigterm};
 
 /// How long the whole burst, and the start-up, may take.
 const BOUND: Duration = Duration::from_secs(120);
@@ -161,15 +161,8 @@ fn start(bot: Bot, fake: &FakeServer, python: Option<&Path>) -> Running {
             // The bundled config and guides, with the caps off.
             let config = caps_off(fake.bundled_config());
             std::fs::write(dir.path().join("config.toml"), &config).unwrap();
-            let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"));
-            command
-                .arg("run")
-                .env("PERENNIAL_TOKEN", fake.token())
-                .env("JOURNAL_STREAM", "0:0")
-                .env("RUST_LOG", "warn")
-                .env_remove("STATE_DIRECTORY")
-                .env_remove("NOTIFY_SOCKET")
-                .env_remove("WATCHDOG_USEC");
+            let mut command = perennial_run(&fake.token());
+            command.env("RUST_LOG", "warn");
             command
         }
         Bot::Ananas => {
@@ -318,9 +311,7 @@ async fn measure(bot: Bot, mentions: usize, python: Option<&Path>) -> Figures {
     let first_reply_visibility = first.map(|s| s.visibility.clone()).unwrap_or_default();
 
     // Stop it (SIGTERM, as systemd would), then make sure it is gone.
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
+    sigterm(pid);
     if tokio::time::timeout(Duration::from_secs(10), running.child.wait())
         .await
         .is_err()

@@ -12,7 +12,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use fake_server::{FakeOptions, FakeServer};
-use support::proc_status_field;
+use support::{perennial_run, proc_status_field, sigterm};
 use tokio::net::UnixDatagram;
 
 const RUNS: usize = 10;
@@ -70,14 +70,9 @@ async fn main() {
         let socket_path = dir.path().join(format!("notify-{run}.sock"));
         let socket = UnixDatagram::bind(&socket_path).unwrap();
         let start = Instant::now();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+        let mut child = perennial_run(&fake.token())
             .current_dir(dir.path())
-            .arg("run")
-            .env("PERENNIAL_TOKEN", fake.token())
             .env("NOTIFY_SOCKET", &socket_path)
-            .env("JOURNAL_STREAM", "0:0")
-            .env_remove("STATE_DIRECTORY")
-            .env_remove("WATCHDOG_USEC")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -99,10 +94,7 @@ async fn main() {
         }
         rss.push(proc_status_field(pid, "VmRSS"));
         hwm.push(proc_status_field(pid, "VmHWM"));
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
+        assert!(sigterm(pid));
         let status = child.wait().await.unwrap();
         assert_eq!(status.code(), Some(0));
         let _ = std::fs::remove_file(&socket_path);

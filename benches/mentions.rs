@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use fake_server::{FakeOptions, FakeServer};
 use perennial::config::Visibility;
-use support::{caps_off, proc_status_field};
+use support::{caps_off, perennial_run, proc_status_field, sigterm};
 
 const MENTIONS: usize = 1000;
 const BOUND: Duration = Duration::from_secs(120);
@@ -57,15 +57,9 @@ async fn main() {
     let config = caps_off(fake.bundled_config());
     std::fs::write(dir.path().join("config.toml"), &config).unwrap();
 
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+    let mut child = perennial_run(&fake.token())
         .current_dir(dir.path())
-        .arg("run")
-        .env("PERENNIAL_TOKEN", fake.token())
-        .env("JOURNAL_STREAM", "0:0")
         .env("RUST_LOG", "warn")
-        .env_remove("STATE_DIRECTORY")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("WATCHDOG_USEC")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -136,10 +130,7 @@ async fn main() {
     );
     let replies = fake.statuses().len();
     assert_eq!(replies, 2 * MENTIONS, "exactly one reply each");
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
+    assert!(sigterm(pid));
     let status = child.wait().await.unwrap();
     assert_eq!(status.code(), Some(0));
 }

@@ -109,6 +109,9 @@ impl RunError {
     }
 }
 
+/// How many entries the loop plans at a time: those due now (an ad hoc post and a slot can
+/// fall due together, or one falls due while another is being sent) and the next.
+const ENTRIES_AHEAD: usize = 8;
 /// The longest the loop sleeps without looking at the wall clock again (a VM may be
 /// suspended, or its clock set).
 const MAX_SLEEP: Duration = Duration::from_secs(6 * 3600);
@@ -470,12 +473,12 @@ impl Daemon {
                 }
             }
             let now = self.clock.now();
-            let plan = self.plan(now, 8);
+            let plan = self.plan(now, ENTRIES_AHEAD);
             tracing::debug!(%now, entries = plan.entries.len(), first = ?plan.entries.first().map(|e| e.at), "planned");
             self.report_missed(&plan);
             let mut replan = false;
-            for entry in plan.entries.iter().filter(|entry| entry.is_due(now)) {
-                if self.given_up.contains(&(entry.post.clone(), entry.slot)) {
+            for entry in &plan.entries {
+                if !self.to_send(entry, now) {
                     continue;
                 }
                 if !self.handle(entry).await? {
@@ -493,12 +496,14 @@ impl Daemon {
             // Recording that changes only slots at or before `now`, so the same plan
             // also gives the next entry.
             let now = self.clock.now();
-            let upcoming = self.plan(now, 8);
+            let upcoming = self.plan(now, ENTRIES_AHEAD);
             // An entry that fell due while a post was being sent (a retry, a slow server)
             // is dealt with now: recording the check would skip it as missed.
-            if upcoming.entries.iter().any(|entry| {
-                entry.is_due(now) && !self.given_up.contains(&(entry.post.clone(), entry.slot))
-            }) {
+            if upcoming
+                .entries
+                .iter()
+                .any(|entry| self.to_send(entry, now))
+            {
                 continue;
             }
             let before = self.state.rotation.clone();
@@ -801,6 +806,11 @@ impl Daemon {
     }
 
     /// Tells systemd and the log (and the dry-run reader) what comes next.
+    /// Whether `entry` is due at `now` and not given up on in this run.
+    fn to_send(&self, entry: &Entry, now: Timestamp) -> bool {
+        entry.is_due(now) && !self.given_up.contains(&(entry.post.clone(), entry.slot))
+    }
+
     /// Tells systemd and the log what comes next, once per change: the daemon wakes for
     /// mentions and every few hours, and the same "next:" line each time is noise.
     fn announce(&self, next: Option<&Entry>, announced: &mut Option<String>) {

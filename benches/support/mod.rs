@@ -21,3 +21,27 @@ pub fn caps_off(bundled_config: String) -> String {
     assert!(config.contains("per_hour = 10000"), "the caps are set off");
     config
 }
+
+/// `perennial run` as the benches start it: the release binary with the fake server's token,
+/// journald-style logs, and nothing inherited from a systemd the bench itself may run under
+/// (state directory, notify socket, watchdog). The caller sets the folder and the output.
+pub fn perennial_run(token: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"));
+    command
+        .arg("run")
+        .env("PERENNIAL_TOKEN", token)
+        .env("JOURNAL_STREAM", "0:0")
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC");
+    command
+}
+
+/// Sends SIGTERM to `pid`, as systemd stops a service; whether `kill` could send it.
+#[allow(dead_code)] // not every bench stops what it started
+pub fn sigterm(pid: u32) -> bool {
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .is_ok_and(|status| status.success())
+}

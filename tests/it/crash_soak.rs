@@ -70,6 +70,7 @@ use rand::{Rng, SeedableRng};
 use tokio::process::Child;
 
 use crate::fake_server::{FakeOptions, FakeServer, Fault, Route, StoredStatus};
+use crate::support::sigterm;
 
 /// The seed when `PERENNIAL_SOAK_SEED` is unset.
 pub const DEFAULT_SEED: u64 = 0x5eed_2026;
@@ -673,12 +674,7 @@ impl Soak {
                     log_tail(&self.log)
                 ),
             }
-            let pid = child.id().unwrap().to_string();
-            let sent = std::process::Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap();
-            assert!(sent.success());
+            assert!(sigterm(child.id().unwrap()));
             let status = tokio::time::timeout(BOUND, child.wait())
                 .await
                 .expect("SIGTERM stops the daemon")

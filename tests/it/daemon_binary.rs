@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::net::UnixDatagram;
 
 use crate::fake_server::{FakeOptions, FakeServer};
+use crate::support::sigterm;
 
 /// A generous upper bound for anything the binary does; waiting is always on an event.
 const BOUND: Duration = Duration::from_secs(60);
@@ -86,12 +87,7 @@ async fn the_binary_posts_every_two_seconds_notifies_systemd_and_stops_on_sigter
     .expect("the new post goes out");
     assert!(statuses.len() >= 2);
 
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    assert!(sigterm(child.id().unwrap()));
     let output = tokio::time::timeout(BOUND, child.wait())
         .await
         .unwrap()

@@ -80,3 +80,11 @@ pub fn perennial(dir: &Path, args: &[&str]) -> Output {
 pub fn repository_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Sends SIGTERM to `pid`, as systemd stops a service; whether `kill` could send it.
+pub fn sigterm(pid: u32) -> bool {
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .is_ok_and(|status| status.success())
+}
