@@ -19,6 +19,7 @@ pub mod plan;
 pub mod post;
 pub mod publish;
 pub mod reply;
+pub mod retry;
 pub mod schedule;
 pub mod server;
 pub mod state;

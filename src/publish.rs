@@ -108,6 +108,9 @@ pub fn new_intent(
             })
             .collect(),
         credit_after: spec.credit_after,
+        account: None,
+        after_status: None,
+        after_status_read: false,
         parts: composed
             .statuses
             .iter()
@@ -115,6 +118,8 @@ pub fn new_intent(
             .map(|(index, status)| IntentPart {
                 text: status.text.clone(),
                 spoiler_text: Some(status.spoiler_text.clone()).filter(|s| !s.is_empty()),
+                visibility: Some(status.visibility),
+                language: Some(status.language.clone()).filter(|l| !l.is_empty()),
                 idempotency_key: idempotency_key(post, spec.slot, index),
                 status_id: None,
             })
@@ -415,6 +420,7 @@ impl Publisher<'_> {
                 hash: intent.hash.clone(),
                 at: self.clock.now(),
                 message: message.clone(),
+                settings: None,
             },
         );
         self.save(state)?;

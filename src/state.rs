@@ -42,6 +42,30 @@ pub struct State {
     pub failed: BTreeMap<String, FailedPost>,
     #[serde(default)]
     pub mentions: MentionsState,
+    /// What the daemon last learnt of the server (software, limits, account) when it
+    /// connected: offline commands (`check`, `preview`, `queue`, `post --dry-run`) fit posts
+    /// with it, so that what they show is what the daemon sends.
+    #[serde(default)]
+    pub server: Option<ServerSeen>,
+}
+
+/// The server as the daemon last saw it on connecting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSeen {
+    /// `[server] url` at the time, without a trailing slash: offline commands use the rest only
+    /// while the config still names this server.
+    pub url: String,
+    pub software: crate::count::Software,
+    /// The server's own limit, before the config's `max_characters` override.
+    pub max_characters: usize,
+    pub characters_reserved_per_url: usize,
+    pub max_media_attachments: usize,
+    pub description_limit: usize,
+    /// The account the token belongs to.
+    pub account_id: String,
+    pub acct: String,
+    pub at: Timestamp,
 }
 
 impl Default for State {
@@ -53,6 +77,7 @@ impl Default for State {
             pending: None,
             failed: BTreeMap::new(),
             mentions: MentionsState::default(),
+            server: None,
         }
     }
 }
@@ -124,6 +149,19 @@ pub struct PostIntent {
     /// For a rotation slot: the rotation credit to store once the post is out.
     #[serde(default)]
     pub credit_after: Option<BTreeMap<String, f64>>,
+    /// The account sending it: an intent left by another account (the token was changed)
+    /// cannot be verified against this one's statuses.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The newest of the account's own statuses just before the first part was sent (`None`:
+    /// the account had none, or the intent predates this field). A first part found later
+    /// must be newer than it: ids grow with time on Mastodon (snowflakes), GoToSocial
+    /// (ULIDs) and Pleroma (flake ids), so this needs no clock.
+    #[serde(default)]
+    pub after_status: Option<String>,
+    /// Whether `after_status` was read (an account with no status at all has none to name).
+    #[serde(default)]
+    pub after_status_read: bool,
     /// One entry per thread part, in order.
     pub parts: Vec<IntentPart>,
 }
@@ -144,6 +182,13 @@ pub struct IntentPart {
     pub text: String,
     #[serde(default)]
     pub spoiler_text: Option<String>,
+    /// This part's own visibility (later parts of a public thread are `unlisted`). `None` in
+    /// an intent written before parts had their own: the intent's.
+    #[serde(default)]
+    pub visibility: Option<Visibility>,
+    /// This part's own language; `None`: the intent's.
+    #[serde(default)]
+    pub language: Option<String>,
     /// Sent as `Idempotency-Key` (Mastodon honours it for an hour; others ignore it).
     pub idempotency_key: String,
     /// Set once the server accepted this part.
@@ -159,6 +204,11 @@ pub struct FailedPost {
     pub at: Timestamp,
     /// The server's message.
     pub message: String,
+    /// What the post was fitted with ([`crate::compose::FitSettings::fingerprint`]): a
+    /// failed post is tried again when its file or these change (say `max_characters` was
+    /// fixed). `None` in entries written before this field: tried again once.
+    #[serde(default)]
+    pub settings: Option<String>,
 }
 
 /// Mentions: the catch-up cursor, what was dealt with recently, and a reply in flight.

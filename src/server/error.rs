@@ -98,6 +98,30 @@ impl ServerError {
         }
     }
 
+    /// What sending a status (a post's part or a reply) should do after this failure. Only
+    /// the server's verdict that the status itself is invalid fails it; a refused token, a
+    /// redirect, a 404, a 5xx or a rate limit is the daemon's condition, never a verdict on
+    /// the post (a 404 or 3xx from a misconfigured proxy would otherwise fail every post).
+    pub fn disposition(&self) -> Disposition {
+        match &self.kind {
+            ErrorKind::Http { status, .. } => match status {
+                // Mastodon answers 422 for an invalid status; GoToSocial 400 with its
+                // validation message (internal/processing/status/common.go); 413/415 are
+                // the server refusing a media file.
+                400 | 413 | 415 | 422 => Disposition::Invalid,
+                401 | 403 => Disposition::TokenRefused,
+                _ => Disposition::Retry,
+            },
+            ErrorKind::InvalidRequest { .. } | ErrorKind::File { .. } => Disposition::Invalid,
+            ErrorKind::Connect { .. }
+            | ErrorKind::Timeout { .. }
+            | ErrorKind::ConnectionLost { .. }
+            | ErrorKind::RateLimited { .. }
+            | ErrorKind::InvalidResponse { .. }
+            | ErrorKind::MediaNotReady { .. } => Disposition::Retry,
+        }
+    }
+
     /// Whether the request may have reached the server and been acted on: a timeout, a
     /// connection lost before the answer, a 5xx (often a proxy giving up on a busy server that
     /// goes on working), a success we could not read. Before resending a status after such a
@@ -147,6 +171,19 @@ impl ServerError {
             _ => None,
         }
     }
+}
+
+/// What to do after a status could not be sent ([`ServerError::disposition`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// The server judged the status (or its media) invalid: resending it cannot help, so this
+    /// one post (or reply) fails.
+    Invalid,
+    /// The server refused the token (401, 403): nothing can be sent until it is fixed; no
+    /// post is failed for it.
+    TokenRefused,
+    /// Anything else: try again later, with backoff.
+    Retry,
 }
 
 /// Connecting failed: the daemon exits 78 on [`ConnectError::Unauthorized`], retries with

@@ -65,7 +65,7 @@ use crate::count::{Counter, Software};
 use crate::html::html_to_text;
 use crate::token::Token;
 
-pub use error::{ConnectError, ErrorKind, ServerError};
+pub use error::{ConnectError, Disposition, ErrorKind, ServerError};
 pub use http::user_agent;
 pub use instance::{
     default_max_characters, DEFAULT_DESCRIPTION_LIMIT, DEFAULT_MAX_MEDIA_ATTACHMENTS,
@@ -365,6 +365,46 @@ impl Server {
         }
         statuses.truncate(limit);
         Ok(statuses)
+    }
+
+    /// The id of the account's newest own status (replies included, reblogs excluded), or
+    /// `None` when it has none: read just before a post's first part is sent, so that a part
+    /// found later must be newer than it.
+    pub async fn newest_own_status_id(&self) -> Result<Option<String>, ServerError> {
+        Ok(self.own_statuses(1).await?.into_iter().next().map(|s| s.id))
+    }
+
+    /// The account's own statuses newer than `after` (all of them when `None`), newest first,
+    /// at most `limit`.
+    pub async fn own_statuses_after(
+        &self,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Vec<OwnStatus>, ServerError> {
+        let statuses = self.own_statuses(limit).await?;
+        Ok(match after {
+            None => statuses,
+            Some(after) => statuses
+                .into_iter()
+                .take_while(|status| status.id != after)
+                .collect(),
+        })
+    }
+
+    /// What the daemon keeps of this server in the state, for offline commands.
+    pub fn seen(&self, at: jiff::Timestamp) -> crate::state::ServerSeen {
+        let limits = &self.inner.limits;
+        crate::state::ServerSeen {
+            url: self.url().to_string(),
+            software: limits.software,
+            max_characters: limits.max_characters,
+            characters_reserved_per_url: limits.characters_reserved_per_url,
+            max_media_attachments: limits.max_media_attachments,
+            description_limit: limits.description_limit,
+            account_id: self.inner.account.id.clone(),
+            acct: self.inner.account.acct.clone(),
+            at,
+        }
     }
 
     /// Uploads a media file with its alt text and waits (at most

@@ -648,6 +648,7 @@ fn a_failed_post_is_left_out_until_its_file_changes() {
             hash: failed.content_hash.clone(),
             at: now,
             message: "Validation failed".into(),
+            settings: None,
         },
     );
     let result = plan(&input(&config, &all, &state, now), now + days(10), 10);

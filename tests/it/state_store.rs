@@ -10,8 +10,8 @@ use jiff::Timestamp;
 use perennial::config::Visibility;
 use perennial::state::{
     resolve_state_dir, FailedPost, HandledMention, IntentMedia, IntentPart, MentionOutcome,
-    MentionsState, PostIntent, PostReason, Posted, ReplyIntent, Rotation, SaveStep, SkipReason,
-    State, StateError, StateStore, WriteSteps, SCHEMA_VERSION, STATE_FILE_NAME,
+    MentionsState, PostIntent, PostReason, Posted, ReplyIntent, Rotation, SaveStep, ServerSeen,
+    SkipReason, State, StateError, StateStore, WriteSteps, SCHEMA_VERSION, STATE_FILE_NAME,
 };
 
 fn at(text: &str) -> Timestamp {
@@ -70,16 +70,23 @@ fn full_state() -> State {
                 alt: "A diagram of three copies of a file".to_string(),
             }],
             credit_after: Some(BTreeMap::from([("tips".to_string(), -1.5)])),
+            account: Some("109".to_string()),
+            after_status: Some("116".to_string()),
+            after_status_read: true,
             parts: vec![
                 IntentPart {
                     text: "Back up your files. 1/2".to_string(),
                     spoiler_text: Some("long".to_string()),
+                    visibility: Some(Visibility::Unlisted),
+                    language: Some("en".to_string()),
                     idempotency_key: "key-1".to_string(),
                     status_id: Some("117".to_string()),
                 },
                 IntentPart {
                     text: "Test the restore \"too\" ✅ 2/2".to_string(),
                     spoiler_text: None,
+                    visibility: Some(Visibility::Unlisted),
+                    language: None,
                     idempotency_key: "key-2".to_string(),
                     status_id: None,
                 },
@@ -91,6 +98,7 @@ fn full_state() -> State {
                 hash: "sha256:eeee".to_string(),
                 at: at("2025-02-28T09:00:05Z"),
                 message: "Validation failed: Text character limit of 500 exceeded".to_string(),
+                settings: Some("fit-1".to_string()),
             },
         )]),
         mentions: MentionsState {
@@ -126,6 +134,17 @@ fn full_state() -> State {
                 started: at("2025-03-04T08:45:00Z"),
             }),
         },
+        server: Some(ServerSeen {
+            url: "https://fosstodon.org".to_string(),
+            software: perennial::count::Software::Mastodon,
+            max_characters: 500,
+            characters_reserved_per_url: 23,
+            max_media_attachments: 4,
+            description_limit: 1500,
+            account_id: "109".to_string(),
+            acct: "pyopensci".to_string(),
+            at: at("2025-03-04T08:00:00Z"),
+        }),
     }
 }
 
