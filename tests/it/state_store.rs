@@ -525,7 +525,7 @@ fn refused_files() -> Vec<(&'static str, Vec<u8>, String)> {
             b"{\n  \"version\": 1,\n  \"failed\": {\"a\": {\"hash\": \"h\", \"retries\": 3}}\n}\n"
                 .to_vec(),
             "unexpected content at line 3, column 41: unknown field `retries`, expected one \
-             of `hash`, `at`, `message`"
+             of `hash`, `at`, `message`, `settings`"
                 .to_string(),
         ),
         (
