@@ -114,6 +114,18 @@ pub struct Composed {
     pub problems: Vec<FitProblem>,
 }
 
+impl Composed {
+    /// Why this composition must not be sent, when it must not: the limit leaves no room for
+    /// the text, or the link would be lost (a lone `…` posted publicly is worse than nothing).
+    /// The daemon and `perennial post` fail such a post with this message instead of sending it.
+    pub fn unsendable(&self) -> Option<String> {
+        self.problems
+            .iter()
+            .find(|problem| matches!(problem, FitProblem::NoRoom))
+            .map(ToString::to_string)
+    }
+}
+
 /// Composes `post` for the server described by `settings`.
 pub fn compose(post: &Post, settings: &FitSettings) -> Composed {
     let counter = settings.counter;
