@@ -28,8 +28,11 @@ use crate::plan::{
     plan, record_checked, record_entry, record_slot, seed_for, Entry, Missed, Plan, PlanInput,
 };
 use crate::post::Post;
-use crate::publish::{new_intent, Checkpoint, IntentSpec, Outcome, Publisher};
+use crate::publish::{
+    new_intent, settings_fingerprint, Checkpoint, IntentSpec, Outcome, Progress, Publisher,
+};
 use crate::reply::ReplySettings;
+use crate::retry::instant_after;
 use crate::server::{ConnectError, Mention, MentionStream, Server, ServerOptions, StreamEvent};
 use crate::state::{resolve_state_dir, MentionOutcome, PostReason, State, StateError, StateStore};
 use crate::systemd::Notifier;
@@ -120,6 +123,16 @@ const MAX_SLEEP: Duration = Duration::from_secs(6 * 3600);
 const CURSOR_BEFORE_EVERYTHING: &str = "0";
 /// How far ahead the daemon plans (a sparse schedule may have its next slot weeks away).
 const PLAN_AHEAD: SignedDuration = SignedDuration::from_hours(400 * 24);
+/// Times in the state file up to this far ahead of the clock are left alone (a slot posted
+/// early by its jitter is recorded at its nominal time); beyond it they were written with a
+/// clock that was ahead, and are set to now.
+const FUTURE_MARGIN: SignedDuration = SignedDuration::from_hours(2);
+/// How often the ERROR line about a refused token is repeated while it lasts.
+const TOKEN_ERROR_EVERY: Duration = Duration::from_secs(3600);
+/// How many posts the server may refuse in one slot before the slot is given up: a server
+/// refusing everything (a misconfigured proxy answering 400) must not fail the whole library
+/// in one slot.
+const MAX_REJECTIONS_PER_SLOT: u32 = 2;
 
 /// Runs the daemon until `controls.shutdown` is cancelled (or, with `once`, until what is
 /// due is done).
@@ -146,7 +159,14 @@ pub async fn run(
     } else {
         Some(store.lock()?)
     };
-    let state = store.load()?.unwrap_or_default();
+    let mut state = store.load()?.unwrap_or_default();
+    let clamped = state.clamp_future(env.clock.now(), FUTURE_MARGIN);
+    if clamped > 0 {
+        tracing::warn!(
+            clamped,
+            "the state file holds times in the future (the clock was ahead when they were written); they are set to now so that the schedule is not held back"
+        );
+    }
     let library = load_posts(&config);
     let server_options = ServerOptions {
         request_timeout: env.request_timeout,
@@ -189,10 +209,20 @@ pub async fn run(
             next_poll: tokio::time::Instant::now(),
             retry: None,
             unsaved: false,
+            refusals: 0,
+            paused_until: None,
+            catch_up_failures: 0,
         }),
         _ => None,
     };
     let mut daemon = Daemon {
+        started: env.clock.now(),
+        token_origin: token_origin(&token_sources),
+        post_retry: None,
+        token_refusal: None,
+        rejected_in_slot: None,
+        last_config_problems: None,
+        announced: None,
         config_path: config_path.to_path_buf(),
         config,
         library,
@@ -207,7 +237,8 @@ pub async fn run(
         given_up: Vec::new(),
         mentions,
     };
-    daemon.resolve_pending().await?;
+    daemon.remember_server()?;
+    daemon.retry_failed_on_new_settings()?;
     daemon.resolve_pending_reply().await?;
     let mut watcher = if env.watch_files && !options.once {
         match crate::watch::watch(&daemon.config.posts.dir, config_path) {
@@ -231,6 +262,27 @@ pub async fn run(
         let _ = watchdog.await;
     }
     result
+}
+
+/// Where the token comes from, in words, for the hint when the server refuses it: the
+/// first of the sources [`load_token`] reads that holds one.
+fn token_origin(sources: &TokenSources) -> String {
+    if let Some(dir) = &sources.credentials_directory {
+        let path = dir.join("token");
+        if path.exists() {
+            return format!(
+                "the file the unit's `LoadCredential=token:…` names (read from {})",
+                path.display()
+            );
+        }
+    }
+    if sources.env_token.is_some() {
+        return "$PERENNIAL_TOKEN".to_string();
+    }
+    match &sources.token_file {
+        Some(path) => format!("the token file {}", path.display()),
+        None => "the token file".to_string(),
+    }
 }
 
 /// Loads the config; its problems, one per line, make a [`RunError::Config`] (exit 78).
@@ -281,9 +333,7 @@ async fn connect(
                 return Ok(Some(server));
             }
             Err(error) if error.retryable() => {
-                let wait = error
-                    .retry_after()
-                    .unwrap_or_else(|| crate::publish::backoff(attempt));
+                let wait = crate::retry::wait(error.retry_after(), attempt);
                 attempt += 1;
                 tracing::warn!(%error, wait_seconds = wait.as_secs(), "cannot reach the server; trying again");
                 tokio::select! {
@@ -331,6 +381,23 @@ fn spawn_watchdog(
 }
 
 struct Daemon {
+    /// When this run started: slots missed after it were missed while the daemon was busy,
+    /// not while it was stopped.
+    started: Timestamp,
+    /// Where the token comes from, for the hint when the server refuses it.
+    token_origin: String,
+    /// The pending post's next try, when the last one failed (the loop answers mentions
+    /// while it waits).
+    post_retry: Option<PostRetry>,
+    /// The server refuses the token: posting and replying are paused until it accepts it.
+    token_refusal: Option<TokenRefusal>,
+    /// Posts refused in the current slot.
+    rejected_in_slot: Option<(Timestamp, u32)>,
+    /// The config's problems as last logged, so a broken edit seen by the watcher and by
+    /// SIGHUP is logged once.
+    last_config_problems: Option<String>,
+    /// What systemd and the log were last told comes next.
+    announced: Option<String>,
     config_path: PathBuf,
     config: Config,
     library: Library,
@@ -350,6 +417,18 @@ struct Daemon {
     mentions: Option<MentionsRun>,
 }
 
+/// When and how to try the pending post again.
+struct PostRetry {
+    at: tokio::time::Instant,
+    progress: Progress,
+    deadline: Timestamp,
+}
+
+/// The server refuses the token.
+struct TokenRefusal {
+    last_logged: tokio::time::Instant,
+}
+
 /// The mentions side of a run.
 struct MentionsRun {
     /// `None` with `--once` (one catch-up, no stream).
@@ -365,6 +444,22 @@ struct MentionsRun {
     retry: Option<(tokio::time::Instant, u32)>,
     /// Skipped mentions recorded but not saved yet.
     unsaved: bool,
+    /// The server refused replies (judged them invalid) this many times in a row; replying
+    /// pauses with backoff while it goes on.
+    refusals: u32,
+    /// Replying is paused until then (after a refusal).
+    paused_until: Option<tokio::time::Instant>,
+    /// Catch-ups that failed in a row (their retry backs off).
+    catch_up_failures: u32,
+}
+
+impl MentionsRun {
+    fn paused(&self) -> bool {
+        self.retry.is_some()
+            || self
+                .paused_until
+                .is_some_and(|at| at > tokio::time::Instant::now())
+    }
 }
 
 /// Whether a mention was dealt with, or must wait for a pending reply.
@@ -431,8 +526,17 @@ impl Daemon {
         })
     }
 
-    /// A post left in flight by an earlier run is finished (or found already out) first.
-    async fn resolve_pending(&mut self) -> Result<(), RunError> {
+    /// When a pending post none of whose parts went out stops being worth sending.
+    fn pending_deadline(&self, pending: &crate::state::PostIntent) -> Timestamp {
+        pending
+            .started
+            .checked_add(self.config.schedule.grace)
+            .unwrap_or(pending.started)
+    }
+
+    /// One try at the pending post: a post left in flight by an earlier run (found already
+    /// out, or finished), or the next try after a failure.
+    async fn try_pending(&mut self) -> Result<(), RunError> {
         let Some(pending) = &self.state.pending else {
             return Ok(());
         };
@@ -440,16 +544,164 @@ impl Daemon {
             println!("dry run: a post is in flight from an earlier run ({}); the daemon would check it first", pending.post);
             return Ok(());
         }
-        tracing::info!(post = %pending.post, "a post was in flight when the last run stopped; checking the server");
-        let deadline = pending.started + self.config.schedule.grace;
+        let key = (Some(pending.post.clone()), pending.slot, pending.reason);
+        let (progress, deadline) = match self.post_retry.take() {
+            Some(retry) => (retry.progress, retry.deadline),
+            None => {
+                tracing::info!(post = %pending.post, "a post was in flight when the last run stopped; checking the server");
+                (Progress::resume(), self.pending_deadline(pending))
+            }
+        };
         let mut state = std::mem::take(&mut self.state);
         let outcome = self
             .publisher()
             .expect("a server outside dry runs")
-            .resume(&mut state, deadline)
+            .try_pending(&mut state, deadline, progress)
             .await;
         self.state = state;
-        outcome?;
+        self.after_send(outcome?, deadline, key)?;
+        Ok(())
+    }
+
+    /// Acts on how a try at sending a post ended. `key`: the post, its slot and reason.
+    /// Returns whether the loop may go on with the plan it has.
+    fn after_send(
+        &mut self,
+        outcome: Outcome,
+        deadline: Timestamp,
+        key: (Option<String>, Timestamp, PostReason),
+    ) -> Result<bool, RunError> {
+        let (post, slot, reason) = key;
+        match outcome {
+            Outcome::Sent { statuses } => {
+                self.token_accepted();
+                tracing::info!(post = ?post, parts = statuses.len(), "post is out");
+                Ok(true)
+            }
+            Outcome::Rejected { .. } => {
+                self.token_accepted();
+                let count = match self.rejected_in_slot {
+                    Some((rejected_slot, count)) if rejected_slot == slot => count + 1,
+                    _ => 1,
+                };
+                self.rejected_in_slot = Some((slot, count));
+                if reason == PostReason::Slot && count >= MAX_REJECTIONS_PER_SLOT {
+                    tracing::warn!(%slot, refused = count, "the server refused {count} posts in this slot; the slot is skipped, the next one tries again");
+                    record_slot(&mut self.state, slot, None);
+                    self.save()?;
+                }
+                Ok(false)
+            }
+            Outcome::Retry {
+                wait,
+                progress,
+                reason,
+                token_refused,
+            } => {
+                if token_refused {
+                    self.token_refused(&reason);
+                } else {
+                    self.token_accepted();
+                }
+                self.post_retry = Some(PostRetry {
+                    at: instant_after(wait),
+                    progress,
+                    deadline,
+                });
+                Ok(false)
+            }
+            Outcome::Deferred { still_pending, .. } => {
+                if still_pending {
+                    // A part is out or may be: checked again after a pause (its deadline
+                    // has passed or the daemon is stopping).
+                    self.post_retry = Some(PostRetry {
+                        at: instant_after(Duration::from_secs(60)),
+                        progress: Progress::resume(),
+                        deadline,
+                    });
+                    return Ok(false);
+                }
+                self.given_up.push((post, slot));
+                if reason == PostReason::Slot {
+                    // The slot is over; the rotation goes on from the next one, with the
+                    // credit it had (nothing went out).
+                    record_slot(&mut self.state, slot, None);
+                    self.save()?;
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// The server refused the token: posting and replying pause until it accepts it again.
+    /// The ERROR line says how to fix it, once and then hourly (not at every retry).
+    fn token_refused(&mut self, reason: &str) {
+        let log_now = self
+            .token_refusal
+            .as_ref()
+            .is_none_or(|refusal| refusal.last_logged.elapsed() >= TOKEN_ERROR_EVERY);
+        if log_now {
+            tracing::error!(
+                reason,
+                "the server refuses the access token: posting and replying are paused until it accepts it again (retried with backoff, at most every 5 minutes). Fix: get a new token for this account and put it in {}, then restart perennial; check that it has the scopes `read:statuses`, `read:notifications`, `write:statuses`, `write:media` and `profile` (or `read:accounts`)",
+                self.token_origin
+            );
+            self.token_refusal = Some(TokenRefusal {
+                last_logged: tokio::time::Instant::now(),
+            });
+        }
+        let line = "paused: the server refuses the access token (see the log)".to_string();
+        if self.announced.as_deref() != Some(line.as_str()) {
+            self.notifier.status(&line);
+            self.announced = Some(line);
+        }
+    }
+
+    /// A send went through: a refused token works again.
+    fn token_accepted(&mut self) {
+        if self.token_refusal.take().is_some() {
+            tracing::info!(
+                "the server accepts the access token again; posting and replying resume"
+            );
+            self.announced = None;
+        }
+    }
+
+    /// Keeps what was learnt of the server in the state, for the offline commands.
+    fn remember_server(&mut self) -> Result<(), RunError> {
+        let Some(server) = &self.server else {
+            return Ok(());
+        };
+        let seen = server.seen(self.clock.now());
+        let same = self.state.server.as_ref().is_some_and(|old| {
+            crate::state::ServerSeen {
+                at: seen.at,
+                ..old.clone()
+            } == seen
+        });
+        if !same && !self.options.dry_run {
+            self.state.server = Some(seen);
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// A post failed with other fitting settings than today's (the limit was fixed, the
+    /// server changed) is tried again.
+    fn retry_failed_on_new_settings(&mut self) -> Result<(), RunError> {
+        let counter = self.counter();
+        let current = settings_fingerprint(&fit_settings(&self.config, &counter));
+        let before = self.state.failed.len();
+        self.state.failed.retain(|post, failed| {
+            let keep = failed.settings.as_deref() == Some(current.as_str());
+            if !keep {
+                tracing::info!(%post, "a post the server refused is tried again: the settings it is fitted with have changed");
+            }
+            keep
+        });
+        if self.state.failed.len() != before {
+            self.save()?;
+        }
         Ok(())
     }
 
@@ -457,89 +709,103 @@ impl Daemon {
         &mut self,
         watcher: &mut Option<crate::watch::ChangeWatcher>,
     ) -> Result<(), RunError> {
-        let mut announced = None;
         loop {
             if self.controls.shutdown.is_cancelled() {
                 return Ok(());
             }
-            if self.state.pending.is_some() && !self.options.dry_run {
-                // Still unfinished (the server was unreachable): try again after a pause.
-                self.resolve_pending().await?;
-                if self.state.pending.is_some() {
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs(60)) => continue,
-                        () = self.controls.shutdown.cancelled() => return Ok(()),
+            let post_in_flight = self.state.pending.is_some() && !self.options.dry_run;
+            if post_in_flight
+                && self
+                    .post_retry
+                    .as_ref()
+                    .is_none_or(|retry| retry.at <= tokio::time::Instant::now())
+            {
+                self.try_pending().await?;
+                continue;
+            }
+            let wake = if post_in_flight {
+                // Waiting to try the pending post again; mentions are answered meanwhile.
+                self.post_retry
+                    .as_ref()
+                    .map_or_else(tokio::time::Instant::now, |retry| retry.at)
+            } else {
+                let now = self.clock.now();
+                let plan = self.plan(now, ENTRIES_AHEAD);
+                tracing::debug!(%now, entries = plan.entries.len(), first = ?plan.entries.first().map(|e| e.at), "planned");
+                self.report_missed(&plan);
+                let mut replan = false;
+                for entry in &plan.entries {
+                    if !self.to_send(entry, now) {
+                        continue;
+                    }
+                    if !self.handle(entry).await? {
+                        replan = true;
+                        break;
+                    }
+                    if self.controls.shutdown.is_cancelled() {
+                        return Ok(());
                     }
                 }
-            }
-            let now = self.clock.now();
-            let plan = self.plan(now, ENTRIES_AHEAD);
-            tracing::debug!(%now, entries = plan.entries.len(), first = ?plan.entries.first().map(|e| e.at), "planned");
-            self.report_missed(&plan);
-            let mut replan = false;
-            for entry in &plan.entries {
-                if !self.to_send(entry, now) {
+                if replan {
                     continue;
                 }
-                if !self.handle(entry).await? {
-                    replan = true;
-                    break;
+                // Everything due is dealt with: the slots missed before now are skipped.
+                // Recording that changes only slots at or before `now`, so the same plan
+                // also gives the next entry.
+                let now = self.clock.now();
+                let upcoming = self.plan(now, ENTRIES_AHEAD);
+                // An entry that fell due while a post was being sent (a retry, a slow
+                // server) is dealt with now: recording the check would skip it as missed.
+                if upcoming
+                    .entries
+                    .iter()
+                    .any(|entry| self.to_send(entry, now))
+                {
+                    continue;
                 }
-                if self.controls.shutdown.is_cancelled() {
+                let before = self.state.rotation.clone();
+                record_checked(&mut self.state, &upcoming, now);
+                if self.state.rotation.last_slot != before.last_slot || before.checked.is_none() {
+                    self.save()?;
+                }
+                let next = upcoming.entries.iter().find(|entry| !entry.is_due(now));
+                if self.token_refusal.is_none() {
+                    self.announce(next);
+                }
+                if self.options.once {
+                    if self.mentions.is_some() {
+                        self.catch_up().await?;
+                    }
                     return Ok(());
                 }
-            }
-            if replan {
-                continue;
-            }
-            // Everything due is dealt with: the slots missed before now are skipped.
-            // Recording that changes only slots at or before `now`, so the same plan
-            // also gives the next entry.
-            let now = self.clock.now();
-            let upcoming = self.plan(now, ENTRIES_AHEAD);
-            // An entry that fell due while a post was being sent (a retry, a slow server)
-            // is dealt with now: recording the check would skip it as missed.
-            if upcoming
-                .entries
-                .iter()
-                .any(|entry| self.to_send(entry, now))
-            {
-                continue;
-            }
-            let before = self.state.rotation.clone();
-            record_checked(&mut self.state, &upcoming, now);
-            if self.state.rotation.last_slot != before.last_slot || before.checked.is_none() {
-                self.save()?;
-            }
-            let next = upcoming.entries.iter().find(|entry| !entry.is_due(now));
-            self.announce(next, &mut announced);
-            if self.options.once {
-                if self.mentions.is_some() {
-                    self.catch_up().await?;
-                }
-                return Ok(());
-            }
-            let sleep = next.map_or(MAX_SLEEP, |entry| {
-                clock::until(now, entry.at).min(MAX_SLEEP)
-            });
-            let wake = tokio::time::Instant::now() + sleep;
-            // Mentions are answered between posts without planning again: the plan only
-            // changes when the wake time comes, or on a reload.
+                let sleep = next.map_or(MAX_SLEEP, |entry| {
+                    clock::until(now, entry.at).min(MAX_SLEEP)
+                });
+                instant_after(sleep)
+            };
+            // Mentions are answered between posts (and while a post waits to be tried
+            // again) without planning again: the plan only changes when the wake time
+            // comes, or on a reload.
             loop {
-                let mention_timer = self
-                    .mentions
-                    .as_ref()
-                    .map(|run| run.retry.map_or(run.next_poll, |(at, _)| at));
+                let mention_timer = self.mentions.as_ref().map(|run| {
+                    let mut at = run.retry.map_or(run.next_poll, |(at, _)| at);
+                    if let Some(paused) = run.paused_until {
+                        if run.retry.is_none() {
+                            at = at.max(paused);
+                        }
+                    }
+                    at
+                });
                 let reading_stream = self
                     .mentions
                     .as_ref()
-                    .is_some_and(|run| run.stream.is_some() && run.retry.is_none());
+                    .is_some_and(|run| run.stream.is_some() && !run.paused());
                 tokio::select! {
                     () = tokio::time::sleep_until(wake) => break,
                     () = self.controls.shutdown.cancelled() => return Ok(()),
                     () = self.controls.reload.notified() => {
                         tracing::info!("reload requested");
-                        self.reload();
+                        self.reload()?;
                         break;
                     }
                     changes = async {
@@ -549,7 +815,7 @@ impl Daemon {
                         }
                     } => {
                         tracing::info!(files = changes.paths().len(), "files changed; reloading");
-                        self.reload();
+                        self.reload()?;
                         break;
                     }
                     () = sleep_until_some(mention_timer) => self.mention_timer().await?,
@@ -595,6 +861,15 @@ impl Daemon {
             return Ok(());
         };
         let Some((_, attempt)) = run.retry else {
+            if let Some(run) = &mut self.mentions {
+                if run
+                    .paused_until
+                    .is_some_and(|at| at <= tokio::time::Instant::now())
+                {
+                    // The pause after a refused reply is over: read what waited.
+                    run.paused_until = None;
+                }
+            }
             return self.catch_up().await;
         };
         let mut state = std::mem::take(&mut self.state);
@@ -605,21 +880,62 @@ impl Daemon {
             .await;
         self.state = state;
         let outcome = outcome?;
-        let run = self.mentions.as_mut().expect("checked above");
-        match outcome {
-            ReplyOutcome::Deferred { retry_in } => {
-                run.retry = Some((
-                    tokio::time::Instant::now() + retry_in,
-                    attempt.saturating_add(1),
-                ));
-            }
-            ReplyOutcome::Sent { .. } | ReplyOutcome::Dropped => {
-                run.retry = None;
+        self.after_reply(outcome, attempt.saturating_add(1));
+        if let Some(run) = &mut self.mentions {
+            if run.retry.is_none() {
                 // Mentions may have waited meanwhile: catch up now.
                 run.next_poll = tokio::time::Instant::now();
             }
         }
         Ok(())
+    }
+
+    /// Acts on how sending a reply ended; `next_attempt` is the attempt number of the next
+    /// try if it must be tried again. Returns whether the mention was dealt with.
+    fn after_reply(&mut self, outcome: ReplyOutcome, next_attempt: u32) -> Handled {
+        match outcome {
+            ReplyOutcome::Sent { .. } => {
+                self.token_accepted();
+                if let Some(run) = &mut self.mentions {
+                    run.retry = None;
+                    run.refusals = 0;
+                }
+                Handled::Done
+            }
+            ReplyOutcome::Dropped => {
+                if let Some(run) = &mut self.mentions {
+                    run.retry = None;
+                }
+                Handled::Done
+            }
+            ReplyOutcome::Refused => {
+                self.token_accepted();
+                if let Some(run) = &mut self.mentions {
+                    run.retry = None;
+                    let wait = crate::retry::backoff(run.refusals);
+                    run.refusals = run.refusals.saturating_add(1);
+                    run.paused_until = Some(instant_after(wait));
+                    tracing::warn!(
+                        refusals = run.refusals,
+                        wait_seconds = wait.as_secs(),
+                        "replying pauses after the server refused a reply"
+                    );
+                }
+                Handled::Done
+            }
+            ReplyOutcome::Deferred {
+                retry_in,
+                token_refused,
+            } => {
+                if token_refused {
+                    self.token_refused("the server refused the token for a reply");
+                }
+                if let Some(run) = &mut self.mentions {
+                    run.retry = Some((instant_after(retry_in), next_attempt));
+                }
+                Handled::Waiting
+            }
+        }
     }
 
     async fn on_stream_event(&mut self, event: Option<StreamEvent>) -> Result<(), RunError> {
@@ -649,8 +965,8 @@ impl Daemon {
         let (Some(server), Some(run)) = (&self.server, &mut self.mentions) else {
             return Ok(());
         };
-        if run.retry.is_some() {
-            return Ok(()); // after the pending reply
+        if run.paused() {
+            return Ok(()); // after the pending reply, or the pause
         }
         let poll_every =
             Duration::try_from(self.config.mentions.poll_every).unwrap_or(Duration::from_secs(300));
@@ -659,13 +975,20 @@ impl Daemon {
         let batch = match server.mentions_since(cursor.as_deref()).await {
             Ok(batch) => batch,
             Err(error) => {
-                let wait = error.retry_after().unwrap_or(poll_every);
+                // Backoff, no longer than `poll_every` unless the server asks for more.
+                let wait = crate::retry::wait(error.retry_after(), run.catch_up_failures);
+                let wait = match error.retry_after() {
+                    Some(_) => wait,
+                    None => wait.min(poll_every),
+                };
+                run.catch_up_failures = run.catch_up_failures.saturating_add(1);
                 tracing::warn!(%error, wait_seconds = wait.as_secs(), "cannot read mentions; trying again later");
-                run.next_poll = tokio::time::Instant::now() + wait;
+                run.next_poll = instant_after(wait);
                 return Ok(());
             }
         };
-        run.next_poll = tokio::time::Instant::now() + poll_every;
+        run.catch_up_failures = 0;
+        run.next_poll = instant_after(poll_every);
         if !batch.mentions.is_empty() {
             tracing::debug!(
                 mentions = batch.mentions.len(),
@@ -726,7 +1049,7 @@ impl Daemon {
         let (Some(server), Some(run)) = (&self.server, &self.mentions) else {
             return Ok(Handled::Done);
         };
-        if run.retry.is_some() {
+        if run.paused() {
             return Ok(Handled::Waiting);
         }
         let now = self.clock.now();
@@ -794,15 +1117,7 @@ impl Daemon {
             .send(&mut state, intent, 0)
             .await;
         self.state = state;
-        match outcome? {
-            ReplyOutcome::Sent { .. } | ReplyOutcome::Dropped => Ok(Handled::Done),
-            ReplyOutcome::Deferred { retry_in } => {
-                if let Some(run) = &mut self.mentions {
-                    run.retry = Some((tokio::time::Instant::now() + retry_in, 1));
-                }
-                Ok(Handled::Waiting)
-            }
-        }
+        Ok(self.after_reply(outcome?, 1))
     }
 
     /// Tells systemd and the log (and the dry-run reader) what comes next.
@@ -813,7 +1128,7 @@ impl Daemon {
 
     /// Tells systemd and the log what comes next, once per change: the daemon wakes for
     /// mentions and every few hours, and the same "next:" line each time is noise.
-    fn announce(&self, next: Option<&Entry>, announced: &mut Option<String>) {
+    fn announce(&mut self, next: Option<&Entry>) {
         let zone = self.config.schedule.timezone.clone();
         let line = match next {
             Some(entry) => {
@@ -829,23 +1144,31 @@ impl Daemon {
             }
             None => "nothing planned".to_string(),
         };
-        if announced.as_deref() == Some(line.as_str()) {
+        if self.announced.as_deref() == Some(line.as_str()) {
             return;
         }
         self.notifier.status(&line);
         tracing::info!("{line}");
-        if self.options.dry_run && announced.is_none() {
+        if self.options.dry_run && self.announced.is_none() {
             println!("{line}");
         }
-        *announced = Some(line);
+        self.announced = Some(line);
     }
 
     fn report_missed(&self, plan: &Plan) {
         for missed in &plan.missed {
             match missed {
+                Missed::Slots { count, first, last } if *first >= self.started => tracing::warn!(
+                    count, %first, %last,
+                    "slots passed while the daemon was busy (a post being retried, or the server unreachable) are skipped"
+                ),
                 Missed::Slots { count, first, last } => tracing::warn!(
                     count, %first, %last,
                     "slots missed while the daemon was not running are skipped (at most one within `grace` is posted late)"
+                ),
+                Missed::Adhoc { post, at } if *at >= self.started => tracing::warn!(
+                    %post, %at,
+                    "an ad hoc post fell due more than `grace` ago while the daemon was busy (a post being retried, or the server unreachable); it is skipped"
                 ),
                 Missed::Adhoc { post, at } => tracing::warn!(
                     %post, %at,
@@ -881,39 +1204,29 @@ impl Daemon {
             record_entry(&mut self.state, entry, &post.content_hash, now, ids);
             return Ok(true);
         }
+        let settings = settings_fingerprint(&settings);
         let spec = IntentSpec {
             slot: entry.slot,
             reason: entry.reason,
             credit_after: (entry.reason == PostReason::Slot).then(|| entry.credit_after.clone()),
+            settings: settings.clone(),
         };
         let intent = new_intent(&post, &composed, spec, now);
-        let deadline = entry.at + self.config.schedule.grace;
+        let deadline = entry
+            .at
+            .checked_add(self.config.schedule.grace)
+            .unwrap_or(entry.at);
+        let key = (entry.post.clone(), entry.slot, entry.reason);
         let mut state = std::mem::take(&mut self.state);
-        let outcome = self
-            .publisher()
-            .expect("a server outside dry runs")
-            .publish(&mut state, intent, deadline)
-            .await;
+        let publisher = self.publisher().expect("a server outside dry runs");
+        let outcome = match composed.unsendable() {
+            // A post that cannot keep its text and link within the limit is failed, never
+            // posted as a lone `…`.
+            Some(why) => publisher.refuse(&mut state, &intent, why, &settings),
+            None => publisher.publish(&mut state, intent, deadline).await,
+        };
         self.state = state;
-        match outcome? {
-            Outcome::Sent { statuses } => {
-                tracing::info!(post = %post.id, parts = statuses.len(), "post is out");
-                Ok(true)
-            }
-            Outcome::Rejected { .. } => Ok(false),
-            Outcome::Deferred { still_pending, .. } => {
-                if !still_pending {
-                    self.given_up.push((entry.post.clone(), entry.slot));
-                    if entry.reason == PostReason::Slot {
-                        // The slot is over; the rotation goes on from the next one, with
-                        // the credit it had (nothing went out).
-                        record_slot(&mut self.state, entry.slot, None);
-                        self.save()?;
-                    }
-                }
-                Ok(!still_pending)
-            }
-        }
+        self.after_send(outcome?, deadline, key)
     }
 
     fn print_dry_run(&self, post: &Post, entry: &Entry, composed: &crate::compose::Composed) {
@@ -942,10 +1255,13 @@ impl Daemon {
 
     /// Reloads the config (a broken one keeps the old, and says so) and the posts (broken
     /// files are reported and skipped).
-    fn reload(&mut self) {
+    fn reload(&mut self) -> Result<(), RunError> {
         self.notifier.reloading();
         match Config::load(&self.config_path) {
             Ok(config) => {
+                if self.last_config_problems.take().is_some() {
+                    tracing::info!("the configuration's problems are fixed");
+                }
                 if config.server.url != self.config.server.url
                     || config.server.token_file != self.config.server.token_file
                 {
@@ -956,14 +1272,29 @@ impl Daemon {
                 self.config = config;
             }
             Err(errors) => {
-                for error in &errors {
-                    tracing::error!("{error}");
+                let problems = errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                // The watcher and a SIGHUP for one edit see the same problems: say them once.
+                if self.last_config_problems.as_deref() != Some(problems.as_str()) {
+                    for error in &errors {
+                        tracing::error!("{error}");
+                    }
+                    tracing::error!(
+                        "the configuration has problems; keeping the one loaded before"
+                    );
+                    self.last_config_problems = Some(problems);
+                } else {
+                    tracing::debug!("the configuration still has the same problems");
                 }
-                tracing::error!("the configuration has problems; keeping the one loaded before");
             }
         }
         self.library = load_posts(&self.config);
+        self.retry_failed_on_new_settings()?;
         tracing::info!(posts = self.library.posts.len(), "reloaded");
         self.notifier.ready();
+        Ok(())
     }
 }

@@ -25,9 +25,9 @@ use rand::Rng;
 
 use crate::clock::Clock;
 use crate::config::MentionsConfig;
-use crate::publish::{halt, Checkpoint, Step, CLOCK_SKEW, OWN_STATUSES_SEARCHED};
+use crate::publish::{halt, Checkpoint, Step, OWN_STATUSES_SEARCHED};
 use crate::reply::{compose_reply, Decision, NoReplyReason, Reply, ReplySettings};
-use crate::server::{Mention, NewStatus, Server, ServerError};
+use crate::server::{Disposition, Mention, NewStatus, Server, ServerError};
 use crate::state::{
     HandledMention, MentionOutcome, MentionsState, ReplyIntent, SkipReason, State, StateError,
     StateStore,
@@ -121,14 +121,24 @@ pub fn is_handled(state: &MentionsState, notification_id: &str) -> bool {
         .any(|handled| handled.notification == notification_id)
 }
 
-/// Replies sent since `since`, to `acct` only when given.
+/// Replies attempted since `since` (sent, or refused by the server: a refused attempt is a
+/// POST all the same, and a server refusing every reply must not be asked thousands of
+/// times an hour), to `acct` only when given.
 pub fn replies_since(state: &MentionsState, since: Timestamp, acct: Option<&str>) -> usize {
     state
         .handled
         .iter()
         .rev()
         .take_while(|handled| handled.at >= since)
-        .filter(|handled| matches!(handled.outcome, MentionOutcome::Replied { .. }))
+        .filter(|handled| {
+            matches!(
+                handled.outcome,
+                MentionOutcome::Replied { .. }
+                    | MentionOutcome::Skipped {
+                        reason: SkipReason::Refused
+                    }
+            )
+        })
         .filter(|handled| acct.is_none_or(|acct| handled.acct == acct))
         .count()
 }
@@ -190,10 +200,17 @@ pub fn new_reply_intent(mention: &Mention, reply: &Reply, now: Timestamp) -> Rep
 pub enum ReplyOutcome {
     /// Out (or found already out); recorded.
     Sent { status_id: String },
-    /// Refused for good by the server, or expired; recorded as skipped.
+    /// Expired; recorded as skipped.
     Dropped,
-    /// Not now: the intent stays pending; try again after `retry_in`.
-    Deferred { retry_in: Duration },
+    /// The server judged the reply invalid; recorded as refused (it counts against the
+    /// caps). The daemon pauses replying with backoff while refusals go on.
+    Refused,
+    /// Not now: the intent stays pending; try again after `retry_in`. `token_refused`: the
+    /// server refused the token (401/403), the daemon's condition.
+    Deferred {
+        retry_in: Duration,
+        token_refused: bool,
+    },
 }
 
 /// Sends replies: one at a time, each recorded before and after.
@@ -273,26 +290,29 @@ impl Replier<'_> {
                     },
                 )
             }
-            Err(error) if error.retryable() => {
-                // After an uncertain failure the next try looks first (resume does).
-                tracing::warn!(%error, acct = %intent.acct, "the reply could not be sent; trying again later");
-                Ok(self.defer(&error, attempt))
+            Err(error) if error.disposition() == Disposition::Invalid => {
+                tracing::error!(%error, acct = %intent.acct, "the server refused the reply; the mention stays unanswered");
+                self.drop_intent(state, &intent, SkipReason::Refused)?;
+                Ok(ReplyOutcome::Refused)
             }
             Err(error) => {
-                tracing::error!(%error, acct = %intent.acct, "the server refused the reply; the mention stays unanswered");
-                self.drop_intent(state, &intent, SkipReason::Refused)
+                // After an uncertain failure the next try looks first (resume does).
+                if error.disposition() != Disposition::TokenRefused {
+                    tracing::warn!(%error, acct = %intent.acct, "the reply could not be sent; trying again later");
+                }
+                Ok(self.defer(&error, attempt))
             }
         }
     }
 
+    /// Our status that replies to the mention, if any: only a reply of ours to this very
+    /// status can match, so no time (and no local clock) is involved.
     async fn find_sent(&self, intent: &ReplyIntent) -> Result<Option<String>, ServerError> {
         let statuses = self.server.own_statuses(OWN_STATUSES_SEARCHED).await?;
-        let earliest = intent.started - CLOCK_SKEW;
         Ok(statuses
             .iter()
-            .filter(|status| status.created_at >= earliest)
-            .filter(|status| status.in_reply_to_id.as_deref() == Some(intent.status.as_str()))
-            .min_by_key(|status| status.created_at)
+            // Newest first: the oldest reply is the one that counts.
+            .rfind(|status| status.in_reply_to_id.as_deref() == Some(intent.status.as_str()))
             .map(|status| status.id.clone()))
     }
 
@@ -333,9 +353,8 @@ impl Replier<'_> {
 
     fn defer(&self, error: &ServerError, attempt: u32) -> ReplyOutcome {
         ReplyOutcome::Deferred {
-            retry_in: error
-                .retry_after()
-                .unwrap_or_else(|| crate::publish::backoff(attempt)),
+            retry_in: crate::retry::wait(error.retry_after(), attempt),
+            token_refused: error.disposition() == Disposition::TokenRefused,
         }
     }
 }

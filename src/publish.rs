@@ -7,12 +7,19 @@
 //!    before the answer, a 5xx), and when resuming an intent left by an earlier run, the
 //!    account's own recent statuses are searched for the part before it is sent again. A
 //!    half-posted thread resumes from the next part, replying to the last one found.
-//! 3. Retryable failures wait (the server's `Retry-After` / `X-RateLimit-Reset`, else
-//!    exponential backoff with full jitter, capped at 5 minutes) until the deadline; a
-//!    post none of whose parts went out is then dropped (the slot is missed, never posted
-//!    late), while a thread already started is finished later.
-//! 4. A permanent rejection (422, GoToSocial's 400) marks this version of the post failed
-//!    until its file changes; the parts already out are kept in the history.
+//!    The first part must be newer than the newest own status seen just before it was first
+//!    sent (ids grow with time), so neither an older identical status nor the local clock
+//!    can make a false match.
+//! 3. Retryable failures are retried ([`crate::retry::wait`]: the server's `Retry-After` /
+//!    `X-RateLimit-Reset` capped at an hour, never less than the jittered backoff) until the
+//!    deadline; a post none of whose parts went out is then dropped (the slot is missed,
+//!    never posted late), while a thread already started is finished later. Sending never
+//!    sleeps: it returns [`Outcome::Retry`] and the daemon schedules the next try, answering
+//!    mentions meanwhile.
+//! 4. Only the server's verdict that the status is invalid (422, GoToSocial's 400) marks this
+//!    version of the post failed, until its file or the fitting settings change; the parts
+//!    already out are kept in the history. A refused token (401/403) is the daemon's
+//!    condition and fails nothing; anything else (3xx, 404, 5xx, 429, network) is retried.
 //!
 //! `Idempotency-Key` is sent too (Mastodon honours it), in addition to step 2, not instead.
 
@@ -20,13 +27,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::compose::Composed;
 use crate::post::Post;
-use crate::server::{NewStatus, OwnStatus, Server, ServerError};
+use crate::server::{Disposition, NewStatus, OwnStatus, Server, ServerError};
 use crate::state::{
     FailedPost, IntentMedia, IntentPart, PostIntent, PostReason, Posted, State, StateError,
     StateStore,
@@ -53,26 +59,59 @@ pub enum Step {
 /// (the test then aborts it, as a crash would). `None` in production.
 pub type Checkpoint = Arc<dyn Fn(Step) -> bool + Send + Sync>;
 
-/// How sending ended.
+/// How one try at sending ended. Sending never sleeps: a retry is the caller's to schedule
+/// (the daemon answers mentions meanwhile), with [`Progress`] carried to the next try.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Every part is out; recorded in the history.
     Sent { statuses: Vec<String> },
-    /// The server refused it for good; this version of the post is marked failed.
+    /// The server judged the post invalid (422, GoToSocial's 400), or it cannot be sent as
+    /// composed; this version of the post is marked failed until its file or the fitting
+    /// settings change.
     Rejected { message: String },
-    /// Not now: the server could not be reached in time, or the daemon is stopping. When a
-    /// part is out or may be, the intent stays pending and is resolved first next time.
+    /// Try again after `wait`, with `progress`; the intent stays pending. `token_refused`:
+    /// the server refused the token (401/403), the daemon's condition, not the post's.
+    Retry {
+        wait: Duration,
+        progress: Progress,
+        reason: String,
+        token_refused: bool,
+    },
+    /// Not now: the post's time has passed, or the daemon is stopping. When a part is out or
+    /// may be, the intent stays pending and is resolved first next time.
     Deferred { reason: String, still_pending: bool },
 }
 
-/// Backoff: the first wait, and the longest.
-const FIRST_BACKOFF: Duration = Duration::from_secs(2);
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
-/// A status created this long before the intent was written may still be ours (clock skew
-/// between this machine and the server).
-pub(crate) const CLOCK_SKEW: SignedDuration = SignedDuration::from_secs(300);
+/// What one try leaves for the next: how many tries failed in a row, whether the last
+/// failure may have reached the server (so the next try looks for the part first), and the
+/// media already uploaded for the first part.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub attempt: u32,
+    pub must_look: bool,
+    media_ids: Option<Vec<String>>,
+}
+
+impl Progress {
+    /// Resuming an intent left by an earlier run (or a deferral): look first.
+    pub fn resume() -> Progress {
+        Progress {
+            must_look: true,
+            ..Progress::default()
+        }
+    }
+}
+
+/// How long an intent whose parts cannot be looked for (the own-status search keeps failing)
+/// may hold the schedule back. Past its deadline (nothing out) or this long after it started
+/// (a thread partly out), it is recorded as possibly posted and the schedule goes on: never
+/// twice rather than never silent for good.
+const UNVERIFIABLE_AFTER: SignedDuration = SignedDuration::from_hours(24);
 /// How many of the account's latest statuses are searched (Mastodon's largest page).
 pub(crate) const OWN_STATUSES_SEARCHED: usize = 40;
+/// Intents written before `after_status` existed are matched by time: a status created this
+/// long before the intent was written may still be ours (clock skew).
+const LEGACY_CLOCK_SKEW: SignedDuration = SignedDuration::from_secs(300);
 
 /// What a post is sent for, and with what.
 #[derive(Debug, Clone)]
@@ -80,6 +119,8 @@ pub struct IntentSpec {
     pub slot: Timestamp,
     pub reason: PostReason,
     pub credit_after: Option<std::collections::BTreeMap<String, f64>>,
+    /// [`settings_fingerprint`] of what it was composed with.
+    pub settings: String,
 }
 
 /// The intent to send `composed` (the composition of `post`).
@@ -108,6 +149,7 @@ pub fn new_intent(
             })
             .collect(),
         credit_after: spec.credit_after,
+        settings: Some(spec.settings),
         account: None,
         after_status: None,
         after_status_read: false,
@@ -125,6 +167,28 @@ pub fn new_intent(
             })
             .collect(),
     }
+}
+
+/// What a post was fitted with, as a short stable string: a failed post is tried again when
+/// this changes (the limit was fixed, `long_posts` changed...).
+pub fn settings_fingerprint(settings: &crate::compose::FitSettings<'_>) -> String {
+    use sha2::Digest;
+    let counter = settings.counter;
+    let digest = sha2::Sha256::digest(format!(
+        "{:?}\n{}\n{}\n{:?}\n{}\n{:?}\n{:?}\n{}",
+        counter.software(),
+        counter.limit(),
+        counter.characters_reserved_per_url(),
+        settings.long_posts,
+        settings.max_thread,
+        settings.default_hashtags,
+        settings.visibility,
+        settings.language,
+    ));
+    digest[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// Stable for a post version, slot and part: a resend after a restart carries the same key.
@@ -151,49 +215,38 @@ pub struct Publisher<'a> {
     pub server: &'a Server,
     pub store: &'a StateStore,
     pub clock: &'a dyn Clock,
+    /// Checked between parts: a thread stops after the part in flight (the rest is sent
+    /// next time), and a retry is not scheduled.
     pub shutdown: &'a CancellationToken,
     pub checkpoint: Option<&'a Checkpoint>,
 }
 
-enum Wait {
-    /// Waited; go on.
-    Done,
-    /// The deadline would pass, or the daemon is stopping.
-    GiveUp(String),
-}
-
 impl Publisher<'_> {
-    /// Saves `intent` as pending and sends it. `deadline`: when to stop retrying a post
-    /// none of whose parts went out.
+    /// Saves `intent` as pending and makes the first try. `deadline`: when to stop retrying
+    /// a post none of whose parts went out.
     pub async fn publish(
         &self,
         state: &mut State,
-        intent: PostIntent,
+        mut intent: PostIntent,
         deadline: Timestamp,
     ) -> Result<Outcome, StateError> {
         debug_assert!(state.pending.is_none(), "one post in flight at a time");
+        intent.account = Some(self.server.account().id.clone());
         state.pending = Some(intent);
         self.save(state)?;
         self.halt(Step::IntentSaved).await;
-        self.send_pending(state, deadline, false).await
+        self.try_pending(state, deadline, Progress::default()).await
     }
 
-    /// Finishes the intent an earlier run left pending: looks for each part among the
-    /// account's statuses first. A post none of whose parts went out is sent only while
-    /// `deadline` has not passed; otherwise it is dropped.
-    pub async fn resume(
+    /// One more try at the pending intent (after an [`Outcome::Retry`], or with
+    /// [`Progress::resume`] for an intent an earlier run left): looks for the part among the
+    /// account's statuses first when the last failure may have reached the server. A post
+    /// none of whose parts went out is sent only while `deadline` has not passed.
+    pub async fn try_pending(
         &self,
         state: &mut State,
         deadline: Timestamp,
-    ) -> Result<Outcome, StateError> {
-        self.send_pending(state, deadline, true).await
-    }
-
-    async fn send_pending(
-        &self,
-        state: &mut State,
-        deadline: Timestamp,
-        resuming: bool,
+        mut progress: Progress,
     ) -> Result<Outcome, StateError> {
         let Some(mut intent) = state.pending.clone() else {
             return Ok(Outcome::Deferred {
@@ -201,9 +254,17 @@ impl Publisher<'_> {
                 still_pending: false,
             });
         };
-        let mut must_look = resuming;
-        let mut attempt = 0u32;
-        let mut media_ids: Option<Vec<String>> = None;
+        if let Some(account) = &intent.account {
+            if account != &self.server.account().id {
+                return self.unverifiable(
+                    state,
+                    &intent,
+                    format!(
+                        "it was being sent by another account (id {account}), whose statuses this token cannot search"
+                    ),
+                );
+            }
+        }
         let mut index = 0;
         while index < intent.parts.len() {
             if intent.parts[index].status_id.is_some() {
@@ -215,7 +276,7 @@ impl Publisher<'_> {
             } else {
                 intent.parts[index - 1].status_id.clone()
             };
-            if must_look {
+            if progress.must_look {
                 match self.find_sent(&intent, index, in_reply_to.as_deref()).await {
                     Ok(Some(id)) => {
                         tracing::info!(post = %intent.post, part = index + 1, status = %id, "found the part already posted; not sending it again");
@@ -225,17 +286,24 @@ impl Publisher<'_> {
                         index += 1;
                         continue;
                     }
-                    Ok(None) => must_look = false,
+                    Ok(None) => progress.must_look = false,
                     Err(error) => {
-                        match self
-                            .wait_after(&error, &mut attempt, &intent, deadline)
-                            .await
-                        {
-                            Wait::Done => continue,
-                            Wait::GiveUp(reason) => {
-                                return self.defer(state, &intent, reason, true)
-                            }
+                        let now = self.clock.now();
+                        let nothing_out = intent.parts.iter().all(|p| p.status_id.is_none());
+                        let gave_up = (nothing_out && now > deadline)
+                            || now
+                                > intent
+                                    .started
+                                    .checked_add(UNVERIFIABLE_AFTER)
+                                    .unwrap_or(Timestamp::MAX);
+                        if gave_up && error.disposition() != Disposition::TokenRefused {
+                            return self.unverifiable(
+                                state,
+                                &intent,
+                                format!("the account's statuses cannot be searched: {error}"),
+                            );
                         }
+                        return self.retry_after(state, &intent, &error, progress, deadline);
                     }
                 }
             }
@@ -248,33 +316,42 @@ impl Publisher<'_> {
                     false,
                 );
             }
-            // Media go with the first part.
-            if index == 0 && media_ids.is_none() {
-                match self.upload_media(&intent).await {
-                    Ok(ids) => media_ids = Some(ids),
-                    Err(error) if error.retryable() => {
-                        match self
-                            .wait_after(&error, &mut attempt, &intent, deadline)
-                            .await
-                        {
-                            Wait::Done => continue,
-                            Wait::GiveUp(reason) => {
-                                return self.defer(state, &intent, reason, false)
-                            }
-                        }
+            if index == 0 && !intent.after_status_read {
+                // The newest own status before the first send: a first part found later
+                // must be newer (ids grow with time), whatever the local clock says.
+                match self.server.newest_own_status_id().await {
+                    Ok(newest) => {
+                        intent.after_status = newest;
+                        intent.after_status_read = true;
+                        state.pending = Some(intent.clone());
+                        self.save(state)?;
                     }
-                    Err(error) => return self.reject(state, &intent, error.to_string()),
+                    Err(error) => {
+                        return self.retry_after(state, &intent, &error, progress, deadline)
+                    }
+                }
+            }
+            // Media go with the first part.
+            if index == 0 && progress.media_ids.is_none() {
+                match self.upload_media(&intent).await {
+                    Ok(ids) => progress.media_ids = Some(ids),
+                    Err(error) if error.disposition() == Disposition::Invalid => {
+                        return self.reject(state, &intent, error.to_string());
+                    }
+                    Err(error) => {
+                        return self.retry_after(state, &intent, &error, progress, deadline)
+                    }
                 }
             }
             let part = &intent.parts[index];
             let status = NewStatus {
                 text: part.text.clone(),
                 spoiler_text: part.spoiler_text.clone(),
-                visibility: intent.visibility,
-                language: intent.language.clone(),
+                visibility: part.visibility.unwrap_or(intent.visibility),
+                language: part.language.clone().or_else(|| intent.language.clone()),
                 in_reply_to_id: in_reply_to,
                 media_ids: if index == 0 {
-                    media_ids.clone().unwrap_or_default()
+                    progress.media_ids.clone().unwrap_or_default()
                 } else {
                     Vec::new()
                 },
@@ -289,10 +366,21 @@ impl Publisher<'_> {
                     state.pending = Some(intent.clone());
                     self.save(state)?;
                     self.halt(Step::Recorded(index)).await;
-                    attempt = 0;
+                    progress.attempt = 0;
                     index += 1;
+                    if index < intent.parts.len() && self.shutdown.is_cancelled() {
+                        return self.defer(
+                            state,
+                            &intent,
+                            format!(
+                                "the daemon is stopping after part {index} of {}; the rest is sent next time",
+                                intent.parts.len()
+                            ),
+                            true,
+                        );
+                    }
                 }
-                Err(error) if !error.retryable() => {
+                Err(error) if error.disposition() == Disposition::Invalid => {
                     let message = error
                         .server_message()
                         .map(str::to_string)
@@ -300,17 +388,8 @@ impl Publisher<'_> {
                     return self.reject(state, &intent, message);
                 }
                 Err(error) => {
-                    must_look = error.uncertain();
-                    tracing::warn!(post = %intent.post, part = index + 1, %error, "sending failed; will retry");
-                    match self
-                        .wait_after(&error, &mut attempt, &intent, deadline)
-                        .await
-                    {
-                        Wait::Done => {}
-                        Wait::GiveUp(reason) => {
-                            return self.defer(state, &intent, reason, must_look)
-                        }
-                    }
+                    progress.must_look = error.uncertain();
+                    return self.retry_after(state, &intent, &error, progress, deadline);
                 }
             }
         }
@@ -325,7 +404,9 @@ impl Publisher<'_> {
         Ok(Outcome::Sent { statuses })
     }
 
-    /// Looks among the account's latest statuses for part `index` of `intent`.
+    /// Looks among the account's latest statuses for part `index` of `intent`. The first
+    /// part must be newer than the newest own status seen before it was sent (no clock
+    /// involved); a later part must reply to the part before it, which only ours can.
     async fn find_sent(
         &self,
         intent: &PostIntent,
@@ -333,15 +414,29 @@ impl Publisher<'_> {
         in_reply_to: Option<&str>,
     ) -> Result<Option<String>, ServerError> {
         let part = &intent.parts[index];
-        let statuses = self.server.own_statuses(OWN_STATUSES_SEARCHED).await?;
-        let earliest = intent.started - CLOCK_SKEW;
+        let after = if index == 0 && intent.after_status_read {
+            intent.after_status.as_deref()
+        } else {
+            None
+        };
+        let statuses = self
+            .server
+            .own_statuses_after(OWN_STATUSES_SEARCHED, after)
+            .await?;
+        // An intent written before `after_status` existed: the old rule, by time.
+        let legacy_earliest = (index == 0 && !intent.after_status_read).then(|| {
+            intent
+                .started
+                .checked_sub(LEGACY_CLOCK_SKEW)
+                .unwrap_or(Timestamp::MIN)
+        });
         Ok(statuses
             .iter()
-            .filter(|status| status.created_at >= earliest)
+            .filter(|status| legacy_earliest.is_none_or(|earliest| status.created_at >= earliest))
             .filter(|status| status.in_reply_to_id.as_deref() == in_reply_to)
-            .filter(|status| is_same_status(status, part))
-            // The oldest match: the first copy is the one that counts.
-            .min_by_key(|status| status.created_at)
+            // The oldest match: the first copy is the one that counts. `own_statuses` is
+            // newest first.
+            .rfind(|status| is_same_status(status, part))
             .map(|status| status.id.clone()))
     }
 
@@ -353,30 +448,52 @@ impl Publisher<'_> {
         Ok(ids)
     }
 
-    /// Waits before the next try, or says why not to try again.
-    async fn wait_after(
+    /// After a failure: when to try again, or why not to.
+    fn retry_after(
         &self,
-        error: &ServerError,
-        attempt: &mut u32,
+        state: &mut State,
         intent: &PostIntent,
+        error: &ServerError,
+        mut progress: Progress,
         deadline: Timestamp,
-    ) -> Wait {
-        let wait = error.retry_after().unwrap_or_else(|| backoff(*attempt));
-        *attempt = attempt.saturating_add(1);
+    ) -> Result<Outcome, StateError> {
+        let wait = crate::retry::wait(error.retry_after(), progress.attempt);
+        progress.attempt = progress.attempt.saturating_add(1);
+        let token_refused = error.disposition() == Disposition::TokenRefused;
         let nothing_out = intent.parts.iter().all(|part| part.status_id.is_none());
-        let resume_at =
-            self.clock.now() + SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX);
+        let resume_at = self
+            .clock
+            .now()
+            .checked_add(SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX))
+            .unwrap_or(Timestamp::MAX);
+        if self.shutdown.is_cancelled() {
+            return self.defer(
+                state,
+                intent,
+                format!("{error}; the daemon is stopping"),
+                progress.must_look,
+            );
+        }
         if nothing_out && resume_at > deadline {
-            return Wait::GiveUp(format!(
-                "{error}; the next try ({} s) would be after the deadline {deadline}",
-                wait.as_secs()
-            ));
+            return self.defer(
+                state,
+                intent,
+                format!(
+                    "{error}; the next try (in {} s) would be after the deadline {deadline}",
+                    wait.as_secs()
+                ),
+                progress.must_look,
+            );
         }
-        tracing::info!(post = %intent.post, wait_seconds = wait.as_secs(), "waiting before trying again");
-        tokio::select! {
-            () = tokio::time::sleep(wait) => Wait::Done,
-            () = self.shutdown.cancelled() => Wait::GiveUp("the daemon is stopping".into()),
+        if !token_refused {
+            tracing::warn!(post = %intent.post, %error, wait_seconds = wait.as_secs(), "sending failed; will retry");
         }
+        Ok(Outcome::Retry {
+            wait,
+            progress,
+            reason: error.to_string(),
+            token_refused,
+        })
     }
 
     fn record_sent(&self, state: &mut State, intent: &PostIntent, statuses: Vec<String>) {
@@ -397,13 +514,58 @@ impl Publisher<'_> {
         state.pending = None;
     }
 
+    /// An intent whose parts cannot be looked for: recorded as (possibly) posted, with the
+    /// parts known to be out, and never sent again; the schedule goes on.
+    fn unverifiable(
+        &self,
+        state: &mut State,
+        intent: &PostIntent,
+        why: String,
+    ) -> Result<Outcome, StateError> {
+        tracing::error!(post = %intent.post, reason = %why, "cannot tell whether this post went out; it is recorded as posted and not sent again (never twice), and the schedule goes on");
+        let sent: Vec<String> = intent
+            .parts
+            .iter()
+            .filter_map(|part| part.status_id.clone())
+            .collect();
+        self.record_sent(state, intent, sent);
+        self.save(state)?;
+        Ok(Outcome::Deferred {
+            reason: why,
+            still_pending: false,
+        })
+    }
+
+    /// Fails this version of the post without sending anything (it cannot be sent as
+    /// composed: [`crate::compose::Composed::unsendable`]).
+    pub fn refuse(
+        &self,
+        state: &mut State,
+        intent: &PostIntent,
+        message: String,
+        settings: &str,
+    ) -> Result<Outcome, StateError> {
+        tracing::error!(post = %intent.post, %message, "the post cannot be sent as composed; it is left out until its file or the settings change");
+        state.failed.insert(
+            intent.post.clone(),
+            FailedPost {
+                hash: intent.hash.clone(),
+                at: self.clock.now(),
+                message: message.clone(),
+                settings: Some(settings.to_string()),
+            },
+        );
+        self.save(state)?;
+        Ok(Outcome::Rejected { message })
+    }
+
     fn reject(
         &self,
         state: &mut State,
         intent: &PostIntent,
         message: String,
     ) -> Result<Outcome, StateError> {
-        tracing::error!(post = %intent.post, %message, "the server refused the post; it is left out until its file changes");
+        tracing::error!(post = %intent.post, %message, "the server refused the post; it is left out until its file or the settings change");
         let sent: Vec<String> = intent
             .parts
             .iter()
@@ -420,7 +582,7 @@ impl Publisher<'_> {
                 hash: intent.hash.clone(),
                 at: self.clock.now(),
                 message: message.clone(),
-                settings: None,
+                settings: intent.settings.clone(),
             },
         );
         self.save(state)?;
@@ -472,16 +634,6 @@ pub(crate) async fn halt(checkpoint: Option<&Checkpoint>, step: Step) {
     }
 }
 
-/// Exponential backoff with full jitter: a random wait up to 2 s, 4 s, 8 s … 5 min.
-pub fn backoff(attempt: u32) -> Duration {
-    let ceiling = FIRST_BACKOFF
-        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
-        .min(MAX_BACKOFF);
-    let millis =
-        rand::rng().random_range(ceiling.as_millis() as u64 / 2..=ceiling.as_millis() as u64);
-    Duration::from_millis(millis)
-}
-
 /// Whether a status read back is the part we meant to send. The server's HTML loses some
 /// detail (a remote mention's domain, whitespace), so both sides are compared as their
 /// letters and digits, lower-cased, without `@mentions`.
@@ -514,20 +666,5 @@ mod tests {
             fingerprint("Hello world 1/3"),
             fingerprint("Hello world 2/3")
         );
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        for attempt in 0..40 {
-            let wait = backoff(attempt);
-            let ceiling = FIRST_BACKOFF
-                .saturating_mul(2u32.saturating_pow(attempt.min(16)))
-                .min(MAX_BACKOFF);
-            assert!(
-                wait <= ceiling && wait >= ceiling / 2,
-                "{attempt}: {wait:?}"
-            );
-        }
-        assert!(backoff(30) <= MAX_BACKOFF);
     }
 }

@@ -162,6 +162,9 @@ pub struct PostIntent {
     /// Whether `after_status` was read (an account with no status at all has none to name).
     #[serde(default)]
     pub after_status_read: bool,
+    /// The fitting settings it was composed with (see [`FailedPost::settings`]).
+    #[serde(default)]
+    pub settings: Option<String>,
     /// One entry per thread part, in order.
     pub parts: Vec<IntentPart>,
 }
@@ -301,6 +304,47 @@ pub struct ReplyIntent {
 }
 
 impl State {
+    /// Sets every time in the state that lies more than `margin` after `now` to `now`, and
+    /// says how many there were. Such times were written while the clock was ahead; left as
+    /// they are, they would hold the schedule back (slots at or before `last_slot` are never
+    /// considered) until real time caught up with them.
+    pub fn clamp_future(&mut self, now: Timestamp, margin: jiff::SignedDuration) -> usize {
+        let limit = now.checked_add(margin).unwrap_or(Timestamp::MAX);
+        let mut clamped = 0;
+        let mut clamp = |time: &mut Timestamp| {
+            if *time > limit {
+                *time = now;
+                clamped += 1;
+            }
+        };
+        for posted in &mut self.history {
+            clamp(&mut posted.at);
+            clamp(&mut posted.slot);
+        }
+        if let Some(last_slot) = &mut self.rotation.last_slot {
+            clamp(last_slot);
+        }
+        if let Some(checked) = &mut self.rotation.checked {
+            clamp(checked);
+        }
+        if let Some(pending) = &mut self.pending {
+            clamp(&mut pending.started);
+        }
+        for failed in self.failed.values_mut() {
+            clamp(&mut failed.at);
+        }
+        for handled in &mut self.mentions.handled {
+            clamp(&mut handled.at);
+        }
+        if let Some(caught_up) = &mut self.mentions.caught_up {
+            clamp(caught_up);
+        }
+        if let Some(pending) = &mut self.mentions.pending {
+            clamp(&mut pending.started);
+        }
+        clamped
+    }
+
     /// The last time `post` went out, if ever.
     pub fn last_posted(&self, post: &str) -> Option<Timestamp> {
         self.history

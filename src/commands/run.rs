@@ -11,7 +11,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::commands::fit_settings;
 use crate::compose::compose;
 use crate::daemon::{self, Controls, Environment, RunError, RunOptions};
-use crate::publish::{new_intent, IntentSpec, Outcome, Publisher};
+use crate::publish::{new_intent, settings_fingerprint, IntentSpec, Outcome, Progress, Publisher};
 use crate::server::{Server, ServerOptions};
 use crate::state::PostReason;
 use crate::token::load_token;
@@ -136,7 +136,13 @@ async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
     let mut state = store.load()?.unwrap_or_default();
     let server = Server::connect(ServerOptions::from_config(&config.server), token).await?;
     let clock = SystemClock;
+    // SIGTERM or SIGINT: the request in flight is finished and recorded, then the command
+    // exits 0; a half-sent thread is completed by the daemon or the next `perennial post`.
     let shutdown = CancellationToken::new();
+    if let Err(error) = cancel_on_terminate(&shutdown) {
+        tracing::error!(%error, "cannot listen for signals");
+        return Ok(exit::FAILURE);
+    }
     let publisher = Publisher {
         server: &server,
         store: &store,
@@ -146,41 +152,97 @@ async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
     };
     if state.pending.is_some() {
         let deadline = clock.now();
-        publisher.resume(&mut state, deadline).await?;
+        let outcome = publisher
+            .try_pending(&mut state, deadline, Progress::resume())
+            .await?;
         if state.pending.is_some() {
+            if shutdown.is_cancelled() {
+                return Ok(stopped(&outcome));
+            }
             eprintln!("error: a post from an earlier run is still in flight and the server cannot be reached; try again later");
             return Ok(exit::FAILURE);
         }
     }
     let counter = server.limits().counter();
-    let composed = compose(post, &fit_settings(&config, &counter));
+    let settings = fit_settings(&config, &counter);
+    let composed = compose(post, &settings);
+    let settings = settings_fingerprint(&settings);
     let now = clock.now();
     let spec = IntentSpec {
         slot: now,
         reason: PostReason::Manual,
         credit_after: None,
+        settings: settings.clone(),
     };
     let intent = new_intent(post, &composed, spec, now);
-    match publisher
-        .publish(&mut state, intent, now + MANUAL_POST_DEADLINE)
-        .await?
-    {
-        Outcome::Sent { statuses } => {
-            println!(
-                "posted {} ({} status(es): {})",
-                post.id,
-                statuses.len(),
-                statuses.join(", ")
-            );
-            Ok(exit::OK)
-        }
-        Outcome::Rejected { message } => {
-            eprintln!("error: the server refused {}: {message}", post.id);
-            Ok(exit::FAILURE)
-        }
-        Outcome::Deferred { reason, .. } => {
-            eprintln!("error: {} was not posted: {reason}", post.id);
-            Ok(exit::FAILURE)
+    let deadline = now + MANUAL_POST_DEADLINE;
+    let mut outcome = match composed.unsendable() {
+        Some(why) => publisher.refuse(&mut state, &intent, why, &settings)?,
+        None => publisher.publish(&mut state, intent, deadline).await?,
+    };
+    loop {
+        match outcome {
+            Outcome::Sent { statuses } => {
+                println!(
+                    "posted {} ({} status(es): {})",
+                    post.id,
+                    statuses.len(),
+                    statuses.join(", ")
+                );
+                return Ok(exit::OK);
+            }
+            Outcome::Rejected { message } => {
+                eprintln!("error: {} was not posted: {message}", post.id);
+                return Ok(exit::FAILURE);
+            }
+            Outcome::Deferred { .. } if shutdown.is_cancelled() => return Ok(stopped(&outcome)),
+            Outcome::Deferred { reason, .. } => {
+                eprintln!("error: {} was not posted: {reason}", post.id);
+                return Ok(exit::FAILURE);
+            }
+            Outcome::Retry { wait, progress, .. } => {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = shutdown.cancelled() => {}
+                }
+                if shutdown.is_cancelled() {
+                    eprintln!("stopped while waiting to try again; the post stays in flight and the daemon or the next `perennial post` finishes it");
+                    return Ok(exit::OK);
+                }
+                outcome = publisher
+                    .try_pending(&mut state, deadline, progress)
+                    .await?;
+            }
         }
     }
+}
+
+/// What `perennial post` says when a signal stopped it; exit 0 (it did what it was told).
+fn stopped(outcome: &Outcome) -> u8 {
+    match outcome {
+        Outcome::Deferred {
+            still_pending: true,
+            reason,
+        } => eprintln!(
+            "stopped: {reason}; the rest is sent by the daemon or the next `perennial post`"
+        ),
+        _ => eprintln!("stopped before anything was sent"),
+    }
+    exit::OK
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT.
+fn cancel_on_terminate(shutdown: &CancellationToken) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: stopping after the request in flight"),
+            _ = interrupt.recv() => tracing::info!("SIGINT: stopping after the request in flight"),
+        }
+        shutdown.cancel();
+    });
+    Ok(())
 }

@@ -73,6 +73,7 @@ fn full_state() -> State {
             account: Some("109".to_string()),
             after_status: Some("116".to_string()),
             after_status_read: true,
+            settings: Some("fit-1".to_string()),
             parts: vec![
                 IntentPart {
                     text: "Back up your files. 1/2".to_string(),
