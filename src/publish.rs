@@ -326,8 +326,13 @@ impl Publisher<'_> {
                         state.pending = Some(intent.clone());
                         self.save(state)?;
                     }
-                    Err(error) => {
+                    Err(error) if error.disposition() == Disposition::TokenRefused => {
                         return self.retry_after(state, &intent, &error, progress, deadline)
+                    }
+                    Err(error) => {
+                        // A broken search must not stop posting: without the bound, a part
+                        // lost in flight is looked for by time, as before the bound existed.
+                        tracing::warn!(post = %intent.post, %error, "cannot read the newest own status before sending; sending anyway");
                     }
                 }
             }

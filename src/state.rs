@@ -311,6 +311,21 @@ impl State {
     pub fn clamp_future(&mut self, now: Timestamp, margin: jiff::SignedDuration) -> usize {
         let limit = now.checked_add(margin).unwrap_or(Timestamp::MAX);
         let mut clamped = 0;
+        // The rotation's position goes back to the last slot actually posted (a slot at or
+        // before it is never considered again), and the missed-slot check starts afresh.
+        if self.rotation.last_slot.is_some_and(|slot| slot > limit) {
+            self.rotation.last_slot = self
+                .history
+                .iter()
+                .map(|posted| posted.slot)
+                .filter(|slot| *slot <= limit)
+                .max();
+            clamped += 1;
+        }
+        if self.rotation.checked.is_some_and(|checked| checked > limit) {
+            self.rotation.checked = None;
+            clamped += 1;
+        }
         let mut clamp = |time: &mut Timestamp| {
             if *time > limit {
                 *time = now;
@@ -318,14 +333,8 @@ impl State {
             }
         };
         for posted in &mut self.history {
+            // `slot` stays: it names the slot the post was for.
             clamp(&mut posted.at);
-            clamp(&mut posted.slot);
-        }
-        if let Some(last_slot) = &mut self.rotation.last_slot {
-            clamp(last_slot);
-        }
-        if let Some(checked) = &mut self.rotation.checked {
-            clamp(checked);
         }
         if let Some(pending) = &mut self.pending {
             clamp(&mut pending.started);

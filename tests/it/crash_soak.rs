@@ -703,6 +703,7 @@ fn fault_name(fault: &Fault) -> &'static str {
         Fault::Hang => "hang",
         Fault::HangAfterCommit => "hang after commit",
         Fault::DropAfterCommit => "drop after commit",
+        Fault::Status { .. } => "status",
     }
 }
 

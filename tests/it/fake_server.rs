@@ -236,6 +236,9 @@ pub enum Fault {
     HangAfterCommit,
     /// 503 `server capacity exceeded`, with `Retry-After` when set (GoToSocial's throttle).
     Unavailable503 { retry_after_secs: Option<u64> },
+    /// Any status with a JSON error (and a `Location` for a 3xx): a misconfigured proxy's
+    /// 404 or redirect, a 401 or 403; nothing is done.
+    Status { status: u16 },
 }
 
 impl Fault {
@@ -870,6 +873,17 @@ async fn around_every_request(State(shared): AppState, request: Request, next: N
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, secs.into());
+            }
+            response
+        }
+        Some(Fault::Status { status }) => {
+            let code = StatusCode::from_u16(status).expect("a valid status code");
+            let mut response = error(code, "refused by the fake server's fault");
+            if code.is_redirection() {
+                response.headers_mut().insert(
+                    header::LOCATION,
+                    header::HeaderValue::from_static("https://elsewhere.example/"),
+                );
             }
             response
         }
