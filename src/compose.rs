@@ -29,6 +29,23 @@ use crate::config::{LongPosts, Visibility};
 use crate::count::{Counter, Segment, SegmentKind};
 use crate::post::Post;
 
+/// Below this limit most posts lose all but a few words, or cannot be sent at all: a post
+/// needs room for a sentence, its link (23 characters on Mastodon, which counts every URL as
+/// `characters_reserved_per_url`) and a hashtag. Mastodon's default is 500
+/// (<https://docs.joinmastodon.org/entities/Instance/#max_characters>). `check`, `preview`
+/// and the daemon at start warn about a smaller limit ([`limit_warning`]).
+pub const MIN_SANE_LIMIT: usize = 100;
+
+/// The warning for a limit below [`MIN_SANE_LIMIT`], if `counter`'s is.
+pub fn limit_warning(counter: &Counter) -> Option<String> {
+    (counter.limit() < MIN_SANE_LIMIT).then(|| {
+        format!(
+            "the limit is {} characters, below {MIN_SANE_LIMIT}: most posts will be cut to a few words, and a post whose link does not fit is not sent; check `max_characters` in the config (or the server's own limit)",
+            counter.limit()
+        )
+    })
+}
+
 /// The server and the defaults a post is fitted to.
 #[derive(Debug, Clone)]
 pub struct FitSettings<'a> {

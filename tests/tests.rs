@@ -34,6 +34,8 @@ mod mention_listener;
 mod mention_replies;
 #[path = "it/mentions_daemon.rs"]
 mod mentions_daemon;
+#[path = "it/offline_fit.rs"]
+mod offline_fit;
 #[path = "it/plan_rotation.rs"]
 mod plan_rotation;
 #[path = "it/post_files.rs"]

@@ -4,10 +4,9 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::cli::{exit, CheckArgs, Format};
-use crate::commands::{fit_settings, offline_counter};
-use crate::compose::{compose, Fit, FitProblem};
+use crate::commands::{fit_settings, offline_fit_from_state};
+use crate::compose::{compose, limit_warning, Fit, FitProblem};
 use crate::config::Config;
-use crate::count::Counter;
 use crate::diagnostic::Diagnostic;
 use crate::library::{load_library, Library};
 use crate::post::{PostContext, DEFAULT_ALT_TEXT_LIMIT};
@@ -23,7 +22,12 @@ pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
     };
     let mut library = load(&config);
     // How each good post fits the configured server; a `short` that does not fit is an error.
-    let counter = offline_counter(&config, None, None);
+    let fit = offline_fit_from_state(&config);
+    eprintln!("{}", fit.source);
+    if let Some(warning) = limit_warning(&fit.counter) {
+        eprintln!("warning: {warning}");
+    }
+    let counter = fit.counter;
     let settings = fit_settings(&config, &counter);
     let mut fits = Vec::with_capacity(library.posts.len());
     for post in &library.posts {
@@ -53,7 +57,7 @@ pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
         .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     print_diagnostics(&mut out, args.format, &library.errors);
     if args.format != Format::Json {
-        print_summary(&mut out, &library, &fits, &counter);
+        print_summary(&mut out, &library, &fits);
     }
     if library.errors.is_empty() {
         exit::OK
@@ -86,7 +90,7 @@ pub fn print_diagnostics(out: &mut impl Write, format: Format, diagnostics: &[Di
     };
 }
 
-fn print_summary(out: &mut impl Write, library: &Library, fits: &[Fit], counter: &Counter) {
+fn print_summary(out: &mut impl Write, library: &Library, fits: &[Fit]) {
     let width = library
         .files
         .iter()
@@ -114,12 +118,6 @@ fn print_summary(out: &mut impl Write, library: &Library, fits: &[Fit], counter:
         };
         let _ = writeln!(out, "{line}");
     }
-    let _ = writeln!(
-        out,
-        "fitted to {:?} rules, limit {} (from the config; the server's own limit is read at run time)",
-        counter.software(),
-        counter.limit()
-    );
     let _ = writeln!(
         out,
         "{} post file(s): {} ok, {} with errors; {} problem(s) in all",

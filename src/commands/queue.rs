@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::cli::{exit, Format, QueueArgs};
 use crate::commands::check::{load, print_diagnostics};
-use crate::commands::{fit_settings, offline_counter, open_state};
+use crate::commands::{fit_settings, offline_fit, open_state, software_name};
 use crate::compose::compose;
 use crate::config::Config;
 use crate::library::Library;
@@ -33,6 +33,10 @@ pub struct QueueReport {
     /// Post files left out because they have problems (`perennial check` tells which).
     pub files_with_errors: usize,
     pub truncated: bool,
+    /// The rules posts were fitted with (`mastodon`, `gotosocial`, ...).
+    pub software: &'static str,
+    /// Where they came from: what the daemon saw of the server, or the defaults.
+    pub fitted: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,6 +74,9 @@ pub fn run(config_path: &Path, args: &crate::cli::QueueArgs) -> u8 {
     };
     let now = args.from.unwrap_or_else(Timestamp::now);
     let report = queue_report(&config, &library, &state, now, args);
+    if !args.json {
+        eprintln!("{}", report.fitted);
+    }
     let _ = if args.json {
         serde_json::to_writer_pretty(&mut out, &report)
             .map_err(std::io::Error::other)
@@ -102,8 +109,9 @@ pub fn queue_report(
         now,
     };
     let plan = plan(&input, until, MAX_ENTRIES);
-    let counter = offline_counter(config, None, None);
-    let settings = fit_settings(config, &counter);
+    let fit = offline_fit(config, state.server.as_ref());
+    let counter = &fit.counter;
+    let settings = fit_settings(config, counter);
     let entries = plan
         .entries
         .iter()
@@ -168,6 +176,8 @@ pub fn queue_report(
             .map(|(id, failed)| (id.clone(), failed.message.clone()))
             .collect(),
         files_with_errors,
+        software: software_name(counter.software()),
+        fitted: fit.source.clone(),
     }
 }
 
