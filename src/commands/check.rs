@@ -33,21 +33,27 @@ pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
     for post in &library.posts {
         let composed = compose(post, &settings);
         for problem in &composed.problems {
-            let (line, column) = match problem {
-                FitProblem::ShortTooLong { .. } => post.short_position.unwrap_or((1, 1)),
-                FitProblem::NoRoom => (1, 1),
-            };
+            if let FitProblem::ShortTooLong { .. } = problem {
+                let (line, column) = post.short_position.unwrap_or((1, 1));
+                library.errors.push(Diagnostic {
+                    file: post.file.clone(),
+                    line,
+                    column,
+                    message: problem.to_string(),
+                    hint: Some("shorten `short`; URLs count as 23 characters on Mastodon".into()),
+                });
+            }
+        }
+        // One error for a post that would not be sent, whatever made it so.
+        if let Some(message) = composed.unsendable() {
             library.errors.push(Diagnostic {
                 file: post.file.clone(),
-                line,
-                column,
-                message: problem.to_string(),
-                hint: Some(match problem {
-                    FitProblem::ShortTooLong { .. } => {
-                        "shorten `short`; URLs count as 23 characters on Mastodon".into()
-                    }
-                    FitProblem::NoRoom => "shorten the content warning".into(),
-                }),
+                line: 1,
+                column: 1,
+                message,
+                hint: Some(
+                    "if the limit is wrong, set `max_characters` in the config; else shorten the content warning or the link".into(),
+                ),
             });
         }
         fits.push(composed.fit);

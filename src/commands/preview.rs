@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::cli::{exit, Format, PreviewArgs, PreviewSoftware};
 use crate::commands::check::{load, print_diagnostics};
 use crate::commands::{fit_settings, offline_fit_from_state_with, software_name};
-use crate::compose::{compose, limit_warning, Status};
+use crate::compose::{compose, limit_warning, FitProblem, Status};
 use crate::config::Config;
 use crate::count::Software;
 
@@ -19,6 +19,8 @@ struct PreviewJson<'a> {
     software: &'static str,
     limit: usize,
     fitted: &'a str,
+    /// Why the post would not be sent (`null` when it would).
+    unsendable: Option<String>,
     statuses: &'a [Status],
 }
 
@@ -91,6 +93,7 @@ pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
                 software: software_name(counter.software()),
                 limit: counter.limit(),
                 fitted: &fit.source,
+                unsendable: c.unsendable(),
                 statuses: &c.statuses,
             })
             .collect();
@@ -109,7 +112,12 @@ pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
             limit
         );
         for problem in &c.problems {
-            let _ = writeln!(out, "warning: {problem}");
+            if let FitProblem::ShortTooLong { .. } = problem {
+                let _ = writeln!(out, "warning: {problem}");
+            }
+        }
+        if let Some(reason) = c.unsendable() {
+            let _ = writeln!(out, "error: {reason}; the daemon will not send it");
         }
         for (i, status) in c.statuses.iter().enumerate() {
             let _ = writeln!(

@@ -53,6 +53,8 @@ pub struct QueueEntry {
     /// The longest status, counted as the server will.
     pub length: usize,
     pub limit: usize,
+    /// Why the post would not be sent, if it would not (the daemon fails it instead).
+    pub unsendable: Option<String>,
 }
 
 pub fn run(config_path: &Path, args: &crate::cli::QueueArgs) -> u8 {
@@ -133,6 +135,7 @@ pub fn queue_report(
                     .and_then(|c| c.statuses.iter().map(|s| s.length).max())
                     .unwrap_or(0),
                 limit: counter.limit(),
+                unsendable: composed.as_ref().and_then(|c| c.unsendable()),
             }
         })
         .collect();
@@ -228,6 +231,11 @@ fn print_human(out: &mut impl Write, report: &QueueReport) -> std::io::Result<()
             PostReason::Manual => "manual",
         };
         match (&entry.post, &entry.category, &entry.fit) {
+            (Some(post), Some(category), Some(_)) if entry.unsendable.is_some() => writeln!(
+                out,
+                "  {at}  {reason}  {post:width$}  {category:category_width$}  {}",
+                entry.unsendable.as_deref().unwrap_or_default()
+            )?,
             (Some(post), Some(category), Some(fit)) => writeln!(
                 out,
                 "  {at}  {reason}  {post:width$}  {category:category_width$}  {fit} ({}/{})",
