@@ -29,6 +29,23 @@ use crate::config::{LongPosts, Visibility};
 use crate::count::{Counter, Segment, SegmentKind};
 use crate::post::Post;
 
+/// Below this limit most posts lose all but a few words, or cannot be sent at all: a post
+/// needs room for a sentence, its link (23 characters on Mastodon, which counts every URL as
+/// `characters_reserved_per_url`) and a hashtag. Mastodon's default is 500
+/// (<https://docs.joinmastodon.org/entities/Instance/#max_characters>). `check`, `preview`
+/// and the daemon at start warn about a smaller limit ([`limit_warning`]).
+pub const MIN_SANE_LIMIT: usize = 100;
+
+/// The warning for a limit below [`MIN_SANE_LIMIT`], if `counter`'s is.
+pub fn limit_warning(counter: &Counter) -> Option<String> {
+    (counter.limit() < MIN_SANE_LIMIT).then(|| {
+        format!(
+            "the limit is {} characters, below {MIN_SANE_LIMIT}: most posts will be cut to a few words, and a post whose link does not fit is not sent; check `max_characters` in the config (or the server's own limit)",
+            counter.limit()
+        )
+    })
+}
+
 /// The server and the defaults a post is fitted to.
 #[derive(Debug, Clone)]
 pub struct FitSettings<'a> {
@@ -88,8 +105,58 @@ impl std::fmt::Display for Fit {
 pub enum FitProblem {
     /// The hand-written `short` (with the link) is over the limit; the body was truncated instead.
     ShortTooLong { length: usize, limit: usize },
-    /// The content warning and link alone leave no room for text.
+    /// The composition must not be sent: the limit leaves no room for the text, or for the
+    /// link. Always present when it must not; [`FitProblem::Unsendable`] says why.
     NoRoom,
+    /// Why the composition must not be sent (next to [`FitProblem::NoRoom`]).
+    Unsendable(Unsendable),
+}
+
+/// Why a composition must not be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unsendable {
+    /// Status `part` (from 1) of `parts` is over the limit even with the text cut to nothing.
+    OverLimit {
+        part: usize,
+        parts: usize,
+        length: usize,
+        limit: usize,
+    },
+    /// The first status does not have the post's link.
+    LinkLost { link: String, limit: usize },
+    /// A status has nothing of the body: only the link, `…`, hashtags or a part number.
+    NoText { text: String, limit: usize },
+}
+
+impl std::fmt::Display for Unsendable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unsendable::OverLimit {
+                part,
+                parts,
+                length,
+                limit,
+            } => {
+                let which = if *parts == 1 {
+                    "the status".to_string()
+                } else {
+                    format!("part {part} of {parts}")
+                };
+                write!(
+                    f,
+                    "this post cannot be sent at the limit of {limit} characters: with its text cut to nothing, {which} is still {length} characters (the link, the content warning and hashtags take that much)"
+                )
+            }
+            Unsendable::LinkLost { link, limit } => write!(
+                f,
+                "this post cannot be sent at the limit of {limit} characters: its link {link} does not fit"
+            ),
+            Unsendable::NoText { text, limit } => write!(
+                f,
+                "this post cannot be sent at the limit of {limit} characters: no word of the text fits beside the link and the content warning, so it would go out as {text:?}"
+            ),
+        }
+    }
 }
 
 impl std::fmt::Display for FitProblem {
@@ -101,8 +168,9 @@ impl std::fmt::Display for FitProblem {
             ),
             FitProblem::NoRoom => write!(
                 f,
-                "the content warning and link alone fill the server's limit: there is no room for the text"
+                "this post cannot be sent: the limit leaves no room for its text beside the link and the content warning"
             ),
+            FitProblem::Unsendable(reason) => reason.fmt(f),
         }
     }
 }
@@ -115,19 +183,101 @@ pub struct Composed {
 }
 
 impl Composed {
-    /// Why this composition must not be sent, when it must not: the limit leaves no room for
-    /// the text, or the link would be lost (a lone `…` posted publicly is worse than nothing).
-    /// The daemon and `perennial post` fail such a post with this message instead of sending it.
+    /// Why this composition must not be sent, when it must not: a status is over the limit,
+    /// the first lacks the post's link, or a status has nothing of the text (a lone `…` or
+    /// only the link posted publicly is worse than nothing). The daemon and `perennial post`
+    /// fail such a post with this message instead of sending it.
     pub fn unsendable(&self) -> Option<String> {
         self.problems
             .iter()
-            .find(|problem| matches!(problem, FitProblem::NoRoom))
+            .find(|problem| matches!(problem, FitProblem::Unsendable(_)))
+            .or_else(|| {
+                self.problems
+                    .iter()
+                    .find(|problem| matches!(problem, FitProblem::NoRoom))
+            })
             .map(ToString::to_string)
     }
 }
 
-/// Composes `post` for the server described by `settings`.
+/// Composes `post` for the server described by `settings`. A composition that must not be
+/// sent carries [`FitProblem::NoRoom`] and the reason ([`Composed::unsendable`]).
 pub fn compose(post: &Post, settings: &FitSettings) -> Composed {
+    let mut composed = compose_unchecked(post, settings);
+    if let Some(reason) = unsendable_reason(&composed, post, settings.counter) {
+        if !composed.problems.contains(&FitProblem::NoRoom) {
+            composed.problems.push(FitProblem::NoRoom);
+        }
+        composed.problems.push(FitProblem::Unsendable(reason));
+    }
+    composed
+}
+
+/// The one check of every composition, whichever way it was fitted.
+fn unsendable_reason(composed: &Composed, post: &Post, counter: &Counter) -> Option<Unsendable> {
+    let limit = counter.limit();
+    let parts = composed.statuses.len();
+    if let Some((i, status)) = composed
+        .statuses
+        .iter()
+        .enumerate()
+        .find(|(_, status)| status.length > limit)
+    {
+        return Some(Unsendable::OverLimit {
+            part: i + 1,
+            parts,
+            length: status.length,
+            limit,
+        });
+    }
+    let link = post.link.as_deref();
+    if let (Some(link), Some(first)) = (link, composed.statuses.first()) {
+        if !first.text.contains(link) {
+            return Some(Unsendable::LinkLost {
+                link: link.to_string(),
+                limit,
+            });
+        }
+    }
+    // A body that is nothing but its link may go out as the link (its author wrote it so).
+    let body_tags = body_hashtags(&post.text);
+    if !has_text(&post.text, link, &body_tags) {
+        return None;
+    }
+    composed
+        .statuses
+        .iter()
+        .find(|status| !has_text(&status.text, link, &body_tags))
+        .map(|status| Unsendable::NoText {
+            text: status.text.clone(),
+            limit,
+        })
+}
+
+/// Whether `text` has a word besides `link`, `…`, a thread part's number and hashtags that
+/// are not among `body_tags` (the ones the body itself has count as its text).
+fn has_text(text: &str, link: Option<&str>, body_tags: &[String]) -> bool {
+    let text = match link {
+        Some(link) => text.replace(link, " "),
+        None => text.to_string(),
+    };
+    text.split_whitespace().any(|word| {
+        let word = word.trim_matches('…');
+        let part_number = word.starts_with('(')
+            && word.ends_with(')')
+            && word[1..word.len() - 1]
+                .split('/')
+                .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        let added_tag = word.strip_prefix('#').is_some_and(|tag| {
+            !body_tags
+                .iter()
+                .any(|t| t.to_lowercase() == tag.to_lowercase())
+        });
+        !word.is_empty() && !part_number && !added_tag
+    })
+}
+
+fn compose_unchecked(post: &Post, settings: &FitSettings) -> Composed {
     let counter = settings.counter;
     let spoiler = post.content_warning.clone().unwrap_or_default();
     let visibility = post.visibility.unwrap_or(settings.visibility);
@@ -978,6 +1128,30 @@ mod tests {
         assert!(c.statuses[0].length <= 500);
         // The literal text is longer than 500: the URL counted as 23.
         assert!(c.statuses[0].text.chars().count() > 500);
+    }
+
+    #[test]
+    fn an_absurd_limit_gives_a_composition_that_says_why_it_must_not_be_sent() {
+        let p = post(
+            "link = \"https://ex.org/a\"",
+            "A first sentence that is fairly long. Then a second one.",
+        );
+        // Limit 10: not even the link fits.
+        let c = generic(&p, 10, &[]);
+        let reason = c.unsendable().expect("must not be sent");
+        assert!(
+            reason.contains("cannot be sent at the limit of 10 characters"),
+            "{reason}"
+        );
+        // Limit 19: the link fits, but no word beside it ("…" and the link).
+        let c = generic(&p, 19, &[]);
+        assert!(c.unsendable().unwrap().contains("no word of the text fits"));
+        // Without a link, limit 1 would be a lone "…".
+        let p = post("", "Hello there, this is long.");
+        let c = generic(&p, 1, &[]);
+        assert!(c.unsendable().is_some(), "{:?}", texts(&c));
+        // At a sane limit, nothing to say.
+        assert_eq!(generic(&p, 100, &[]).unsendable(), None);
     }
 
     #[test]

@@ -154,6 +154,12 @@ pub struct Config {
 
 /// The smallest sensible notification poll: Mastodon allows 300 paged requests per 15 minutes.
 const MIN_POLL_EVERY: SignedDuration = SignedDuration::from_secs(10);
+/// The shortest `grace`. A slot is due from its time until `grace` after it, and the daemon
+/// always wakes a moment after the slot (a timer is never early, and the posts are read
+/// again before composing), so with `grace = "0s"` every slot is already missed when it is
+/// looked at. Ten seconds is orders of magnitude more than that moment on a loaded machine,
+/// and still lets the daemon be tried out with `every = "1s"`.
+pub const MIN_GRACE: SignedDuration = SignedDuration::from_secs(10);
 /// A thread longer than this is a blog post, not a toot.
 const MAX_THREAD_LIMIT: usize = 20;
 
@@ -435,6 +441,21 @@ impl Checker<'_> {
                 );
             }
         }
+        if let Some(raw_grace) = &raw.grace {
+            if grace < MIN_GRACE {
+                self.error(
+                    raw_grace,
+                    format!(
+                        "`grace` must be at least {}s, not `{}`",
+                        MIN_GRACE.as_secs(),
+                        raw_grace.get_ref()
+                    ),
+                    "a slot is posted only while the daemon is at most `grace` late, and it always wakes a moment after the slot: with less, every slot would be missed; \"30m\" is the default",
+                );
+            }
+        }
+        // `jitter` needs no check against `grace`: a slot's `grace` counts from its
+        // jittered time (`plan.rs`), so jitter never pushes a slot out of its window.
         if let (Some(Slots::Every(every)), Some(raw_jitter)) = (&slots, &raw.jitter) {
             if jitter >= *every {
                 self.error(

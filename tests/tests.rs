@@ -36,6 +36,8 @@ mod mention_replies;
 mod mentions_daemon;
 #[path = "it/never_silent.rs"]
 mod never_silent;
+#[path = "it/offline_fit.rs"]
+mod offline_fit;
 #[path = "it/plan_rotation.rs"]
 mod plan_rotation;
 #[path = "it/post_files.rs"]

@@ -4,10 +4,9 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::cli::{exit, CheckArgs, Format};
-use crate::commands::{fit_settings, offline_counter};
-use crate::compose::{compose, Fit, FitProblem};
+use crate::commands::{fit_settings, offline_fit_from_state};
+use crate::compose::{compose, limit_warning, Fit, FitProblem};
 use crate::config::Config;
-use crate::count::Counter;
 use crate::diagnostic::Diagnostic;
 use crate::library::{load_library, Library};
 use crate::post::{PostContext, DEFAULT_ALT_TEXT_LIMIT};
@@ -23,27 +22,38 @@ pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
     };
     let mut library = load(&config);
     // How each good post fits the configured server; a `short` that does not fit is an error.
-    let counter = offline_counter(&config, None, None);
+    let fit = offline_fit_from_state(&config);
+    eprintln!("{}", fit.source);
+    if let Some(warning) = limit_warning(&fit.counter) {
+        eprintln!("warning: {warning}");
+    }
+    let counter = fit.counter;
     let settings = fit_settings(&config, &counter);
     let mut fits = Vec::with_capacity(library.posts.len());
     for post in &library.posts {
         let composed = compose(post, &settings);
         for problem in &composed.problems {
-            let (line, column) = match problem {
-                FitProblem::ShortTooLong { .. } => post.short_position.unwrap_or((1, 1)),
-                FitProblem::NoRoom => (1, 1),
-            };
+            if let FitProblem::ShortTooLong { .. } = problem {
+                let (line, column) = post.short_position.unwrap_or((1, 1));
+                library.errors.push(Diagnostic {
+                    file: post.file.clone(),
+                    line,
+                    column,
+                    message: problem.to_string(),
+                    hint: Some("shorten `short`; URLs count as 23 characters on Mastodon".into()),
+                });
+            }
+        }
+        // One error for a post that would not be sent, whatever made it so.
+        if let Some(message) = composed.unsendable() {
             library.errors.push(Diagnostic {
                 file: post.file.clone(),
-                line,
-                column,
-                message: problem.to_string(),
-                hint: Some(match problem {
-                    FitProblem::ShortTooLong { .. } => {
-                        "shorten `short`; URLs count as 23 characters on Mastodon".into()
-                    }
-                    FitProblem::NoRoom => "shorten the content warning".into(),
-                }),
+                line: 1,
+                column: 1,
+                message,
+                hint: Some(
+                    "if the limit is wrong, set `max_characters` in the config; else shorten the content warning or the link".into(),
+                ),
             });
         }
         fits.push(composed.fit);
@@ -53,7 +63,7 @@ pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
         .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     print_diagnostics(&mut out, args.format, &library.errors);
     if args.format != Format::Json {
-        print_summary(&mut out, &library, &fits, &counter);
+        print_summary(&mut out, &library, &fits);
     }
     if library.errors.is_empty() {
         exit::OK
@@ -86,7 +96,7 @@ pub fn print_diagnostics(out: &mut impl Write, format: Format, diagnostics: &[Di
     };
 }
 
-fn print_summary(out: &mut impl Write, library: &Library, fits: &[Fit], counter: &Counter) {
+fn print_summary(out: &mut impl Write, library: &Library, fits: &[Fit]) {
     let width = library
         .files
         .iter()
@@ -114,12 +124,6 @@ fn print_summary(out: &mut impl Write, library: &Library, fits: &[Fit], counter:
         };
         let _ = writeln!(out, "{line}");
     }
-    let _ = writeln!(
-        out,
-        "fitted to {:?} rules, limit {} (from the config; the server's own limit is read at run time)",
-        counter.software(),
-        counter.limit()
-    );
     let _ = writeln!(
         out,
         "{} post file(s): {} ok, {} with errors; {} problem(s) in all",

@@ -7,14 +7,20 @@ use serde::Serialize;
 
 use crate::cli::{exit, Format, PreviewArgs, PreviewSoftware};
 use crate::commands::check::{load, print_diagnostics};
-use crate::commands::{fit_settings, offline_counter};
-use crate::compose::{compose, Status};
+use crate::commands::{fit_settings, offline_fit_from_state_with, software_name};
+use crate::compose::{compose, limit_warning, FitProblem, Status};
 use crate::config::Config;
 use crate::count::Software;
 
 #[derive(Serialize)]
 struct PreviewJson<'a> {
     post: &'a str,
+    /// The rules the post was fitted with, and where they came from.
+    software: &'static str,
+    limit: usize,
+    fitted: &'a str,
+    /// Why the post would not be sent (`null` when it would).
+    unsendable: Option<String>,
     statuses: &'a [Status],
 }
 
@@ -40,8 +46,15 @@ pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
         PreviewSoftware::Akkoma => Software::Akkoma,
         PreviewSoftware::Generic => Software::Generic,
     });
-    let counter = offline_counter(&config, software, args.limit.map(|l| l as usize));
-    let settings = fit_settings(&config, &counter);
+    let fit = offline_fit_from_state_with(&config, software, args.limit.map(|l| l as usize));
+    if !args.json {
+        eprintln!("{}", fit.source);
+    }
+    if let Some(warning) = limit_warning(&fit.counter) {
+        eprintln!("warning: {warning}");
+    }
+    let counter = &fit.counter;
+    let settings = fit_settings(&config, counter);
 
     let mut code = exit::OK;
     for wanted in &args.posts {
@@ -77,6 +90,10 @@ pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
             .iter()
             .map(|(post, c)| PreviewJson {
                 post: &post.id,
+                software: software_name(counter.software()),
+                limit: counter.limit(),
+                fitted: &fit.source,
+                unsendable: c.unsendable(),
                 statuses: &c.statuses,
             })
             .collect();
@@ -95,7 +112,12 @@ pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
             limit
         );
         for problem in &c.problems {
-            let _ = writeln!(out, "warning: {problem}");
+            if let FitProblem::ShortTooLong { .. } = problem {
+                let _ = writeln!(out, "warning: {problem}");
+            }
+        }
+        if let Some(reason) = c.unsendable() {
+            let _ = writeln!(out, "error: {reason}; the daemon will not send it");
         }
         for (i, status) in c.statuses.iter().enumerate() {
             let _ = writeln!(

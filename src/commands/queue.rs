@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::cli::{exit, Format, QueueArgs};
 use crate::commands::check::{load, print_diagnostics};
-use crate::commands::{fit_settings, offline_counter, open_state};
+use crate::commands::{fit_settings, offline_fit, open_state, software_name};
 use crate::compose::compose;
 use crate::config::Config;
 use crate::library::Library;
@@ -33,6 +33,10 @@ pub struct QueueReport {
     /// Post files left out because they have problems (`perennial check` tells which).
     pub files_with_errors: usize,
     pub truncated: bool,
+    /// The rules posts were fitted with (`mastodon`, `gotosocial`, ...).
+    pub software: &'static str,
+    /// Where they came from: what the daemon saw of the server, or the defaults.
+    pub fitted: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,6 +53,8 @@ pub struct QueueEntry {
     /// The longest status, counted as the server will.
     pub length: usize,
     pub limit: usize,
+    /// Why the post would not be sent, if it would not (the daemon fails it instead).
+    pub unsendable: Option<String>,
 }
 
 pub fn run(config_path: &Path, args: &crate::cli::QueueArgs) -> u8 {
@@ -70,6 +76,9 @@ pub fn run(config_path: &Path, args: &crate::cli::QueueArgs) -> u8 {
     };
     let now = args.from.unwrap_or_else(Timestamp::now);
     let report = queue_report(&config, &library, &state, now, args);
+    if !args.json {
+        eprintln!("{}", report.fitted);
+    }
     let _ = if args.json {
         serde_json::to_writer_pretty(&mut out, &report)
             .map_err(std::io::Error::other)
@@ -102,8 +111,9 @@ pub fn queue_report(
         now,
     };
     let plan = plan(&input, until, MAX_ENTRIES);
-    let counter = offline_counter(config, None, None);
-    let settings = fit_settings(config, &counter);
+    let fit = offline_fit(config, state.server.as_ref());
+    let counter = &fit.counter;
+    let settings = fit_settings(config, counter);
     let entries = plan
         .entries
         .iter()
@@ -125,6 +135,7 @@ pub fn queue_report(
                     .and_then(|c| c.statuses.iter().map(|s| s.length).max())
                     .unwrap_or(0),
                 limit: counter.limit(),
+                unsendable: composed.as_ref().and_then(|c| c.unsendable()),
             }
         })
         .collect();
@@ -168,6 +179,8 @@ pub fn queue_report(
             .map(|(id, failed)| (id.clone(), failed.message.clone()))
             .collect(),
         files_with_errors,
+        software: software_name(counter.software()),
+        fitted: fit.source.clone(),
     }
 }
 
@@ -218,6 +231,11 @@ fn print_human(out: &mut impl Write, report: &QueueReport) -> std::io::Result<()
             PostReason::Manual => "manual",
         };
         match (&entry.post, &entry.category, &entry.fit) {
+            (Some(post), Some(category), Some(_)) if entry.unsendable.is_some() => writeln!(
+                out,
+                "  {at}  {reason}  {post:width$}  {category:category_width$}  {}",
+                entry.unsendable.as_deref().unwrap_or_default()
+            )?,
             (Some(post), Some(category), Some(fit)) => writeln!(
                 out,
                 "  {at}  {reason}  {post:width$}  {category:category_width$}  {fit} ({}/{})",

@@ -104,6 +104,49 @@ fn a_missing_config_exits_78_and_a_usage_error_exits_2() {
     assert_eq!(usage.status.code(), Some(2));
 }
 
+#[test]
+fn check_reports_a_post_that_cannot_be_sent_at_an_absurd_limit_and_warns_about_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[server]\nurl = \"https://a.example\"\nmax_characters = 10\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("posts")).unwrap();
+    std::fs::write(
+        dir.path().join("posts/linked.md"),
+        "+++\ntitle = \"x\"\nlink = \"https://example.org/guide\"\n+++\nRead the guide before you start.\n",
+    )
+    .unwrap();
+    let output = perennial(dir.path(), &["check"]);
+    let text = stdout(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "posts/linked.md:1:1: this post cannot be sent at the limit of 10 characters"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("hint: if the limit is wrong, set `max_characters`"),
+        "{text}"
+    );
+    assert!(
+        stderr.contains("warning: the limit is 10 characters, below 100"),
+        "{stderr}"
+    );
+    // preview says the same, once, and the daemon will not send it.
+    let output = perennial(dir.path(), &["preview"]);
+    let text = stdout(&output);
+    assert_eq!(
+        text.matches("error: this post cannot be sent at the limit of 10")
+            .count(),
+        1,
+        "{text}"
+    );
+}
+
 fn walk_post_ids(dir: &std::path::Path) -> Vec<String> {
     let mut ids = Vec::new();
     for entry in walkdir::WalkDir::new(dir) {

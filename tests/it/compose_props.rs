@@ -213,3 +213,87 @@ proptest! {
         prop_assert_eq!(&composed, &compose(&post, &settings), "not deterministic");
     }
 }
+
+/// What is left of `text` once the link, `…`, a thread part's ` (i/n)` and whitespace are
+/// taken out.
+fn besides_link_and_ellipsis(text: &str, link: Option<&str>) -> String {
+    let mut rest = text.to_string();
+    if let Some(link) = link {
+        rest = rest.replace(link, "");
+    }
+    let rest = match (rest.rfind(" ("), rest.ends_with(')')) {
+        (Some(open), true)
+            if rest[open + 2..rest.len() - 1]
+                .split('/')
+                .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            rest[..open].to_string()
+        }
+        _ => rest,
+    };
+    rest.chars()
+        .filter(|c| *c != '…' && !c.is_whitespace())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 5_000, ..ProptestConfig::default() })]
+
+    /// Issue 14, item 11: at any limit from 1 to 600, under every counter, a composition is
+    /// either sendable (every status fits, the first keeps the link, each has text besides
+    /// the link and `…`), or `unsendable()` says why it must not be sent.
+    #[test]
+    fn at_any_limit_a_composition_is_sendable_or_unsendable_says_why(
+        text in body(),
+        with_link in any::<bool>(),
+        link_index in 0..URLS.len(),
+        tags in prop::collection::vec("[A-Z][a-z]{2,10}", 0..4),
+        thread in any::<bool>(),
+        cw in prop::option::weighted(0.2, "[a-z ]{1,30}"),
+        software in software(),
+        limit in 1usize..=600,
+        max_thread in 1usize..6,
+    ) {
+        let link = with_link.then(|| URLS[link_index].to_string());
+        let long_posts = Some(if thread { LongPosts::Thread } else { LongPosts::Truncate });
+        let post = make_post(text, link, tags, long_posts, cw);
+        let counter = Counter::new(software, limit, 23);
+        let defaults = vec!["pyOpenSci".to_string()];
+        let settings = FitSettings {
+            counter: &counter,
+            long_posts: LongPosts::Truncate,
+            max_thread,
+            default_hashtags: &defaults,
+            visibility: Visibility::Public,
+            language: "en",
+        };
+        let composed = compose(&post, &settings);
+        if let Some(reason) = composed.unsendable() {
+            prop_assert!(!reason.trim().is_empty());
+            return Ok(());
+        }
+        let link = post.link.as_deref();
+        let body_has_text = !besides_link_and_ellipsis(&post.text, link).is_empty();
+        for status in &composed.statuses {
+            prop_assert!(
+                status.length <= counter.limit(),
+                "sent over the limit: {} > {}: {:?}",
+                status.length,
+                counter.limit(),
+                status.text
+            );
+            prop_assert!(
+                !body_has_text || !besides_link_and_ellipsis(&status.text, link).is_empty(),
+                "sent with nothing but the link and `…`: {:?}",
+                status.text
+            );
+        }
+        if let Some(link) = link {
+            prop_assert!(
+                composed.statuses[0].text.contains(link),
+                "sent without the link: {:?}",
+                composed.statuses[0].text
+            );
+        }
+    }
+}

@@ -65,3 +65,22 @@ fn every_gives_interval_slots_and_durations_accept_days() {
         jiff::SignedDuration::from_hours(48)
     );
 }
+
+#[test]
+fn grace_of_the_minimum_loads_and_jitter_longer_than_grace_is_allowed() {
+    // A slot's `grace` counts from its jittered time, so a jitter longer than `grace` never
+    // pushes a slot out of its window (the crash soak runs `every = "1s"`, `grace = "10s"`).
+    let config = Config::parse(
+        Path::new("c.toml"),
+        "[server]\nurl = \"https://a.example\"\n[schedule]\ntimes = [\"09:30\"]\njitter = \"2h\"\ngrace = \"10s\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.schedule.grace, perennial::config::MIN_GRACE);
+    let errors = Config::parse(
+        Path::new("c.toml"),
+        "[server]\nurl = \"https://a.example\"\n[schedule]\ngrace = \"9s\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!((errors[0].line, errors[0].column), (4, 9));
+}
