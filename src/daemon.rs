@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{self, Clock};
 use crate::commands::check::load;
-use crate::commands::{fit_settings, offline_counter};
+use crate::commands::fit_settings;
 use crate::compose::compose;
 use crate::config::Config;
 use crate::count::Counter;
@@ -237,6 +237,9 @@ pub async fn run(
         given_up: Vec::new(),
         mentions,
     };
+    if let Some(warning) = crate::compose::limit_warning(&daemon.counter()) {
+        tracing::warn!("{warning}");
+    }
     daemon.remember_server()?;
     daemon.retry_failed_on_new_settings()?;
     daemon.resolve_pending_reply().await?;
@@ -472,7 +475,8 @@ impl Daemon {
     fn counter(&self) -> Counter {
         match &self.server {
             Some(server) => server.limits().counter(),
-            None => offline_counter(&self.config, None, None),
+            // A dry run fits as the offline commands do: for the server the daemon last saw.
+            None => crate::commands::offline_fit(&self.config, self.state.server.as_ref()).counter,
         }
     }
 

@@ -115,8 +115,9 @@ async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
         return Ok(exit::FAILURE);
     };
     if args.dry_run {
-        let counter = crate::commands::offline_counter(&config, None, None);
-        let composed = compose(post, &fit_settings(&config, &counter));
+        let fit = crate::commands::offline_fit_from_state(&config);
+        eprintln!("{}", fit.source);
+        let composed = compose(post, &fit_settings(&config, &fit.counter));
         for (index, status) in composed.statuses.iter().enumerate() {
             println!(
                 "--- {}/{} ({} characters)",

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use perennial::clock::{Clock, TokioClock};
-use perennial::daemon::{self, Controls, RunOptions};
 use perennial::config::Visibility;
+use perennial::daemon::{self, Controls, RunOptions};
 use perennial::state::{MentionOutcome, SkipReason, StateStore};
 
 use crate::daemon_runs::{fake, ts, Bot, PATIENCE};
@@ -305,7 +305,9 @@ async fn mentions_are_answered_while_a_post_waits_out_a_503_with_retry_after() {
     );
     let (handle, controls) = bot.start(&clock, RunOptions::default(), None);
     bot.fake.wait_for_requests(Route::PostStatus, 1).await;
-    bot.fake.wait_for_stream_count(1).await;
+    tokio::time::timeout(PATIENCE, bot.fake.wait_for_stream_count(1))
+        .await
+        .expect("the daemon listens");
     tokio::time::sleep(Duration::from_secs(5)).await;
     let asked = clock.now();
     bot.fake.add_mention(
@@ -333,6 +335,7 @@ async fn mentions_are_answered_while_a_post_waits_out_a_503_with_retry_after() {
 
 #[tokio::test(start_paused = true)]
 async fn refused_replies_count_against_the_caps_and_pause_replying() {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     // The fake refuses anything over 20 characters; the config makes the composer believe 500.
     let clock = TokioClock::starting_at(ts("2027-01-04T08:00:00Z"));
     let bot = Bot::new(
@@ -344,11 +347,13 @@ async fn refused_replies_count_against_the_caps_and_pause_replying() {
     let config = std::fs::read_to_string(bot.config_path()).unwrap();
     std::fs::write(
         bot.config_path(),
-        config.replace("url = ", "max_characters = 500\nurl = "),
+        config.replacen("url = ", "max_characters = 500\nurl = ", 1),
     )
     .unwrap();
     let (handle, controls) = bot.start(&clock, RunOptions::default(), None);
-    bot.fake.wait_for_stream_count(1).await;
+    tokio::time::timeout(PATIENCE, bot.fake.wait_for_stream_count(1))
+        .await
+        .expect("the daemon listens");
     for n in 0..200 {
         bot.fake.add_mention(
             &format!("user{n}@example.org"),
@@ -409,7 +414,11 @@ async fn a_limit_too_small_for_the_link_fails_the_post_instead_of_posting_an_ell
         );
         let state = bot.state();
         let failed = state.failed.get("tips/only").expect("the post is failed");
-        assert!(failed.message.contains("room"), "{}", failed.message);
+        assert!(
+            failed.message.contains("cannot be sent"),
+            "{}",
+            failed.message
+        );
     }
 }
 
@@ -472,5 +481,124 @@ async fn sigterm_mid_thread_stops_after_the_part_in_flight_and_the_rest_resumes(
     bot.once(&clock).await;
     let statuses = bot.fake.statuses();
     assert_eq!(statuses.len(), pending.parts.len());
-    assert_eq!(statuses[1].in_reply_to_id.as_deref(), Some(&*statuses[0].id));
+    assert_eq!(
+        statuses[1].in_reply_to_id.as_deref(),
+        Some(&*statuses[0].id)
+    );
+}
+
+/// What the daemon logs while `f` runs, as text (the current-thread runtime runs the
+/// daemon's task on this thread, so a thread-local subscriber sees it).
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+    fn subscriber(&self) -> impl tracing::Subscriber {
+        let writer = self.clone();
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_broken_config_edit_is_logged_once_though_reloaded_twice() {
+    let captured = Captured::default();
+    let _guard = tracing::subscriber::set_default(captured.subscriber());
+    let clock = TokioClock::starting_at(ts("2027-01-04T08:00:00Z"));
+    let bot = Bot::new(
+        fake(FakeOptions::mastodon(), &clock),
+        DAILY_0900,
+        "",
+        &[("tips/only", "", "Body of tips/only.")],
+    );
+    let (handle, controls) = bot.start(&clock, RunOptions::default(), None);
+    bot.fake.wait_for_requests(Route::Instance, 1).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let config = std::fs::read_to_string(bot.config_path()).unwrap();
+    std::fs::write(bot.config_path(), format!("{config}\nunknown_key = 1\n")).unwrap();
+    // The watcher and a SIGHUP both see the one edit.
+    for _ in 0..3 {
+        controls.reload.notify_one();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    controls.shutdown.cancel();
+    handle.await.unwrap().unwrap();
+    let log = captured.text();
+    assert_eq!(
+        log.matches("the configuration has problems").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(log.matches("unknown_key").count(), 1, "{log}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn slots_passed_while_a_post_was_retried_are_not_called_missed_while_stopped() {
+    let captured = Captured::default();
+    let _guard = tracing::subscriber::set_default(captured.subscriber());
+    let clock = TokioClock::starting_at(ts("2027-01-04T09:00:00Z"));
+    let bot = Bot::new(
+        fake(FakeOptions::mastodon(), &clock),
+        "every = \"5m\"\njitter = \"0m\"\ngrace = \"10m\"",
+        "",
+        &[
+            (
+                "long/thread",
+                "long_posts = \"thread\"",
+                &long_body("long/thread"),
+            ),
+            ("tips/b", "", "Body of tips/b."),
+        ],
+    );
+    // Once the thread's first part is out, the rest waits out 40 minutes of 503s (a thread
+    // already started is always finished): eight slots pass meanwhile.
+    let server = bot.fake.clone();
+    let checkpoint: perennial::publish::Checkpoint = Arc::new(move |step| {
+        if step == perennial::publish::Step::Recorded(0) {
+            for _ in 0..12 {
+                server.inject(
+                    Route::PostStatus,
+                    Fault::Unavailable503 {
+                        retry_after_secs: Some(200),
+                    },
+                );
+            }
+        }
+        false
+    });
+    // The daemon ran before: the last check was a minute ago.
+    let mut state = perennial::state::State::default();
+    state.rotation.last_slot = Some(ts("2027-01-04T08:55:00Z"));
+    state.rotation.checked = Some(ts("2027-01-04T08:59:00Z"));
+    StateStore::new(bot.dir.path().join("state"))
+        .save(&state)
+        .unwrap();
+    let (handle, controls) = bot.start(&clock, RunOptions::default(), Some(checkpoint));
+    let parts = long_body("long/thread").len() / 400 + 1;
+    tokio::time::timeout(PATIENCE, bot.fake.wait_for_statuses(parts + 1))
+        .await
+        .unwrap();
+    controls.shutdown.cancel();
+    handle.await.unwrap().unwrap();
+    let log = captured.text();
+    assert!(
+        !log.contains("while the daemon was not running"),
+        "the daemon was running: {log}"
+    );
+    assert!(log.contains("while the daemon was busy"), "{log}");
 }
