@@ -104,9 +104,7 @@ impl RunError {
             RunError::Config(_) | RunError::Token(_) | RunError::NoToken => {
                 crate::cli::exit::CONFIG
             }
-            RunError::Connect(
-                ConnectError::Unauthorized { .. } | ConnectError::InvalidUrl { .. },
-            ) => crate::cli::exit::CONFIG,
+            RunError::Connect(error) if error.is_configuration() => crate::cli::exit::CONFIG,
             RunError::Connect(_) | RunError::State(_) => crate::cli::exit::FAILURE,
         }
     }
@@ -237,8 +235,12 @@ pub async fn run(
         given_up: Vec::new(),
         mentions,
     };
-    if let Some(warning) = crate::compose::limit_warning(&daemon.counter()) {
-        tracing::warn!("{warning}");
+    // Connecting warned about a limit below the floor already, naming where it came from;
+    // a dry run does not connect.
+    if daemon.server.is_none() {
+        if let Some(warning) = crate::compose::limit_warning(&daemon.counter()) {
+            tracing::warn!("{warning}");
+        }
     }
     daemon.remember_server()?;
     daemon.retry_failed_on_new_settings()?;

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use reqwest::header::{HeaderMap, DATE, RETRY_AFTER};
 
 use crate::html::html_to_text;
+use crate::retry::MAX_SERVER_WAIT;
 
 /// A request to the server failed. The token never appears in it: it only ever travels in the
 /// `Authorization` header, never in a URL, a body or a message.
@@ -56,6 +57,95 @@ pub enum ErrorKind {
     /// Uploaded media was still being processed when we stopped waiting.
     #[error("media {media_id} was still being processed after {} s", waited.as_secs())]
     MediaNotReady { media_id: String, waited: Duration },
+}
+
+impl ErrorKind {
+    fn redact(self, redactor: &Redactor) -> ErrorKind {
+        let r = |text: String| redactor.apply(text);
+        match self {
+            ErrorKind::Connect { detail } => ErrorKind::Connect { detail: r(detail) },
+            ErrorKind::ConnectionLost { detail } => ErrorKind::ConnectionLost { detail: r(detail) },
+            ErrorKind::Http {
+                status,
+                message,
+                retry_after,
+            } => ErrorKind::Http {
+                status,
+                message: r(message),
+                retry_after,
+            },
+            ErrorKind::InvalidResponse { status, detail } => ErrorKind::InvalidResponse {
+                status,
+                detail: r(detail),
+            },
+            ErrorKind::InvalidRequest { detail } => ErrorKind::InvalidRequest { detail: r(detail) },
+            ErrorKind::File { path, detail } => ErrorKind::File {
+                path,
+                detail: r(detail),
+            },
+            ErrorKind::MediaNotReady { media_id, waited } => ErrorKind::MediaNotReady {
+                media_id: r(media_id),
+                waited,
+            },
+            kind @ (ErrorKind::Timeout { .. } | ErrorKind::RateLimited { .. }) => kind,
+        }
+    }
+}
+
+/// What stands in for the token in a redacted text.
+pub const REDACTED: &str = "[redacted]";
+
+/// Replaces a secret, in the forms it may be echoed in, by [`REDACTED`].
+pub(crate) struct Redactor {
+    forms: Vec<String>,
+}
+
+impl Redactor {
+    pub(crate) fn new(secret: &str) -> Redactor {
+        let mut forms = Vec::new();
+        // An empty secret would "occur" everywhere.
+        if !secret.is_empty() {
+            forms.push(secret.to_string());
+            let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+            for encoded in [
+                percent_encode(secret, false),
+                percent_encode(secret, true),
+                form,
+            ] {
+                if !forms.contains(&encoded) {
+                    forms.push(encoded);
+                }
+            }
+        }
+        // The longest first, so that a form containing another is replaced whole.
+        forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
+        Redactor { forms }
+    }
+
+    pub(crate) fn apply(&self, mut text: String) -> String {
+        for form in &self.forms {
+            if text.contains(form.as_str()) {
+                text = text.replace(form.as_str(), REDACTED);
+            }
+        }
+        text
+    }
+}
+
+/// `text` percent-encoded as in a URL (RFC 3986 §2.1: everything but the unreserved
+/// characters), with upper- or lower-case hex digits.
+fn percent_encode(text: &str, lower: bool) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else if lower {
+            encoded.push_str(&format!("%{byte:02x}"));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
 }
 
 fn wait_text(retry_after: Option<Duration>) -> String {
@@ -143,12 +233,26 @@ impl ServerError {
 
     /// How long the server asked us to wait, when it said so (429, or a 503 with
     /// `Retry-After`). `None`: use your own backoff.
+    /// Never more than [`MAX_SERVER_WAIT`]: a header saying "a billion seconds" (or an epoch
+    /// sent as seconds) must not stop the bot for good.
     pub fn retry_after(&self) -> Option<Duration> {
         match &self.kind {
             ErrorKind::RateLimited { retry_after } | ErrorKind::Http { retry_after, .. } => {
-                *retry_after
+                retry_after.map(|wait| wait.min(MAX_SERVER_WAIT))
             }
             _ => None,
+        }
+    }
+
+    /// The same error with every occurrence of `secret` (the token: raw, percent-encoded and
+    /// form-encoded) in its text replaced by [`REDACTED`]. A server or a proxy may echo the
+    /// request's `Authorization` header in an error body, and this text reaches the journal
+    /// and `state.json`.
+    pub(crate) fn redact(self, secret: &str) -> ServerError {
+        let redactor = Redactor::new(secret);
+        ServerError {
+            endpoint: redactor.apply(self.endpoint),
+            kind: self.kind.redact(&redactor),
         }
     }
 
@@ -186,8 +290,8 @@ pub enum Disposition {
     Retry,
 }
 
-/// Connecting failed: the daemon exits 78 on [`ConnectError::Unauthorized`], retries with
-/// backoff when [`ConnectError::retryable`], and exits 1 otherwise.
+/// Connecting failed: the daemon exits 78 when [`ConnectError::is_configuration`], retries
+/// with backoff when [`ConnectError::retryable`], and exits 1 otherwise.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectError {
     /// The server refused the token (401 or 403 from `verify_credentials`).
@@ -212,9 +316,51 @@ pub enum ConnectError {
     /// `[server] url` is not an http(s) URL.
     #[error("the server URL {url:?} cannot be used: {reason}")]
     InvalidUrl { url: String, reason: String },
+    /// The token works but cannot read the account's own statuses (401 or 403 from
+    /// `GET /api/v1/accounts/:id/statuses`): a token made by hand without `read:statuses`.
+    /// Without that read a post whose answer was lost can never be verified, so it would
+    /// stay pending for good.
+    #[error(
+        "the server at {url} refused to show the account's own statuses to this token \
+         (HTTP {status}: {server_message}); the token needs the scope `read:statuses` (or \
+         `read`): run `perennial login --server {url}` again to get a token with it"
+    )]
+    CannotReadOwnStatuses {
+        url: String,
+        status: u16,
+        server_message: String,
+    },
 }
 
 impl ConnectError {
+    /// Whether the operator must fix the configuration (the token, its scopes, the URL)
+    /// before connecting can succeed: the daemon exits 78 (`EX_CONFIG`) on these.
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            ConnectError::Unauthorized { .. }
+                | ConnectError::InvalidUrl { .. }
+                | ConnectError::CannotReadOwnStatuses { .. }
+        )
+    }
+
+    /// Sorts a failure of the own-statuses read at the end of connecting.
+    pub(crate) fn from_own_statuses_error(url: &str, error: ServerError) -> Self {
+        let url = url.to_string();
+        match error.kind() {
+            ErrorKind::Http {
+                status: status @ (401 | 403),
+                message,
+                ..
+            } => ConnectError::CannotReadOwnStatuses {
+                url,
+                status: *status,
+                server_message: message.clone(),
+            },
+            _ => ConnectError::from_server_error(url, error),
+        }
+    }
+
     /// Whether connecting again later may succeed.
     pub fn retryable(&self) -> bool {
         matches!(self, ConnectError::Unreachable { .. })
@@ -290,37 +436,6 @@ pub(crate) fn kind_from_reqwest(error: reqwest::Error, timeout: Duration) -> Err
     }
 }
 
-/// Sorts a megalodon failure.
-pub(crate) fn kind_from_megalodon(error: megalodon::error::Error, timeout: Duration) -> ErrorKind {
-    use megalodon::error::Error as M;
-    match error {
-        M::RequestError(error) => kind_from_reqwest(error, timeout),
-        M::OwnError(own) => match own.status {
-            Some(status) => {
-                let headers = own.header.unwrap_or_default();
-                kind_from_status(status, &headers, own.message.as_bytes(), Timestamp::now())
-            }
-            None => ErrorKind::InvalidResponse {
-                status: 0,
-                detail: format!("{}: {}", own.kind, own.message),
-            },
-        },
-        M::JsonError(error) => ErrorKind::InvalidResponse {
-            status: 0,
-            detail: error.to_string(),
-        },
-        M::ParseError(error) => ErrorKind::InvalidRequest {
-            detail: error.to_string(),
-        },
-        M::StandardError(error) => ErrorKind::ConnectionLost {
-            detail: error.to_string(),
-        },
-        M::WebSocketError(error) => ErrorKind::ConnectionLost {
-            detail: error.to_string(),
-        },
-    }
-}
-
 /// Sorts an answer that is not a success. `now` is used when the answer has no `Date`.
 pub(crate) fn kind_from_status(
     status: u16,
@@ -383,25 +498,63 @@ fn server_message(status: u16, body: &[u8]) -> String {
 }
 
 /// How long a 429 asks us to wait: `Retry-After` (seconds or an HTTP date) when present, else
-/// `X-RateLimit-Reset` (an ISO 8601 time, which Mastodon and GoToSocial send) measured from the
-/// answer's `Date` (the server's clock, so our clock's error does not matter), or from `now`.
+/// `X-RateLimit-Reset` measured from the answer's `Date` (the server's clock, so our clock's
+/// error does not matter), or from `now`. Mastodon sends the reset as ISO 8601 with
+/// microseconds (`app/lib/rate_limiter.rb`, `config/initializers/rack_attack.rb`); GoToSocial
+/// 0.19 as ISO 8601 in whole seconds (`2026-12-04T21:31:15.000Z`, from its
+/// `internal/middleware/ratelimit.go`), the window's end cut down to the second, so a
+/// whole-second reset gets one second more; its docs call it a unix timestamp, so a plain
+/// number is read too: seconds from now, or an epoch (anything over an hour is "an hour").
+/// Never more than [`MAX_SERVER_WAIT`], and never a panic, whatever the header says.
 pub(crate) fn rate_limit_wait(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
     if let Some(wait) = retry_after_header(headers, now) {
         return Some(wait);
     }
-    let reset = header_str(headers, "x-ratelimit-reset")?;
-    let reset: Timestamp = reset.trim().parse().ok()?;
+    let reset = header_str(headers, "x-ratelimit-reset")?.trim();
+    if let Some(seconds) = plain_seconds(reset) {
+        return Some(seconds);
+    }
+    let reset: Timestamp = reset.parse().ok()?;
+    // A reset in whole seconds is the window's end cut down to its second: a real
+    // GoToSocial 0.19.2 said `04:31:24.000Z` and still answered 429 at 04:31:24.959. One more
+    // second so that the retry does not land just before the true end.
+    let reset = if reset.subsec_nanosecond() == 0 {
+        reset
+            .saturating_add(jiff::SignedDuration::from_secs(1))
+            .ok()?
+    } else {
+        reset
+    };
     Some(duration_until(reset, server_now(headers, now)))
 }
 
-/// `Retry-After`: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+/// `Retry-After`: delay-seconds or an HTTP date (RFC 9110 §10.2.3), at most
+/// [`MAX_SERVER_WAIT`].
 fn retry_after_header(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
     let value = header_str(headers, RETRY_AFTER.as_str())?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if let Some(seconds) = plain_seconds(value) {
+        return Some(seconds);
     }
     let at = parse_http_date(value)?;
     Some(duration_until(at, server_now(headers, now)))
+}
+
+/// A header value that is a non-negative number of seconds (`120`, `1.5`, or digits too many
+/// for any integer type), at most [`MAX_SERVER_WAIT`]; `None` for anything else (a negative
+/// number, a date, garbage).
+fn plain_seconds(value: &str) -> Option<Duration> {
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    // Too many digits for a u64 is surely more than an hour.
+    let seconds = whole.parse::<u64>().unwrap_or(u64::MAX);
+    if seconds >= MAX_SERVER_WAIT.as_secs() {
+        return Some(MAX_SERVER_WAIT);
+    }
+    let millis = format!("{fraction:0<3}")[..3].parse::<u64>().unwrap_or(0);
+    Some(Duration::from_secs(seconds) + Duration::from_millis(millis))
 }
 
 fn server_now(headers: &HeaderMap, now: Timestamp) -> Timestamp {
@@ -416,8 +569,11 @@ fn parse_http_date(value: &str) -> Option<Timestamp> {
         .ok()
 }
 
+/// From `now` until `at`: zero when `at` is past, at most [`MAX_SERVER_WAIT`].
 fn duration_until(at: Timestamp, now: Timestamp) -> Duration {
-    Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO)
+    Duration::try_from(at.duration_since(now))
+        .unwrap_or(Duration::ZERO)
+        .min(MAX_SERVER_WAIT)
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -489,8 +645,11 @@ mod tests {
 
     #[test]
     fn rate_limit_reset_without_date_is_measured_from_now() {
-        let h = headers(&[("x-ratelimit-reset", "2026-03-01T12:01:00Z")]);
-        assert_eq!(rate_limit_wait(&h, now()), Some(Duration::from_secs(60)));
+        let h = headers(&[("x-ratelimit-reset", "2026-03-01T12:01:00.250Z")]);
+        assert_eq!(
+            rate_limit_wait(&h, now()),
+            Some(Duration::from_millis(60_250))
+        );
         let past = headers(&[("x-ratelimit-reset", "2026-03-01T11:00:00Z")]);
         assert_eq!(rate_limit_wait(&past, now()), Some(Duration::ZERO));
     }
@@ -564,5 +723,235 @@ mod tests {
         let message = server_message(503, page.as_bytes());
         assert_eq!(message.chars().count(), 301);
         assert!(message.ends_with('…'));
+    }
+
+    // Issue 14 item 2: no header makes the wait longer than an hour, or panics.
+
+    #[test]
+    fn a_huge_retry_after_is_an_hour_and_never_panics() {
+        for value in [
+            "1000000000000",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999999999999",
+            "1796354000",
+            "3601",
+        ] {
+            let h = headers(&[("retry-after", value)]);
+            assert_eq!(rate_limit_wait(&h, now()), Some(MAX_SERVER_WAIT), "{value}");
+            let error = ServerError::new(
+                "POST /api/v1/statuses",
+                kind_from_status(503, &h, b"", now()),
+            );
+            assert_eq!(error.retry_after(), Some(MAX_SERVER_WAIT), "{value}");
+        }
+        let h = headers(&[("retry-after", "3599")]);
+        assert_eq!(rate_limit_wait(&h, now()), Some(Duration::from_secs(3599)));
+    }
+
+    #[test]
+    fn a_negative_or_garbage_retry_after_gives_no_wait() {
+        for value in [
+            "-5",
+            "-1000000000000",
+            "",
+            "1e9",
+            "0x10",
+            "soon",
+            "1.2.3",
+            "NaN",
+        ] {
+            let h = headers(&[("retry-after", value)]);
+            assert_eq!(rate_limit_wait(&h, now()), None, "{value:?}");
+        }
+        let h = headers(&[("retry-after", "1.5")]);
+        assert_eq!(
+            rate_limit_wait(&h, now()),
+            Some(Duration::from_millis(1500))
+        );
+    }
+
+    #[test]
+    fn a_far_retry_after_date_is_an_hour() {
+        let h = headers(&[
+            ("retry-after", "Wed, 01 Jan 9000 00:00:00 GMT"),
+            ("date", "Sun, 01 Mar 2026 10:00:00 GMT"),
+        ]);
+        assert_eq!(rate_limit_wait(&h, now()), Some(MAX_SERVER_WAIT));
+    }
+
+    #[test]
+    fn gotosocials_whole_second_reset_is_measured_from_its_date() {
+        // As a real GoToSocial 0.19.2 sends them: no fraction but `.000`, and no Retry-After.
+        let h = headers(&[
+            ("x-ratelimit-reset", "2026-03-01T10:00:52.000Z"),
+            ("date", "Sun, 01 Mar 2026 10:00:00 GMT"),
+        ]);
+        // 52 s to the reset, and one more: the true end of the window lies within that second.
+        assert_eq!(rate_limit_wait(&h, now()), Some(Duration::from_secs(53)));
+        let no_fraction = headers(&[
+            ("x-ratelimit-reset", "2026-03-01T10:00:52Z"),
+            ("date", "Sun, 01 Mar 2026 10:00:00 GMT"),
+        ]);
+        assert_eq!(
+            rate_limit_wait(&no_fraction, now()),
+            Some(Duration::from_secs(53))
+        );
+        // The reset is this very second: the window ends within it, so 1 s.
+        let same_second = headers(&[
+            ("x-ratelimit-reset", "2026-03-01T10:00:00.000Z"),
+            ("date", "Sun, 01 Mar 2026 10:00:00 GMT"),
+        ]);
+        assert_eq!(
+            rate_limit_wait(&same_second, now()),
+            Some(Duration::from_secs(1))
+        );
+        // Mastodon's reset has a fraction: used as it is.
+        let fraction = headers(&[
+            ("x-ratelimit-reset", "2026-03-01T10:00:52.250000Z"),
+            ("date", "Sun, 01 Mar 2026 10:00:00 GMT"),
+        ]);
+        assert_eq!(
+            rate_limit_wait(&fraction, now()),
+            Some(Duration::from_millis(52_250))
+        );
+    }
+
+    #[test]
+    fn a_far_rate_limit_reset_is_an_hour() {
+        for reset in ["9000-01-01T00:00:00Z", "2026-03-02T12:00:00.000000Z"] {
+            let h = headers(&[("x-ratelimit-reset", reset)]);
+            assert_eq!(rate_limit_wait(&h, now()), Some(MAX_SERVER_WAIT), "{reset}");
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_reset_as_a_number_is_seconds_capped_at_an_hour() {
+        let h = headers(&[("x-ratelimit-reset", "90")]);
+        assert_eq!(rate_limit_wait(&h, now()), Some(Duration::from_secs(90)));
+        // An epoch (GoToSocial's docs call it a unix timestamp), or nonsense: an hour.
+        for value in [
+            "1772366400",
+            "18446744073709551615",
+            "1000000000000000000000",
+        ] {
+            let h = headers(&[("x-ratelimit-reset", value)]);
+            assert_eq!(rate_limit_wait(&h, now()), Some(MAX_SERVER_WAIT), "{value}");
+        }
+        for value in ["-90", "garbage", ""] {
+            let h = headers(&[("x-ratelimit-reset", value)]);
+            assert_eq!(rate_limit_wait(&h, now()), None, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn a_wait_set_by_hand_is_capped_too() {
+        let error = ServerError::new(
+            "GET /api/v1/notifications",
+            ErrorKind::RateLimited {
+                retry_after: Some(Duration::MAX),
+            },
+        );
+        assert_eq!(error.retry_after(), Some(MAX_SERVER_WAIT));
+    }
+
+    // Issue 14 item 4: only the server's verdict on the status fails it.
+
+    fn refused(status: u16) -> ServerError {
+        http(status, r#"{"error":"no"}"#)
+    }
+
+    #[test]
+    fn only_a_verdict_on_the_status_is_invalid() {
+        for status in [400, 413, 415, 422] {
+            assert_eq!(
+                refused(status).disposition(),
+                Disposition::Invalid,
+                "{status}"
+            );
+        }
+        for status in [401, 403] {
+            assert_eq!(
+                refused(status).disposition(),
+                Disposition::TokenRefused,
+                "{status}"
+            );
+        }
+        for status in [
+            301, 302, 307, 404, 405, 408, 409, 410, 429, 500, 502, 503, 504,
+        ] {
+            assert_eq!(
+                refused(status).disposition(),
+                Disposition::Retry,
+                "{status}"
+            );
+        }
+        for kind in [
+            ErrorKind::Connect {
+                detail: "refused".into(),
+            },
+            ErrorKind::Timeout {
+                after: Duration::from_secs(30),
+            },
+            ErrorKind::ConnectionLost {
+                detail: "reset".into(),
+            },
+            ErrorKind::RateLimited { retry_after: None },
+            ErrorKind::InvalidResponse {
+                status: 200,
+                detail: "garbled".into(),
+            },
+            ErrorKind::MediaNotReady {
+                media_id: "1".into(),
+                waited: Duration::from_secs(120),
+            },
+        ] {
+            let error = ServerError::new("POST /api/v1/statuses", kind);
+            assert_eq!(error.disposition(), Disposition::Retry, "{error}");
+        }
+        for kind in [
+            ErrorKind::InvalidRequest {
+                detail: "newline in a header".into(),
+            },
+            ErrorKind::File {
+                path: "a.png".into(),
+                detail: "not found".into(),
+            },
+        ] {
+            let error = ServerError::new("POST /api/v2/media", kind);
+            assert_eq!(error.disposition(), Disposition::Invalid, "{error}");
+        }
+        // `retryable` is unchanged: connecting relies on a 404 not being retryable.
+        assert!(!refused(404).retryable());
+        assert!(!refused(401).retryable());
+        assert!(refused(503).retryable());
+    }
+
+    // Issue 14 item 10: the token redacted from every text of an error.
+
+    #[test]
+    fn the_token_is_redacted_in_every_form() {
+        let token = "tok+en/with=odd chars";
+        let echoed = format!(
+            "raw {token}; percent {}; lower {}; form {}",
+            percent_encode(token, false),
+            percent_encode(token, true),
+            url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
+        );
+        let error = ServerError::new(
+            "POST /api/v1/statuses",
+            kind_from_status(422, &HeaderMap::new(), echoed.as_bytes(), now()),
+        )
+        .redact(token);
+        let text = format!("{error} {error:?}");
+        assert!(!text.contains(token), "{text}");
+        assert!(!text.contains("tok%2Ben"), "{text}");
+        assert!(!text.contains("tok%2ben"), "{text}");
+        assert!(!text.contains("tok%2Ben%2Fwith"), "{text}");
+        assert_eq!(text.matches(REDACTED).count(), 8, "{text}");
+
+        // An empty token redacts nothing.
+        let error = refused(500).redact("");
+        assert_eq!(error.server_message(), Some("no"));
     }
 }

@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::token::Token;
 
-use super::error::{kind_from_reqwest, kind_from_status, ErrorKind, ServerError};
+use super::error::{kind_from_reqwest, kind_from_status, ErrorKind, Redactor, ServerError};
 
 /// No API answer we read is anywhere near this; a bigger one is a broken or hostile server.
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -183,14 +183,31 @@ impl Api {
         self.public_client.get(url)
     }
 
-    /// Sends a request and reads its answer; any status but 2xx is an error.
+    /// Sends a request and reads its answer; any status but 2xx is an error, with the token
+    /// redacted from its text ([`Api::redact`]).
     pub async fn send(
         &self,
         endpoint: &str,
         request: RequestBuilder,
         timeout: Duration,
     ) -> Result<Answer, ServerError> {
-        fetch(endpoint, request, timeout).await?.success(endpoint)
+        fetch(endpoint, request, timeout)
+            .await
+            .and_then(|reply| reply.success(endpoint))
+            .map_err(|error| self.redact(error))
+    }
+
+    /// `error` without the token anywhere in its text. Every error of a request that
+    /// carried the token passes through here ([`Api::send`], the notification stream), so
+    /// that a server or proxy echoing the `Authorization` header in its error body (nginx
+    /// debug pages, some WAFs) cannot put the token in the journal or in `state.json`.
+    pub fn redact(&self, error: ServerError) -> ServerError {
+        error.redact(self.token.expose())
+    }
+
+    /// `text` without the token (see [`Api::redact`]).
+    pub fn redact_text(&self, text: String) -> String {
+        Redactor::new(self.token.expose()).apply(text)
     }
 }
 
@@ -216,7 +233,10 @@ fn with_status(error: BodyError, status: StatusCode, timeout: Duration) -> Error
         BodyError::Read(e) => kind_from_reqwest(e, timeout),
         BodyError::TooLarge => ErrorKind::InvalidResponse {
             status: status.as_u16(),
-            detail: format!("the answer is larger than {MAX_BODY_BYTES} bytes"),
+            detail: format!(
+                "the answer is too large (over {} MiB); a Mastodon API answer is far smaller",
+                MAX_BODY_BYTES / (1024 * 1024)
+            ),
         },
     }
 }

@@ -16,7 +16,7 @@ pub const DEFAULT_MAX_MEDIA_ATTACHMENTS: usize = 4;
 pub const DEFAULT_DESCRIPTION_LIMIT: usize = 1500;
 
 /// The status length limit when the server does not say: Mastodon's hard-coded 500, and
-/// 5000 for the others (see `shared/fediverse-facts.md`).
+/// 5000 for the others (GoToSocial's `statuses-max-chars` default; Pleroma's `:limit`).
 pub fn default_max_characters(software: Software) -> usize {
     match software {
         Software::Mastodon => 500,
@@ -124,6 +124,9 @@ pub fn limits(
         max_characters: max_characters_override
             .or(reported.max_characters)
             .unwrap_or_else(|| default_max_characters(software)),
+        server_max_characters: reported
+            .max_characters
+            .unwrap_or_else(|| default_max_characters(software)),
         characters_reserved_per_url: reported
             .characters_reserved_per_url
             .filter(|&n| n > 0)
@@ -135,6 +138,45 @@ pub fn limits(
             .description_limit
             .unwrap_or(DEFAULT_DESCRIPTION_LIMIT),
     }
+}
+
+/// Below this many characters a post cannot hold a sentence and its link: the composer's
+/// floor, [`crate::compose::MIN_SANE_LIMIT`] (one number for `check`, `preview` and the daemon).
+pub const MIN_SANE_MAX_CHARACTERS: usize = crate::compose::MIN_SANE_LIMIT;
+
+/// What to warn the operator about at start: a `max_characters` in force below
+/// [`MIN_SANE_MAX_CHARACTERS`], and a configured `max_characters` above what the server itself
+/// reports (the server would refuse every post longer than its own limit). Pure, so that the
+/// conditions are tested without a server; `connect` logs each line as a warning.
+pub fn limit_warnings(
+    limits: &Limits,
+    reported: &ReportedLimits,
+    max_characters_override: Option<usize>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if limits.max_characters < MIN_SANE_MAX_CHARACTERS {
+        let source = match (max_characters_override, reported.max_characters) {
+            (Some(_), _) => "`max_characters` in config.toml",
+            (None, Some(_)) => "the server's instance document",
+            (None, None) => "the software's default",
+        };
+        warnings.push(format!(
+            "the status length limit is {} characters (from {source}), below the sane floor \
+             of {MIN_SANE_MAX_CHARACTERS}: most posts will be cut to almost nothing or fail; \
+             check [server] max_characters and the server's limit",
+            limits.max_characters
+        ));
+    }
+    if let (Some(configured), Some(server)) = (max_characters_override, reported.max_characters) {
+        if configured > server {
+            warnings.push(format!(
+                "[server] max_characters = {configured} is above the server's own limit of \
+                 {server}: every post longer than {server} characters would be refused; \
+                 lower it or remove it to use the server's"
+            ));
+        }
+    }
+    warnings
 }
 
 #[cfg(test)]
@@ -191,15 +233,73 @@ mod tests {
             Limits {
                 software: Software::Mastodon,
                 max_characters: 500,
+                server_max_characters: 500,
                 characters_reserved_per_url: 23,
                 max_media_attachments: 4,
                 description_limit: 1500,
             }
         );
+        let overridden = limits(Software::Mastodon, reported, Some(1000));
+        assert_eq!(overridden.max_characters, 1000);
         assert_eq!(
-            limits(Software::Mastodon, reported, Some(1000)).max_characters,
-            1000
+            overridden.server_max_characters, 500,
+            "the server's own, kept"
         );
+    }
+
+    fn reported_max(max_characters: Option<usize>) -> ReportedLimits {
+        ReportedLimits {
+            max_characters,
+            ..ReportedLimits::default()
+        }
+    }
+
+    fn warnings_for(reported: Option<usize>, configured: Option<usize>) -> Vec<String> {
+        let reported = reported_max(reported);
+        let limits = limits(Software::Mastodon, reported, configured);
+        limit_warnings(&limits, &reported, configured)
+    }
+
+    #[test]
+    fn an_instance_reporting_an_absurd_limit_is_warned_about() {
+        let warnings = warnings_for(Some(10), None);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("10 characters"), "{warnings:?}");
+        assert!(warnings[0].contains("instance document"), "{warnings:?}");
+        assert_eq!(
+            warnings_for(Some(MIN_SANE_MAX_CHARACTERS - 1), None).len(),
+            1
+        );
+        assert!(warnings_for(Some(MIN_SANE_MAX_CHARACTERS), None).is_empty());
+        assert!(warnings_for(Some(500), None).is_empty());
+        assert!(
+            warnings_for(None, None).is_empty(),
+            "Mastodon's default 500"
+        );
+    }
+
+    #[test]
+    fn a_configured_limit_of_one_is_warned_about() {
+        let warnings = warnings_for(Some(500), Some(1));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("1 characters"), "{warnings:?}");
+        assert!(warnings[0].contains("config.toml"), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_configured_limit_above_the_servers_own_is_warned_about() {
+        let warnings = warnings_for(Some(500), Some(1000));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("above the server's own limit of 500"),
+            "{warnings:?}"
+        );
+        assert!(warnings_for(Some(500), Some(500)).is_empty());
+        assert!(warnings_for(Some(500), Some(400)).is_empty());
+        // A server that reports nothing: its limit is unknown, nothing to compare with.
+        assert!(warnings_for(None, Some(1000)).is_empty());
+        // Both at once.
+        assert_eq!(warnings_for(Some(10), Some(50)).len(), 2);
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //!
 //! # megalodon, and where we go direct
 //!
-//! megalodon is used where it does the job as the API documents it: reading the account
-//! (`verify_credentials`). Everything else is a direct reqwest call, each for a reason found
-//! in megalodon 1.3's own source (see `shared/fediverse-facts.md`):
+//! megalodon defines the Mastodon API's account: `verify_credentials` is read into its
+//! `entities::Account`. The request itself is ours, like every other: megalodon's client reads
+//! a body of any size into memory (a hostile 300 MB answer took 626 MB), ours stops at 8 MiB.
+//! Everything else is a direct reqwest call, each for a reason found in megalodon 1.3's own
+//! source:
 //!
 //! * **software** (`/.well-known/nodeinfo`): `megalodon::detector` answers with its own
 //!   enum, where Akkoma is Pleroma (they count differently), fails on software it does not
@@ -35,6 +37,10 @@
 //! [`Server::own_statuses`] before sending it again.
 //!
 //! # The token
+//!
+//! Every error of a request that carried it is redacted (`Api::redact`): a server or a proxy
+//! may echo the `Authorization` header in an error body, and error texts reach the journal
+//! and `state.json`.
 //!
 //! It goes only in the `Authorization` header of requests to the configured server's
 //! `/api/` paths: never in a URL (reqwest puts URLs in its errors), never to nodeinfo's href
@@ -68,16 +74,15 @@ use crate::token::Token;
 pub use error::{ConnectError, Disposition, ErrorKind, ServerError};
 pub use http::user_agent;
 pub use instance::{
-    default_max_characters, DEFAULT_DESCRIPTION_LIMIT, DEFAULT_MAX_MEDIA_ATTACHMENTS,
+    default_max_characters, limit_warnings, ReportedLimits, DEFAULT_DESCRIPTION_LIMIT,
+    DEFAULT_MAX_MEDIA_ATTACHMENTS, MIN_SANE_MAX_CHARACTERS,
 };
 pub use notifications::{
     CatchUp, Mention, MentionStream, StreamEvent, NOTIFICATIONS_PAGE_LIMIT, STREAM_FIRST_RETRY,
     STREAM_IDLE_LIMIT, STREAM_MAX_RETRY, STREAM_STABLE_AFTER,
 };
 
-use error::kind_from_megalodon;
 use http::Api;
-use instance::ReportedLimits;
 
 /// The request timeout when the config does not set one.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -132,6 +137,9 @@ pub struct Limits {
     pub software: Software,
     /// The config's override when set, else the server's, else the software's default.
     pub max_characters: usize,
+    /// The server's own limit (what it reports, else the software's default), whatever the
+    /// config says: what [`Server::seen`] keeps for offline commands.
+    pub server_max_characters: usize,
     pub characters_reserved_per_url: usize,
     pub max_media_attachments: usize,
     /// The longest alt text.
@@ -234,15 +242,15 @@ impl fmt::Debug for Server {
 
 impl Server {
     /// Connects: detects the software (when `SoftwareSetting::Auto`), verifies the token and
-    /// reads the account, then reads the limits.
+    /// reads the account, reads the limits (warning about absurd ones), and checks that the
+    /// token can read the account's own statuses
+    /// ([`ConnectError::CannotReadOwnStatuses`] when not).
     pub async fn connect(options: ServerOptions, token: Token) -> Result<Server, ConnectError> {
         let base = normalize_url(&options.url)?;
         let timeout = options.request_timeout;
-        let api = Api::new(base.clone(), token.clone(), timeout).map_err(|e| {
-            ConnectError::InvalidUrl {
-                url: base.clone(),
-                reason: e.to_string(),
-            }
+        let api = Api::new(base.clone(), token, timeout).map_err(|e| ConnectError::InvalidUrl {
+            url: base.clone(),
+            reason: e.to_string(),
         })?;
         let unreachable = |error: ServerError| ConnectError::from_server_error(base.clone(), error);
 
@@ -250,9 +258,13 @@ impl Server {
             SoftwareSetting::Fixed(software) => software,
             SoftwareSetting::Auto => detect_software(&api).await.map_err(unreachable)?,
         };
-        let account = verify_credentials(&base, &token, software, timeout).await?;
+        let account = verify_credentials(&api).await?;
         let (reported, streaming_url) = read_limits(&api).await.map_err(unreachable)?;
         let limits = instance::limits(software, reported, options.max_characters);
+        for warning in instance::limit_warnings(&limits, &reported, options.max_characters) {
+            warn!("{warning}");
+        }
+        check_own_statuses_readable(&api, &account).await?;
         info!(
             server = %base,
             account = %account.acct,
@@ -326,12 +338,42 @@ impl Server {
     /// The account's newest statuses, newest first, at most `limit`: replies included,
     /// reblogs excluded. Pages through the server's 40-status pages as needed.
     pub async fn own_statuses(&self, limit: usize) -> Result<Vec<OwnStatus>, ServerError> {
+        self.read_own_statuses(limit, None).await
+    }
+
+    /// The id of the account's newest own status (replies included, reblogs excluded), or
+    /// `None` when it has none: read just before a post's first part is sent, so that a part
+    /// found later must be newer than it.
+    pub async fn newest_own_status_id(&self) -> Result<Option<String>, ServerError> {
+        Ok(self.own_statuses(1).await?.into_iter().next().map(|s| s.id))
+    }
+
+    /// The account's own statuses newer than `after` (all of them when `None`), newest first,
+    /// at most `limit`. The server is asked for them with `since_id` (Mastodon:
+    /// <https://docs.joinmastodon.org/methods/accounts/#statuses>; GoToSocial's
+    /// `internal/api/client/accounts/statusesget.go`; Pleroma's
+    /// `lib/pleroma/web/api_spec/operations/account_operation.ex`), and the answer is checked
+    /// here too: reading stops at `after` itself or at the first status that is surely older,
+    /// so a server that ignores `since_id` can never make an older status pass for a new one.
+    pub async fn own_statuses_after(
+        &self,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Vec<OwnStatus>, ServerError> {
+        self.read_own_statuses(limit, after).await
+    }
+
+    async fn read_own_statuses(
+        &self,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Vec<OwnStatus>, ServerError> {
         let api = &self.inner.api;
         let path = format!("/api/v1/accounts/{}/statuses", self.inner.account.id);
         let endpoint = format!("GET {path}");
         let mut statuses: Vec<OwnStatus> = Vec::new();
         let mut max_id: Option<String> = None;
-        while statuses.len() < limit {
+        'pages: while statuses.len() < limit {
             let page_limit = (limit - statuses.len()).min(STATUSES_PAGE_LIMIT);
             let mut query = vec![
                 ("limit", page_limit.to_string()),
@@ -339,6 +381,9 @@ impl Server {
             ];
             if let Some(max_id) = &max_id {
                 query.push(("max_id", max_id.clone()));
+            }
+            if let Some(after) = after {
+                query.push(("since_id", after.to_string()));
             }
             let request = api.request(Method::GET, &path).query(&query);
             let answer = api.send(&endpoint, request, api.timeout()).await?;
@@ -352,6 +397,11 @@ impl Server {
                 break;
             };
             for value in page {
+                if let (Some(after), Some(id)) = (after, value.get("id").and_then(|v| v.as_str())) {
+                    if !surely_newer(id, after) {
+                        break 'pages;
+                    }
+                }
                 match serde_json::from_value::<RawOwnStatus>(value) {
                     Ok(raw) if raw.reblog.is_none() => statuses.push(raw.into_own_status()),
                     Ok(_) => {} // a server that ignored `exclude_reblogs`
@@ -367,37 +417,15 @@ impl Server {
         Ok(statuses)
     }
 
-    /// The id of the account's newest own status (replies included, reblogs excluded), or
-    /// `None` when it has none: read just before a post's first part is sent, so that a part
-    /// found later must be newer than it.
-    pub async fn newest_own_status_id(&self) -> Result<Option<String>, ServerError> {
-        Ok(self.own_statuses(1).await?.into_iter().next().map(|s| s.id))
-    }
-
-    /// The account's own statuses newer than `after` (all of them when `None`), newest first,
-    /// at most `limit`.
-    pub async fn own_statuses_after(
-        &self,
-        limit: usize,
-        after: Option<&str>,
-    ) -> Result<Vec<OwnStatus>, ServerError> {
-        let statuses = self.own_statuses(limit).await?;
-        Ok(match after {
-            None => statuses,
-            Some(after) => statuses
-                .into_iter()
-                .take_while(|status| status.id != after)
-                .collect(),
-        })
-    }
-
     /// What the daemon keeps of this server in the state, for offline commands.
     pub fn seen(&self, at: jiff::Timestamp) -> crate::state::ServerSeen {
         let limits = &self.inner.limits;
         crate::state::ServerSeen {
             url: self.url().to_string(),
             software: limits.software,
-            max_characters: limits.max_characters,
+            // The server's own: an offline command applies the config's override itself, and
+            // must see a fixed override as fixed, not as the server's limit.
+            max_characters: limits.server_max_characters,
             characters_reserved_per_url: limits.characters_reserved_per_url,
             max_media_attachments: limits.max_media_attachments,
             description_limit: limits.description_limit,
@@ -550,40 +578,61 @@ async fn detect_software(api: &Api) -> Result<Software, ServerError> {
     }
 }
 
-/// `verify_credentials` through megalodon: the one call it does as documented, with its
-/// entity for the software at hand. Its client has no timeout, so it gets ours.
-async fn verify_credentials(
-    base: &str,
-    token: &Token,
-    software: Software,
-    timeout: Duration,
-) -> Result<Account, ConnectError> {
+/// `GET /api/v1/accounts/verify_credentials`, read through our capped client (megalodon's
+/// reads a body of any size into memory: a hostile 300 MB answer took 626 MB) into
+/// megalodon's own account entity, so that megalodon still defines what a Mastodon API
+/// account is. Its software-specific entities (mastodon, gotosocial, pleroma) are private to
+/// the crate and have the same fields as `megalodon::entities::Account`, which they convert
+/// into.
+async fn verify_credentials(api: &Api) -> Result<Account, ConnectError> {
     const ENDPOINT: &str = "GET /api/v1/accounts/verify_credentials";
-    let sns = match software {
-        Software::Mastodon | Software::Generic => megalodon::SNS::Mastodon,
-        Software::Gotosocial => megalodon::SNS::Gotosocial,
-        Software::Pleroma | Software::Akkoma => megalodon::SNS::Pleroma,
-    };
-    let failed =
-        |kind| ConnectError::from_credentials_error(base, ServerError::new(ENDPOINT, kind));
-    let client = megalodon::generator(
-        sns,
-        base.to_string(),
-        Some(token.expose().to_string()),
-        Some(user_agent()),
-    )
-    .map_err(|e| failed(kind_from_megalodon(e, timeout)))?;
-    let response = tokio::time::timeout(timeout, client.verify_account_credentials())
+    let failed = |error| ConnectError::from_credentials_error(api.base(), error);
+    let request = api.request(Method::GET, "/api/v1/accounts/verify_credentials");
+    let account: megalodon::entities::Account = api
+        .send(ENDPOINT, request, api.timeout())
         .await
-        .map_err(|_elapsed| failed(ErrorKind::Timeout { after: timeout }))?
-        .map_err(|e| failed(kind_from_megalodon(e, timeout)))?;
-    let account = response.json;
+        .and_then(|answer| answer.json(ENDPOINT))
+        .map_err(failed)?;
     Ok(Account {
         id: account.id,
         acct: account.acct,
         username: account.username,
         bot: account.bot,
     })
+}
+
+/// Reads one of the account's own statuses: a token without `read:statuses` (made by hand)
+/// is refused there (401/403), and could never verify a post whose answer was lost, so it is
+/// the operator's to fix before the daemon starts.
+async fn check_own_statuses_readable(api: &Api, account: &Account) -> Result<(), ConnectError> {
+    let path = format!("/api/v1/accounts/{}/statuses", account.id);
+    let endpoint = format!("GET {path}");
+    let request = api
+        .request(Method::GET, &path)
+        .query(&[("limit", "1"), ("exclude_reblogs", "true")]);
+    api.send(&endpoint, request, api.timeout())
+        .await
+        .map(drop)
+        .map_err(|error| ConnectError::from_own_statuses_error(api.base(), error))
+}
+
+/// Whether the status id `id` is surely newer than `than`. Ids are opaque, but each server
+/// orders one account's ids by time: Mastodon's are numbers (snowflakes), GoToSocial's ULIDs
+/// and Pleroma's flake ids fixed-width strings that sort by time. Same width: compared as
+/// strings; numbers of different widths: the longer is the larger; anything else cannot be
+/// told apart and counts as newer (the server's `since_id` is then the only filter).
+fn surely_newer(id: &str, than: &str) -> bool {
+    if id == than {
+        return false;
+    }
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if id.len() == than.len() {
+        id > than
+    } else if numeric(id) && numeric(than) {
+        id.len() > than.len()
+    } else {
+        true
+    }
 }
 
 /// The limits from `/api/v2/instance`, else `/api/v1/instance`, else nothing (defaults), and
@@ -756,6 +805,29 @@ mod tests {
         future(server.post_status(&status));
         future(server.own_statuses(1));
         future(server.upload_media(Path::new("a.png"), "alt"));
+    }
+
+    #[test]
+    fn ids_are_compared_only_where_the_servers_order_them() {
+        // GoToSocial's ULIDs, Pleroma's flake ids: same width, ordered as strings.
+        assert!(surely_newer(
+            "01J00000000000000000000002",
+            "01J00000000000000000000001"
+        ));
+        assert!(!surely_newer(
+            "01J00000000000000000000001",
+            "01J00000000000000000000002"
+        ));
+        assert!(!surely_newer(
+            "01J00000000000000000000001",
+            "01J00000000000000000000001"
+        ));
+        // Mastodon's snowflakes: numbers, the longer the larger.
+        assert!(surely_newer("110000000000000010", "99999"));
+        assert!(!surely_newer("99999", "110000000000000010"));
+        assert!(!surely_newer("110000000000000009", "110000000000000010"));
+        // Nothing to tell: newer, the server's `since_id` decides.
+        assert!(surely_newer("abc", "01J00000000000000000000001"));
     }
 
     #[test]

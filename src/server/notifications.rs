@@ -4,7 +4,7 @@
 //!
 //! # Why not megalodon
 //!
-//! Both are direct, for reasons found in megalodon 1.3's source (`shared/fediverse-facts.md`):
+//! Both are direct, for reasons found in megalodon 1.3's source (`src/mastodon/`):
 //!
 //! * its `user_streaming` reconnects every 5 s with a blocking `std::thread::sleep` inside the
 //!   async runtime (a server that is down stalls a runtime thread, and hammers the server),
@@ -309,8 +309,26 @@ impl Server {
         }
     }
 
-    /// One connection, from the upgrade to its end.
+    /// One connection, from the upgrade to its end; the token redacted from its failure (a
+    /// refused upgrade's body is the server's, and may echo the `Authorization` header).
     async fn stream_once(
+        &self,
+        url: &str,
+        events: &mpsc::Sender<StreamEvent>,
+        shutdown: &CancellationToken,
+    ) -> Ended {
+        match self.stream_once_unredacted(url, events, shutdown).await {
+            Ended::Failed(error) => Ended::Failed(self.inner.api.redact(error)),
+            // A close frame's reason is the server's text too.
+            Ended::Dropped { up_for, reason } => Ended::Dropped {
+                up_for,
+                reason: self.inner.api.redact_text(reason),
+            },
+            Ended::Stopped => Ended::Stopped,
+        }
+    }
+
+    async fn stream_once_unredacted(
         &self,
         url: &str,
         events: &mpsc::Sender<StreamEvent>,

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::token::Token;
 
-use super::error::{ConnectError, ErrorKind, ServerError};
+use super::error::{ConnectError, ErrorKind, Redactor, ServerError};
 use super::http::{client_builder, fetch, Api};
 use super::{normalize_url, Account};
 
@@ -199,21 +199,34 @@ impl OAuthClient {
             .client
             .post(format!("{}/oauth/token", self.base))
             .form(&form);
-        let reply = fetch(ENDPOINT, request, self.timeout).await?;
+        // The app's secret and the code travel in this request: a server or proxy echoing
+        // the request in an error must not put them in a message.
+        let redact = |error: ServerError| error.redact(&app.client_secret).redact(code);
+        let reply = fetch(ENDPOINT, request, self.timeout)
+            .await
+            .map_err(redact)?;
         if matches!(
             reply.status,
             StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED
         ) {
             if let Ok(refusal) = serde_json::from_slice::<OAuthRefusal>(&reply.body) {
+                let text = |t: String| {
+                    Redactor::new(code).apply(Redactor::new(&app.client_secret).apply(t))
+                };
                 return Err(CodeError::Refused {
-                    error: refusal.error,
-                    description: refusal
-                        .error_description
-                        .unwrap_or_else(|| "no explanation given".to_string()),
+                    error: text(refusal.error),
+                    description: text(
+                        refusal
+                            .error_description
+                            .unwrap_or_else(|| "no explanation given".to_string()),
+                    ),
                 });
             }
         }
-        let answer: RawToken = reply.success(ENDPOINT)?.json(ENDPOINT)?;
+        let answer: RawToken = reply
+            .success(ENDPOINT)
+            .and_then(|answer| answer.json(ENDPOINT))
+            .map_err(redact)?;
         let token = answer.access_token.trim();
         // What an `Authorization` header can carry (the check `token.rs` makes on reading).
         if token.is_empty() || !token.bytes().all(|byte| byte.is_ascii_graphic()) {

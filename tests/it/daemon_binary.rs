@@ -147,6 +147,50 @@ fn run_without_a_token_exits_78_and_says_what_to_do() {
     assert!(stderr.contains("--dry-run"), "{stderr}");
 }
 
+/// Issue 14 item 7: a token that cannot read the account's own statuses could never verify
+/// a post whose answer was lost, so the daemon refuses to start with it: exit 78, the scope
+/// named, and nothing posted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_a_token_that_cannot_read_its_own_statuses_exits_78() {
+    use crate::fake_server::{Quirk, Route};
+    let fake = FakeServer::start(FakeOptions::gotosocial());
+    fake.inject_quirk(Route::OwnStatuses, Quirk::OutsideScopes);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "[server]\nurl = \"{}\"\n\n[posts]\ndir = \"posts\"\n\n[schedule]\ntimezone = \"UTC\"\nevery = \"2s\"\n\n[state]\ndir = \"state\"\n",
+            fake.url()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("posts/tips")).unwrap();
+    std::fs::write(
+        dir.path().join("posts/tips/first.md"),
+        "+++\ntitle = \"first\"\n+++\nThe first post.\n",
+    )
+    .unwrap();
+    let output = tokio::time::timeout(
+        BOUND,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+            .current_dir(dir.path())
+            .arg("run")
+            .env("PERENNIAL_TOKEN", fake.token())
+            .env_remove("STATE_DIRECTORY")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .env_remove("NOTIFY_SOCKET")
+            .output(),
+    )
+    .await
+    .expect("the daemon stops at once")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("read:statuses"), "{stderr}");
+    assert!(fake.statuses().is_empty());
+    assert!(!stderr.contains(&fake.token()));
+}
+
 #[test]
 fn run_dry_run_on_the_bundled_config_says_what_comes_next() {
     // `--once` so that it exits: the README's first command runs until stopped.

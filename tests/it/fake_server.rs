@@ -241,7 +241,50 @@ pub enum Fault {
     Status { status: u16 },
 }
 
+/// More misbehaviours, seen on real servers and hostile proxies, for the next request to a
+/// route (see [`FakeServer::inject_quirk`]; queued with the [`Fault`]s, first in, first out).
+/// A separate enum so that code matching every `Fault` keeps compiling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Quirk {
+    /// GoToSocial 0.19.2's own 429, as seen on a real one (run with
+    /// `--advanced-rate-limit-requests 5`, then `verify_credentials` six times): body
+    /// `{"error":"rate limit reached"}`, `X-Ratelimit-Limit`, `X-Ratelimit-Remaining: 0`,
+    /// `X-Ratelimit-Reset: 2026-12-04T21:31:15.000Z` (ISO 8601, whole seconds, the end of the
+    /// 5-minute window) and `Date`, and **no** `Retry-After`. The limiter is
+    /// `internal/middleware/ratelimit.go` (ulule/limiter, per IP). The reset here is the
+    /// answer's `Date` + `reset_after`, both in whole seconds: with `reset_after` 0 (or a
+    /// reset that just passed) a client computing its wait from it gets 0 s.
+    RateLimitedLikeGoToSocial { reset_after: Duration },
+    /// Answers HTTP `status` with a body that echoes the request's `Authorization` header, as a
+    /// debugging proxy or a careless server does: JSON `{"error": ...}` for a 4xx, an HTML page
+    /// for a 5xx. Nothing is done.
+    EchoAuthorization { status: u16 },
+    /// Mastodon's answer to a token without the scope a route needs: 403
+    /// `{"error":"This action is outside the authorized scopes"}` (Doorkeeper, in
+    /// `app/controllers/api/base_controller.rb`). Nothing is done.
+    OutsideScopes,
+    /// A 200 whose body is `bytes` long (a JSON object with one huge string), streamed in
+    /// chunks so that the test itself never holds it.
+    HugeBody { bytes: usize },
+}
+
+impl Quirk {
+    /// GoToSocial's 429 whose reset is `secs` seconds after the answer's `Date`.
+    pub fn gotosocial_rate_limited(secs: u64) -> Quirk {
+        Quirk::RateLimitedLikeGoToSocial {
+            reset_after: Duration::from_secs(secs),
+        }
+    }
+}
+
 impl Fault {
+    /// GoToSocial right after start-up: 503 with `Retry-After: 120` (seen on a real 0.19.2).
+    pub fn gotosocial_starting() -> Fault {
+        Fault::Unavailable503 {
+            retry_after_secs: Some(120),
+        }
+    }
+
     /// A 429 whose reset is `secs` seconds after the answer's `Date`, without `Retry-After`.
     pub fn rate_limited(secs: u64) -> Fault {
         Fault::RateLimited {
@@ -249,6 +292,13 @@ impl Fault {
             retry_after_secs: None,
         }
     }
+}
+
+/// What is queued for a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Injected {
+    Fault(Fault),
+    Quirk(Quirk),
 }
 
 /// A status the bot posted, as stored.
@@ -334,11 +384,13 @@ struct ServerState {
     notifications: Vec<(StoredNotification, Value)>,
     media: Vec<StoredMedia>,
     requests: Vec<RecordedRequest>,
-    faults: VecDeque<(Route, Fault)>,
+    faults: VecDeque<(Route, Injected)>,
     idempotency: HashMap<String, (String, tokio::time::Instant)>,
     streams: usize,
     /// Set by `ignore_notification_types`: `types[]` is not applied.
     ignore_notification_types: bool,
+    /// Set by `ignore_since_id`: the account statuses endpoint ignores `since_id` and `min_id`.
+    ignore_since_id: bool,
     rate_window_start: Timestamp,
     rate_window_count: u32,
     oauth: OAuthState,
@@ -387,6 +439,7 @@ impl FakeServer {
                 idempotency: HashMap::new(),
                 streams: 0,
                 ignore_notification_types: false,
+                ignore_since_id: false,
                 rate_window_start: Timestamp::now(),
                 rate_window_count: 0,
                 oauth: OAuthState::default(),
@@ -439,7 +492,12 @@ impl FakeServer {
 
     /// Queues `fault` for the next request to `route` (first in, first out; one per request).
     pub fn inject(&self, route: Route, fault: Fault) {
-        self.update(|state| state.faults.push_back((route, fault)));
+        self.update(|state| state.faults.push_back((route, Injected::Fault(fault))));
+    }
+
+    /// Queues `quirk` for the next request to `route`, in the same queue as [`Self::inject`].
+    pub fn inject_quirk(&self, route: Route, quirk: Quirk) {
+        self.update(|state| state.faults.push_back((route, Injected::Quirk(quirk))));
     }
 
     /// Every status the bot posted, oldest first.
@@ -662,6 +720,12 @@ impl FakeServer {
         self.update(|state| state.ignore_notification_types = true);
     }
 
+    /// Makes `GET /api/v1/accounts/:id/statuses` ignore `since_id` and `min_id` (only
+    /// `max_id` and `limit` are applied), as an old or odd server might.
+    pub fn ignore_since_id(&self) {
+        self.update(|state| state.ignore_since_id = true);
+    }
+
     /// Stores `notification` as it is (any JSON, of type `kind` for the `types[]` filter) with
     /// a new `id`, and pushes it to open streams. For shapes `add_mention` does not make: an
     /// unknown visibility, a missing status, a type nobody knows yet. Returns the id.
@@ -831,6 +895,7 @@ async fn around_every_request(State(shared): AppState, request: Request, next: N
         idempotency_key: header("idempotency-key"),
         authorization_header: headers.contains_key(header::AUTHORIZATION),
     };
+    let authorization = header("authorization").unwrap_or_default();
     let token_ok = check_token(&shared, route, headers, query.as_deref());
     let (fault, remaining, reset) = shared.update(|state| {
         state.requests.push(recorded);
@@ -849,10 +914,10 @@ async fn around_every_request(State(shared): AppState, request: Request, next: N
     });
 
     let mut response = match fault.clone() {
-        Some(Fault::RateLimited {
+        Some(Injected::Fault(Fault::RateLimited {
             reset_after,
             retry_after_secs,
-        }) => {
+        })) => {
             let mut response = error(StatusCode::TOO_MANY_REQUESTS, "Too many requests");
             let headers = response.headers_mut();
             headers.insert("x-ratelimit-limit", RATE_LIMIT.into());
@@ -863,11 +928,53 @@ async fn around_every_request(State(shared): AppState, request: Request, next: N
             }
             response
         }
-        Some(Fault::InternalError) => error(
+        Some(Injected::Quirk(Quirk::RateLimitedLikeGoToSocial { reset_after })) => {
+            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "rate limit reached");
+            let headers = response.headers_mut();
+            headers.insert("x-ratelimit-limit", RATE_LIMIT.into());
+            headers.insert("x-ratelimit-remaining", 0.into());
+            headers.insert("x-ratelimit-reset", gotosocial_time(now + reset_after));
+            response
+        }
+        Some(Injected::Quirk(Quirk::EchoAuthorization { status })) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            if status.is_server_error() {
+                let page = format!(
+                    "<html><body><h1>{status}</h1><p>upstream failed for request with \
+                     headers:</p><pre>Authorization: {authorization}</pre></body></html>"
+                );
+                (status, [(header::CONTENT_TYPE, "text/html")], page).into_response()
+            } else {
+                error(
+                    status,
+                    &format!("Validation failed: request header Authorization: {authorization}"),
+                )
+            }
+        }
+        Some(Injected::Quirk(Quirk::OutsideScopes)) => error(
+            StatusCode::FORBIDDEN,
+            "This action is outside the authorized scopes",
+        ),
+        Some(Injected::Quirk(Quirk::HugeBody { bytes })) => {
+            const CHUNK: usize = 64 * 1024;
+            let head = b"{\"id\":\"1\",\"note\":\"".to_vec();
+            let filler = Bytes::from(vec![b'x'; CHUNK]);
+            let chunks = std::iter::once(Bytes::from(head))
+                .chain(std::iter::repeat_n(filler, bytes / CHUNK + 1))
+                .map(Ok::<Bytes, std::io::Error>);
+            let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response()
+        }
+        Some(Injected::Fault(Fault::InternalError)) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "We're sorry, but something went wrong on our end.",
         ),
-        Some(Fault::Unavailable503 { retry_after_secs }) => {
+        Some(Injected::Fault(Fault::Unavailable503 { retry_after_secs })) => {
             let mut response = error(StatusCode::SERVICE_UNAVAILABLE, "server capacity exceeded");
             if let Some(secs) = retry_after_secs {
                 response
@@ -876,7 +983,7 @@ async fn around_every_request(State(shared): AppState, request: Request, next: N
             }
             response
         }
-        Some(Fault::Status { status }) => {
+        Some(Injected::Fault(Fault::Status { status })) => {
             let code = StatusCode::from_u16(status).expect("a valid status code");
             let mut response = error(code, "refused by the fake server's fault");
             if code.is_redirection() {
@@ -887,18 +994,18 @@ async fn around_every_request(State(shared): AppState, request: Request, next: N
             }
             response
         }
-        Some(Fault::Hang) => std::future::pending().await,
-        Some(Fault::HangAfterCommit) => {
+        Some(Injected::Fault(Fault::Hang)) => std::future::pending().await,
+        Some(Injected::Fault(Fault::HangAfterCommit)) => {
             if token_ok.is_ok() {
                 let _ = next.run(request).await;
             }
             std::future::pending().await
         }
-        Some(Fault::DropAfterCommit) | None => match token_ok {
+        Some(Injected::Fault(Fault::DropAfterCommit)) | None => match token_ok {
             Err(refused) => refused.into_response(),
             Ok(()) => {
                 let mut response = next.run(request).await;
-                if fault == Some(Fault::DropAfterCommit) {
+                if fault == Some(Injected::Fault(Fault::DropAfterCommit)) {
                     response.extensions_mut().insert(CloseWithoutAnswer);
                 }
                 response
@@ -1297,6 +1404,24 @@ async fn account_statuses(
         .unwrap_or(20)
         .clamp(1, 40);
     let ids: Vec<&StoredStatus> = state.statuses.iter().collect();
+    let paging_query;
+    let query = if state.ignore_since_id {
+        paging_query = query.map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .filter(|(k, _)| k != "since_id" && k != "min_id")
+                .fold(
+                    url::form_urlencoded::Serializer::new(String::new()),
+                    |mut out, (k, v)| {
+                        out.append_pair(&k, &v);
+                        out
+                    },
+                )
+                .finish()
+        });
+        paging_query.as_deref()
+    } else {
+        query
+    };
     let page = page_of(&ids, |s| s.id.as_str(), query, limit);
     let json: Vec<Value> = page.iter().map(|s| status_json(&state, s)).collect();
     Json(json).into_response()
@@ -2197,6 +2322,16 @@ fn iso8601(t: Timestamp) -> HeaderValue {
         .expect("an ISO 8601 time is a valid header value")
 }
 
+/// `2026-12-04T21:31:15.000Z`: GoToSocial 0.19.2's `X-Ratelimit-Reset`, whole seconds.
+fn gotosocial_time(t: Timestamp) -> HeaderValue {
+    HeaderValue::from_str(
+        &whole_seconds(t)
+            .strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            .to_string(),
+    )
+    .expect("an ISO 8601 time is a valid header value")
+}
+
 fn http_date(t: Timestamp) -> HeaderValue {
     let text = jiff::fmt::rfc2822::DateTimePrinter::new()
         .timestamp_to_rfc9110_string(&t)
@@ -2211,7 +2346,16 @@ fn http_date(t: Timestamp) -> HeaderValue {
 impl FakeServer {
     /// Removes every queued fault and returns them (the ones no request consumed).
     pub fn clear_faults(&self) -> Vec<(Route, Fault)> {
-        self.update(|state| state.faults.drain(..).collect())
+        self.update(|state| {
+            state
+                .faults
+                .drain(..)
+                .filter_map(|(route, injected)| match injected {
+                    Injected::Fault(fault) => Some((route, fault)),
+                    Injected::Quirk(_) => None,
+                })
+                .collect()
+        })
     }
 
     /// A counter bumped by every change of the server's state (a request, a status, a

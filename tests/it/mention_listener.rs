@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::fake_server::{FakeOptions, FakeServer, Fault, RecordedRequest, Route};
+use crate::fake_server::{FakeOptions, FakeServer, Fault, Quirk, RecordedRequest, Route};
 
 /// Generous, and free in paused time: only reached when something is broken.
 const WAIT: Duration = Duration::from_secs(3600);
@@ -338,6 +338,25 @@ async fn a_revoked_token_is_reported_and_retried_at_the_cap() {
     let error = connected.mentions_since(Some("1")).await.unwrap_err();
     assert_eq!(error.status(), Some(401));
     assert!(!error.retryable());
+}
+
+/// Issue 14 item 10: a refused upgrade whose body echoes the `Authorization` header (a
+/// debugging proxy in front of the streaming API) must not put the token in the reason the
+/// daemon logs.
+#[tokio::test(start_paused = true)]
+async fn a_token_echoed_by_a_refused_stream_upgrade_is_redacted_from_the_reason() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    let connected = connect(&server).await;
+    server.inject_quirk(Route::Streaming, Quirk::EchoAuthorization { status: 500 });
+    server.inject_quirk(Route::Streaming, Quirk::EchoAuthorization { status: 422 });
+    let mut stream = connected.listen(CancellationToken::new());
+    for status in ["500", "422"] {
+        let (reason, _) = expect_disconnected(&mut stream).await;
+        assert!(reason.contains(status), "{reason}");
+        assert!(reason.contains("Bearer [redacted]"), "{reason}");
+        assert!(!reason.contains(&server.token()), "{reason}");
+    }
+    expect_connected(&mut stream).await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -13,7 +13,7 @@ use perennial::token::Token;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite;
 
-use crate::fake_server::{FakeOptions, FakeServer, Fault, Route};
+use crate::fake_server::{FakeOptions, FakeServer, Fault, Quirk, Route};
 
 /// Generous: only reached when something is broken.
 const WAIT: Duration = Duration::from_secs(60);
@@ -67,6 +67,7 @@ async fn connects_to_mastodon_reading_limits_from_v2_instance() {
         &Limits {
             software: Software::Mastodon,
             max_characters: 640,
+            server_max_characters: 640,
             characters_reserved_per_url: 23,
             max_media_attachments: 4,
             description_limit: 1500,
@@ -82,6 +83,8 @@ async fn connects_to_mastodon_reading_limits_from_v2_instance() {
             "/nodeinfo/2.0",
             "/api/v1/accounts/verify_credentials",
             "/api/v2/instance",
+            // Whether the token can read its own statuses (without `read:statuses` it cannot).
+            "/api/v1/accounts/109/statuses",
         ]
     );
     let requests = server.requests();
@@ -109,6 +112,7 @@ async fn connects_to_gotosocial() {
         &Limits {
             software: Software::Gotosocial,
             max_characters: 3210,
+            server_max_characters: 3210,
             // What GoToSocial advertises (its counter never applies it).
             characters_reserved_per_url: 25,
             max_media_attachments: 4,
@@ -130,6 +134,12 @@ async fn fixed_software_skips_nodeinfo_and_config_max_characters_wins() {
         .unwrap();
     assert_eq!(connected.limits().software, Software::Mastodon);
     assert_eq!(connected.limits().max_characters, 480);
+    // The state keeps the server's own limit, not the override (issue 14 item 12).
+    assert_eq!(connected.limits().server_max_characters, 5000);
+    assert_eq!(
+        connected.seen(jiff::Timestamp::UNIX_EPOCH).max_characters,
+        5000
+    );
     assert!(server.requests_to(Route::NodeInfo).is_empty());
     assert_eq!(connected.url(), server.url());
 }
@@ -520,6 +530,8 @@ async fn own_statuses_are_newest_first_across_pages() {
     assert_eq!(
         queries,
         [
+            // Connecting checks that the token can read them.
+            "limit=1&exclude_reblogs=true".to_string(),
             "limit=40&exclude_reblogs=true".to_string(),
             format!("limit=2&exclude_reblogs=true&max_id={}", ids[5]),
         ]
@@ -527,6 +539,62 @@ async fn own_statuses_are_newest_first_across_pages() {
 
     // Asking for more than there is stops at the end.
     assert_eq!(connected.own_statuses(100).await.unwrap().len(), 45);
+}
+
+/// Issue 14 item 3: the exactly-once search must never take a status older than the newest
+/// one seen before sending for the one just sent. The server is asked with `since_id`, and
+/// the answer is cut at the bound even when the server ignores `since_id`.
+#[tokio::test]
+async fn own_statuses_after_never_returns_the_bound_or_older() {
+    for ignore_since_id in [false, true] {
+        let server = FakeServer::start(FakeOptions::gotosocial());
+        if ignore_since_id {
+            server.ignore_since_id();
+        }
+        let connected = connect(&server).await;
+        assert_eq!(connected.newest_own_status_id().await.unwrap(), None);
+        let mut ids = Vec::new();
+        for i in 0..45 {
+            let status = NewStatus::new(format!("same text {}", i % 2), Visibility::Public);
+            ids.push(connected.post_status(&status).await.unwrap().id);
+        }
+        let bound = connected.newest_own_status_id().await.unwrap();
+        assert_eq!(bound.as_deref(), Some(ids[44].as_str()));
+        assert!(connected
+            .own_statuses_after(40, bound.as_deref())
+            .await
+            .unwrap()
+            .is_empty());
+
+        let after = connected
+            .own_statuses_after(100, Some(&ids[2]))
+            .await
+            .unwrap();
+        let got: Vec<&str> = after.iter().map(|s| s.id.as_str()).collect();
+        let expected: Vec<&str> = ids[3..].iter().rev().map(String::as_str).collect();
+        assert_eq!(got, expected, "ignore_since_id: {ignore_since_id}");
+
+        let few = connected
+            .own_statuses_after(2, Some(&ids[2]))
+            .await
+            .unwrap();
+        assert_eq!(few.len(), 2);
+        assert_eq!(few[0].id, ids[44]);
+
+        let last_query = server
+            .requests_to(Route::OwnStatuses)
+            .last()
+            .and_then(|r| r.query.clone())
+            .unwrap_or_default();
+        assert!(
+            last_query.contains(&format!("since_id={}", ids[2])),
+            "{last_query}"
+        );
+        assert_eq!(
+            connected.own_statuses_after(100, None).await.unwrap().len(),
+            45
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -739,4 +807,218 @@ async fn fake_stream_refuses_a_wrong_token() {
         tungstenite::Error::Http(response) => assert_eq!(response.status(), 401),
         other => panic!("expected HTTP 401, got {other:?}"),
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 14: what a real GoToSocial 0.19.2 and a hostile server did.
+
+/// Item 10: a server or proxy echoing the `Authorization` header in an error body must not put
+/// the token in an error's text (which reaches the journal and `state.json`).
+#[tokio::test]
+async fn a_token_echoed_in_an_error_body_is_redacted_from_the_error() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    let connected = connect(&server).await;
+    let status = NewStatus::new("hello", Visibility::Public);
+    for code in [422, 500] {
+        server.inject_quirk(Route::PostStatus, Quirk::EchoAuthorization { status: code });
+        let error = connected.post_status(&status).await.unwrap_err();
+        assert_eq!(error.status(), Some(code));
+        let message = error.server_message().unwrap_or_default();
+        assert!(
+            message.contains("Authorization: Bearer [redacted]"),
+            "{message}"
+        );
+        assert_error_hides_token(&server, &error);
+    }
+    // The catch-up of mentions, and reading our own statuses.
+    server.inject_quirk(
+        Route::Notifications,
+        Quirk::EchoAuthorization { status: 500 },
+    );
+    let error = connected.mentions_since(Some("1")).await.unwrap_err();
+    assert_error_hides_token(&server, &error);
+    server.inject_quirk(Route::OwnStatuses, Quirk::EchoAuthorization { status: 422 });
+    let error = connected.own_statuses(5).await.unwrap_err();
+    assert_error_hides_token(&server, &error);
+    assert!(server.statuses().is_empty());
+}
+
+/// Item 10, while connecting: the errors of `verify_credentials` and of the own-statuses
+/// check are connect errors, which the daemon logs.
+#[tokio::test]
+async fn a_token_echoed_while_connecting_is_redacted_from_the_connect_error() {
+    for (route, code) in [
+        (Route::VerifyCredentials, 403),
+        (Route::VerifyCredentials, 500),
+        (Route::Instance, 502),
+        (Route::OwnStatuses, 401),
+    ] {
+        let server = FakeServer::start(FakeOptions::mastodon());
+        server.inject_quirk(route, Quirk::EchoAuthorization { status: code });
+        let error = Server::connect(options(&server), Token::new(server.token()))
+            .await
+            .unwrap_err();
+        assert_token_hidden(&server, &error, &error.to_string());
+        assert!(error.to_string().contains("[redacted]"), "{error}");
+    }
+}
+
+/// Item 14: `verify_credentials` is read with the 8 MiB cap of every other answer: a huge
+/// answer is a connect error saying so, never an unbounded read into memory.
+#[tokio::test]
+async fn a_verify_credentials_answer_over_8_mib_is_refused_as_too_large() {
+    let server = FakeServer::start(FakeOptions::gotosocial());
+    server.inject_quirk(
+        Route::VerifyCredentials,
+        Quirk::HugeBody {
+            bytes: 64 * 1024 * 1024,
+        },
+    );
+    let error = Server::connect(options(&server), Token::new(server.token()))
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("too large"), "{message}");
+    assert!(
+        matches!(error, ConnectError::Incompatible { .. }),
+        "{error:?}"
+    );
+    assert!(!error.retryable());
+}
+
+/// Item 14: megalodon's account entity still defines what an account is: an answer missing
+/// a field it requires is refused, and 401/403/404 are sorted as before.
+#[tokio::test]
+async fn verify_credentials_failures_are_sorted_as_before() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    server.inject_quirk(Route::VerifyCredentials, Quirk::OutsideScopes);
+    let error = Server::connect(options(&server), Token::new(server.token()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ConnectError::Unauthorized { status: 403, .. }),
+        "{error:?}"
+    );
+    assert!(error.is_configuration());
+
+    server.inject(Route::VerifyCredentials, Fault::InternalError);
+    let error = Server::connect(options(&server), Token::new(server.token()))
+        .await
+        .unwrap_err();
+    assert!(error.retryable(), "{error:?}");
+    assert!(!error.is_configuration());
+}
+
+/// Item 7: a token that cannot read its own statuses (made by hand, without
+/// `read:statuses`) is refused at start, naming the scope and `perennial login`.
+#[tokio::test]
+async fn a_token_that_cannot_read_its_own_statuses_is_a_configuration_error() {
+    let server = FakeServer::start(FakeOptions::gotosocial());
+    server.inject_quirk(Route::OwnStatuses, Quirk::OutsideScopes);
+    let error = Server::connect(options(&server), Token::new(server.token()))
+        .await
+        .unwrap_err();
+    match &error {
+        ConnectError::CannotReadOwnStatuses {
+            status,
+            server_message,
+            url,
+        } => {
+            assert_eq!(*status, 403);
+            assert_eq!(
+                server_message,
+                "This action is outside the authorized scopes"
+            );
+            assert_eq!(url, &server.url());
+        }
+        other => panic!("expected CannotReadOwnStatuses, got {other:?}"),
+    }
+    assert!(error.is_configuration());
+    assert!(!error.retryable());
+    let message = error.to_string();
+    assert!(message.contains("read:statuses"), "{message}");
+    assert!(message.contains("perennial login"), "{message}");
+
+    // A passing failure of that read is only a reason to try again.
+    server.inject(Route::OwnStatuses, Fault::gotosocial_starting());
+    let error = Server::connect(options(&server), Token::new(server.token()))
+        .await
+        .unwrap_err();
+    assert!(error.retryable(), "{error:?}");
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(120)));
+    connect(&server).await;
+}
+
+/// Item 2: GoToSocial's own 429 has `X-Ratelimit-Reset` in whole seconds and no
+/// `Retry-After`; the wait is measured from its `Date`, and may well be 0 s (the retry rule's
+/// floor is what keeps that from spinning).
+#[tokio::test]
+async fn gotosocials_429_waits_until_its_whole_second_reset() {
+    let server = FakeServer::start(FakeOptions::gotosocial());
+    let connected = connect(&server).await;
+    let status = NewStatus::new("hello", Visibility::Public);
+    server.inject_quirk(Route::PostStatus, Quirk::gotosocial_rate_limited(52));
+    let error = connected.post_status(&status).await.unwrap_err();
+    assert_eq!(error.status(), Some(429));
+    // The reset is in whole seconds, cut down: one second more than it says.
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(53)));
+    assert!(error.retryable() && !error.uncertain());
+
+    server.inject_quirk(Route::PostStatus, Quirk::gotosocial_rate_limited(0));
+    let error = connected.post_status(&status).await.unwrap_err();
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(1)));
+    assert!(server.statuses().is_empty());
+}
+
+/// GoToSocial at start-up: 503 with `Retry-After: 120`.
+#[tokio::test]
+async fn gotosocial_starting_up_asks_for_120_s() {
+    let server = FakeServer::start(FakeOptions::gotosocial());
+    let connected = connect(&server).await;
+    server.inject(Route::PostStatus, Fault::gotosocial_starting());
+    let error = connected
+        .post_status(&NewStatus::new("hello", Visibility::Public))
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(503));
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(120)));
+    assert!(error.uncertain());
+}
+
+/// Item 1 (server side): each status is stored with the visibility and language it was sent
+/// with, and reads back so.
+#[tokio::test]
+async fn visibility_and_language_are_stored_as_sent() {
+    let server = FakeServer::start(FakeOptions::gotosocial());
+    let connected = connect(&server).await;
+    for (visibility, language) in [
+        (Visibility::Public, Some("en")),
+        (Visibility::Unlisted, Some("de")),
+        (Visibility::Private, None),
+    ] {
+        let mut status = NewStatus::new(format!("{visibility:?}"), visibility);
+        status.language = language.map(str::to_string);
+        connected.post_status(&status).await.unwrap();
+    }
+    let stored: Vec<(String, Option<String>)> = server
+        .statuses()
+        .into_iter()
+        .map(|s| (s.visibility, s.language))
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            ("public".to_string(), Some("en".to_string())),
+            ("unlisted".to_string(), Some("de".to_string())),
+            ("private".to_string(), None),
+        ]
+    );
+    let read_back: Vec<String> = connected
+        .own_statuses(3)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.visibility)
+        .collect();
+    assert_eq!(read_back, ["private", "unlisted", "public"]);
 }
