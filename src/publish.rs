@@ -326,7 +326,12 @@ impl Publisher<'_> {
                         state.pending = Some(intent.clone());
                         self.save(state)?;
                     }
-                    Err(error) if error.disposition() == Disposition::TokenRefused => {
+                    // A refused token, or a server asking us to wait (429, a 503 with
+                    // `Retry-After`): the post would be refused too, so wait first.
+                    Err(error)
+                        if error.disposition() == Disposition::TokenRefused
+                            || error.retry_after().is_some() =>
+                    {
                         return self.retry_after(state, &intent, &error, progress, deadline)
                     }
                     Err(error) => {

@@ -137,6 +137,9 @@ async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
     let mut state = store.load()?.unwrap_or_default();
     let server = Server::connect(ServerOptions::from_config(&config.server), token).await?;
     let clock = SystemClock;
+    // What was learnt of the server, for `preview`, `check` and `queue` (as the daemon keeps
+    // it); saved with the intent below, or by the refusal.
+    state.server = Some(server.seen(clock.now()));
     // SIGTERM or SIGINT: the request in flight is finished and recorded, then the command
     // exits 0; a half-sent thread is completed by the daemon or the next `perennial post`.
     let shutdown = CancellationToken::new();

@@ -13,7 +13,7 @@ use perennial::daemon::{self, Controls, RunOptions};
 use perennial::state::{MentionOutcome, SkipReason, StateStore};
 
 use crate::daemon_runs::{fake, ts, Bot, PATIENCE};
-use crate::fake_server::{FakeOptions, Fault, Route};
+use crate::fake_server::{FakeOptions, Fault, Quirk, Route};
 
 /// One slot a day at 09:00, no jitter.
 const DAILY_0900: &str = "times = [\"09:00\"]\njitter = \"0m\"\ngrace = \"30m\"";
@@ -80,6 +80,42 @@ async fn a_429_with_a_reset_that_rounds_to_zero_never_spins() {
     handle.await.unwrap().unwrap();
 }
 
+/// Found against a real GoToSocial: its 429 on the read of the newest own status just before
+/// sending was taken for a broken read, and the post was sent into the limit (a second 429).
+/// A server that asks us to wait is waited for before anything is sent; and its whole-second
+/// reset is waited out one second past, so the retry does not land inside the window.
+#[tokio::test(start_paused = true)]
+async fn a_429_on_the_read_before_sending_is_waited_out_before_posting() {
+    let clock = TokioClock::starting_at(ts("2027-01-04T08:59:00Z"));
+    let bot = Bot::new(
+        fake(FakeOptions::gotosocial(), &clock),
+        DAILY_0900,
+        "",
+        &[("tips/only", "", "Body of tips/only.")],
+    );
+    let (handle, controls) = bot.start(&clock, RunOptions::default(), None);
+    // Connecting reads the own statuses once (can the token read them?); the next read is
+    // the one just before sending at 09:00.
+    bot.fake.wait_for_requests(Route::OwnStatuses, 1).await;
+    bot.fake
+        .inject_quirk(Route::OwnStatuses, Quirk::gotosocial_rate_limited(30));
+    tokio::time::timeout(PATIENCE, bot.fake.wait_for_statuses(1))
+        .await
+        .expect("the post goes out after the wait");
+    assert_eq!(
+        bot.fake.requests_to(Route::PostStatus).len(),
+        1,
+        "nothing was sent into the limit"
+    );
+    assert!(
+        clock.now() >= ts("2027-01-04T09:00:31Z"),
+        "the whole-second reset was waited out one second past: {}",
+        clock.now()
+    );
+    controls.shutdown.cancel();
+    handle.await.unwrap().unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_retry_after_of_a_trillion_seconds_neither_panics_nor_stops_the_bot() {
     for retry_after in [1_000_000_000_000u64, u64::MAX, 1_796_354_000] {
@@ -114,6 +150,56 @@ async fn a_retry_after_of_a_trillion_seconds_neither_panics_nor_stops_the_bot() 
         controls.shutdown.cancel();
         handle.await.unwrap().unwrap();
     }
+}
+
+/// Issue 14 item 2, the reply side: `Retry-After: 1796354000` (an epoch sent as seconds) on a
+/// reply stopped every later reply for the life of the process, and `2^64-1` on the
+/// notifications panicked in `Instant` addition. Each wait is capped at an hour.
+#[tokio::test(start_paused = true)]
+async fn an_absurd_retry_after_on_a_reply_or_the_notifications_does_not_stop_replying() {
+    let clock = TokioClock::starting_at(ts("2027-01-04T08:00:00Z"));
+    let bot = Bot::new(
+        fake(FakeOptions::mastodon(), &clock),
+        DAILY_0900,
+        "[mentions]\nenabled = true\n\n[[guides]]\ntopic = \"packaging\"\nkeywords = [\"packaging\"]\ntitle = \"Python Package Guide\"\nurl = \"https://www.pyopensci.org/python-package-guide/\"\n",
+        &[],
+    );
+    let started = clock.now();
+    let (handle, controls) = bot.start(&clock, RunOptions::default(), None);
+    tokio::time::timeout(PATIENCE, bot.fake.wait_for_stream_count(1))
+        .await
+        .expect("the daemon listens");
+    for (route, seconds) in [
+        (Route::PostStatus, 1_796_354_000),
+        (Route::Notifications, u64::MAX),
+    ] {
+        bot.fake.inject(
+            route,
+            Fault::RateLimited {
+                reset_after: Duration::ZERO,
+                retry_after_secs: Some(seconds),
+            },
+        );
+    }
+    for n in 0..2 {
+        bot.fake.add_mention(
+            &format!("user{n}@example.org"),
+            "<p>@bot how does packaging work?</p>",
+            Visibility::Public,
+            None,
+            false,
+        );
+    }
+    tokio::time::timeout(PATIENCE, bot.fake.wait_for_statuses(2))
+        .await
+        .expect("both mentions are answered");
+    assert!(
+        clock.now().duration_since(started) <= SignedDuration::from_hours(2),
+        "answered only at {}",
+        clock.now()
+    );
+    controls.shutdown.cancel();
+    handle.await.unwrap().unwrap();
 }
 
 #[tokio::test(start_paused = true)]
@@ -265,11 +351,14 @@ async fn a_pending_post_whose_search_keeps_failing_holds_back_only_itself() {
     );
     // The first post's answer is lost, and the own-status search fails for the rest of the
     // day: it cannot be told whether the post went out.
+    // (Injected once the daemon has connected: connecting reads the own statuses too, and
+    // a failing read there only delays the start.)
     bot.fake.inject(Route::PostStatus, Fault::DropAfterCommit);
+    let (handle, controls) = bot.start(&clock, RunOptions::default(), None);
+    bot.fake.wait_for_requests(Route::PostStatus, 1).await;
     for _ in 0..5000 {
         bot.fake.inject(Route::OwnStatuses, Fault::InternalError);
     }
-    let (handle, controls) = bot.start(&clock, RunOptions::default(), None);
     tokio::time::timeout(PATIENCE, bot.fake.wait_for_statuses(2))
         .await
         .expect("the 15:00 slot (or a later one) still posts");
@@ -384,6 +473,27 @@ async fn refused_replies_count_against_the_caps_and_pause_replying() {
         })
         .count();
     assert_eq!(refused, attempts, "each refused attempt is recorded");
+}
+
+/// Issue 14 item 10: a server or proxy that echoes the `Authorization` header in its refusal
+/// must not put the token in `state.json` (`failed[].message`).
+#[tokio::test(start_paused = true)]
+async fn a_token_echoed_in_a_refusal_is_kept_out_of_the_state_file() {
+    let clock = TokioClock::starting_at(ts("2027-01-04T09:00:00Z"));
+    let bot = Bot::new(
+        fake(FakeOptions::mastodon(), &clock),
+        DAILY_0900,
+        "",
+        &[("tips/only", "", "Body of tips/only.")],
+    );
+    bot.fake
+        .inject_quirk(Route::PostStatus, Quirk::EchoAuthorization { status: 422 });
+    bot.once(&clock).await;
+    let state = bot.state();
+    let failed = state.failed.values().next().expect("the post failed");
+    assert!(failed.message.contains("[redacted]"), "{failed:?}");
+    let text = std::fs::read_to_string(bot.dir.path().join("state/state.json")).unwrap();
+    assert!(!text.contains(&bot.fake.token()), "{text}");
 }
 
 #[tokio::test(start_paused = true)]
