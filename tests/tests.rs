@@ -46,6 +46,8 @@ mod post_files;
 mod preview_command;
 #[path = "it/queue_command.rs"]
 mod queue_command;
+#[path = "it/real_gotosocial.rs"]
+mod real_gotosocial;
 #[path = "it/server_api.rs"]
 mod server_api;
 #[path = "it/state_store.rs"]
