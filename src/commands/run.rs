@@ -154,7 +154,8 @@ async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
         shutdown: &shutdown,
         checkpoint: None,
     };
-    if state.pending.is_some() {
+    if let Some(pending) = &state.pending {
+        let same_post = pending.post == post.id;
         let deadline = clock.now();
         let outcome = publisher
             .try_pending(&mut state, deadline, Progress::resume())
@@ -165,6 +166,19 @@ async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
             }
             eprintln!("error: a post from an earlier run is still in flight and the server cannot be reached; try again later");
             return Ok(exit::FAILURE);
+        }
+        // This very post was half sent (a signal, a crash): finishing it is what was asked,
+        // not sending it whole a second time.
+        if same_post {
+            if let Outcome::Sent { statuses } = &outcome {
+                println!(
+                    "posted {} (finished what an earlier run started; {} status(es): {})",
+                    post.id,
+                    statuses.len(),
+                    statuses.join(", ")
+                );
+                return Ok(exit::OK);
+            }
         }
     }
     let counter = server.limits().counter();

@@ -147,6 +147,93 @@ fn run_without_a_token_exits_78_and_says_what_to_do() {
     assert!(stderr.contains("--dry-run"), "{stderr}");
 }
 
+/// Issue 14 item 15: `perennial post` had no SIGTERM handler and was killed mid-thread. Now
+/// SIGTERM while it waits to send the next part stops it with exit 0, the thread stays in
+/// flight, and the next `perennial post` of the same post sends the rest, once, without
+/// posting the whole post again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn perennial_post_stops_on_sigterm_mid_thread_and_the_next_run_finishes_it_once() {
+    use crate::fake_server::{Fault, Quirk, Route};
+    let fake = FakeServer::start(FakeOptions::gotosocial().max_characters(500));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "[server]\nurl = \"{}\"\n\n[posts]\ndir = \"posts\"\nhashtags = []\n\n[schedule]\ntimezone = \"UTC\"\nevery = \"6h\"\n\n[state]\ndir = \"state\"\n\n[mentions]\nenabled = false\n",
+            fake.url()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("posts/long")).unwrap();
+    let sentence = "Reproducible research needs packages that install cleanly, document their API and keep a changelog.";
+    std::fs::write(
+        dir.path().join("posts/long/thread.md"),
+        format!(
+            "+++\ntitle = \"thread\"\nlong_posts = \"thread\"\n+++\n{}\n",
+            [sentence; 11].join(" ")
+        ),
+    )
+    .unwrap();
+    let post = || {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"));
+        command
+            .current_dir(dir.path())
+            .args(["post", "long/thread"])
+            .env("PERENNIAL_TOKEN", fake.token())
+            .env_remove("STATE_DIRECTORY")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .env_remove("NOTIFY_SOCKET")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command
+    };
+    // The first part goes through; the second is asked to wait a minute.
+    fake.inject_quirk(Route::PostStatus, Quirk::PassThrough);
+    fake.inject(
+        Route::PostStatus,
+        Fault::RateLimited {
+            reset_after: Duration::ZERO,
+            retry_after_secs: Some(60),
+        },
+    );
+    let first = post().spawn().unwrap();
+    tokio::time::timeout(BOUND, fake.wait_for_requests(Route::PostStatus, 2))
+        .await
+        .expect("the second part was asked for");
+    assert!(sigterm(first.id().unwrap()));
+    let output = tokio::time::timeout(BOUND, first.wait_with_output())
+        .await
+        .expect("SIGTERM stops it at once")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+    assert_eq!(fake.statuses().len(), 1, "only the first part is out");
+
+    let output = tokio::time::timeout(BOUND, post().output())
+        .await
+        .expect("the second run finishes")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let statuses = fake.statuses();
+    assert!(statuses.len() >= 3, "a thread: {statuses:#?}");
+    let total = statuses.len();
+    for (index, status) in statuses.iter().enumerate() {
+        assert!(
+            status.text.ends_with(&format!("({}/{total})", index + 1)),
+            "each part once, in order: {statuses:#?}"
+        );
+        if index > 0 {
+            assert_eq!(
+                status.in_reply_to_id.as_deref(),
+                Some(statuses[index - 1].id.as_str())
+            );
+        }
+    }
+}
+
 /// Issue 14 item 7: a token that cannot read the account's own statuses could never verify
 /// a post whose answer was lost, so the daemon refuses to start with it: exit 78, the scope
 /// named, and nothing posted.

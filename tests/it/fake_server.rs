@@ -266,6 +266,9 @@ pub enum Quirk {
     /// A 200 whose body is `bytes` long (a JSON object with one huge string), streamed in
     /// chunks so that the test itself never holds it.
     HugeBody { bytes: usize },
+    /// The request is served as usual: queued before another fault, it lets that fault hit
+    /// a later request to the route (say the second part of a thread).
+    PassThrough,
 }
 
 impl Quirk {
@@ -1001,7 +1004,8 @@ async fn around_every_request(State(shared): AppState, request: Request, next: N
             }
             std::future::pending().await
         }
-        Some(Injected::Fault(Fault::DropAfterCommit)) | None => match token_ok {
+        Some(Injected::Fault(Fault::DropAfterCommit) | Injected::Quirk(Quirk::PassThrough))
+        | None => match token_ok {
             Err(refused) => refused.into_response(),
             Ok(()) => {
                 let mut response = next.run(request).await;
