@@ -142,27 +142,51 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let metadata = event.metadata();
-        if self.journal_priority {
-            write!(writer, "<{}>", syslog_priority(*metadata.level()))?;
+        if !self.journal_priority {
+            return write_plain_line(context, writer, event);
         }
-        write!(writer, "{} ", metadata.level())?;
-        if let Some(scope) = context.event_scope() {
-            for span in scope.from_root() {
-                write!(writer, "{}", span.name())?;
-                let extensions = span.extensions();
-                if let Some(fields) = extensions.get::<FormattedFields<N>>() {
-                    if !fields.is_empty() {
-                        write!(writer, "{{{fields}}}")?;
-                    }
-                }
-                writer.write_str(":")?;
-            }
-            writer.write_str(" ")?;
+        // journald reads a stream line by line and takes the priority from each line's own
+        // `<N>` (sd-daemon(3)): a line without one gets the stream's default, info. So every
+        // line of a multi-line event (the problems under "the configuration has problems:")
+        // carries the event's priority, or `journalctl -p warning` would show only the first.
+        let mut line = String::new();
+        write_plain_line(context, Writer::new(&mut line), event)?;
+        let priority = syslog_priority(*metadata.level());
+        for part in line.trim_end_matches('\n').split('\n') {
+            writeln!(writer, "<{priority}>{part}")?;
         }
-        write!(writer, "{}: ", metadata.target())?;
-        context.format_fields(writer.by_ref(), event)?;
-        writeln!(writer)
+        Ok(())
     }
+}
+
+/// One event as `LEVEL span{fields}: target: message`, ending with a line break.
+fn write_plain_line<S, N>(
+    context: &FmtContext<'_, S, N>,
+    mut writer: Writer<'_>,
+    event: &Event<'_>,
+) -> fmt::Result
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    let metadata = event.metadata();
+    write!(writer, "{} ", metadata.level())?;
+    if let Some(scope) = context.event_scope() {
+        for span in scope.from_root() {
+            write!(writer, "{}", span.name())?;
+            let extensions = span.extensions();
+            if let Some(fields) = extensions.get::<FormattedFields<N>>() {
+                if !fields.is_empty() {
+                    write!(writer, "{{{fields}}}")?;
+                }
+            }
+            writer.write_str(":")?;
+        }
+        writer.write_str(" ")?;
+    }
+    write!(writer, "{}: ", metadata.target())?;
+    context.format_fields(writer.by_ref(), event)?;
+    writeln!(writer)
 }
 
 /// Installs the global subscriber: stderr, the format from [`choose_format`], the filter from
@@ -263,6 +287,9 @@ mod tests {
             let span = tracing::info_span!("post", id = "tips/a");
             span.in_scope(|| tracing::warn!(attempt = 2, "server \x1b[31mbusy"));
             tracing::info!("ready");
+            tracing::error!(
+                "the configuration has problems:\nconfig.toml:23:1: unknown field\n  hint: …"
+            );
         });
         let bytes = buffer.0.lock().unwrap().clone();
         String::from_utf8(bytes).unwrap()
@@ -273,12 +300,15 @@ mod tests {
         assert_eq!(
             plain_lines(false),
             "WARN post{id=\"tips/a\"}: perennial::logging::tests: server \\x1b[31mbusy \
-             attempt=2\nINFO perennial::logging::tests: ready\n"
+             attempt=2\nINFO perennial::logging::tests: ready\nERROR perennial::logging::tests: \
+             the configuration has problems:\nconfig.toml:23:1: unknown field\n  hint: …\n"
         );
         assert_eq!(
             plain_lines(true),
             "<4>WARN post{id=\"tips/a\"}: perennial::logging::tests: server \\x1b[31mbusy \
-             attempt=2\n<6>INFO perennial::logging::tests: ready\n"
+             attempt=2\n<6>INFO perennial::logging::tests: ready\n<3>ERROR \
+             perennial::logging::tests: the configuration has problems:\n<3>config.toml:23:1: \
+             unknown field\n<3>  hint: …\n"
         );
     }
 
