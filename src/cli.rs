@@ -50,6 +50,18 @@ pub enum Command {
     Queue(QueueArgs),
     /// Get an access token: register an app, authorize it in a browser, write the token file (mode 0600).
     Login(LoginArgs),
+    /// Make the running daemon reload (SIGHUP) and wait until it has: the units' `ExecReload=` on systemd 252.
+    Reload(ReloadArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReloadArgs {
+    /// The daemon's process id (`$MAINPID` in a unit).
+    #[arg(long)]
+    pub pid: u32,
+    /// How long to wait for the reload to finish, in seconds.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub timeout: u64,
 }
 
 #[derive(Debug, clap::Args)]

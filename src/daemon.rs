@@ -9,6 +9,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,11 +82,34 @@ impl Environment {
 pub struct Controls {
     pub shutdown: CancellationToken,
     pub reload: Arc<Notify>,
+    /// SIGHUPs received so far ([`Controls::request_reload`]); each finished reload writes
+    /// the count it covers to [`RELOADED_FILE`], which `perennial reload` waits for.
+    pub hangups: Arc<AtomicU64>,
 }
+
+impl Controls {
+    /// A reload asked for from outside (SIGHUP): counted, then the daemon is woken.
+    pub fn request_reload(&self) {
+        self.hangups.fetch_add(1, Ordering::SeqCst);
+        self.reload.notify_one();
+    }
+}
+
+/// In the state directory: the daemon's process id and how many SIGHUPs its last finished
+/// reload covers (`PID COUNT`, decimal). `perennial reload` (the units' `ExecReload=` on
+/// systemd 252) reads it, sends SIGHUP, and returns once the count has grown: `systemctl
+/// reload` then returns after the reload.
+pub const RELOADED_FILE: &str = "reloaded";
 
 /// Why the daemon could not run. [`RunError::exit_code`] gives the process exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The server refuses the token, or it lacks a scope: `problem` says which, `fix` names
+    /// the file this daemon's token comes from (never `perennial login` without
+    /// `--token-file`, which would write the default file, another account's under the
+    /// template unit).
+    #[error("{problem}; {fix}")]
+    TokenRefused { problem: String, fix: String },
     #[error("the configuration has problems:\n{0}")]
     Config(String),
     #[error("{0}")]
@@ -101,9 +125,10 @@ pub enum RunError {
 impl RunError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            RunError::Config(_) | RunError::Token(_) | RunError::NoToken => {
-                crate::cli::exit::CONFIG
-            }
+            RunError::Config(_)
+            | RunError::Token(_)
+            | RunError::NoToken
+            | RunError::TokenRefused { .. } => crate::cli::exit::CONFIG,
             RunError::Connect(error) if error.is_configuration() => crate::cli::exit::CONFIG,
             RunError::Connect(_) | RunError::State(_) => crate::cli::exit::FAILURE,
         }
@@ -133,14 +158,40 @@ const TOKEN_ERROR_EVERY: Duration = Duration::from_secs(3600);
 const MAX_REJECTIONS_PER_SLOT: u32 = 2;
 
 /// Runs the daemon until `controls.shutdown` is cancelled (or, with `once`, until what is
-/// due is done).
+/// due is done). On the way out `STATUS=` says it stopped (and why, on an error), so that
+/// `systemctl status` of a stopped unit does not show the last "next: …" as if it still held.
 pub async fn run(
     config_path: &Path,
     options: RunOptions,
     env: Environment,
     controls: Controls,
 ) -> Result<(), RunError> {
-    let config = load_config(config_path)?;
+    let notifier = env.notifier.clone();
+    let shutdown = controls.shutdown.clone();
+    let result = run_until_stopped(config_path, options, env, controls).await;
+    // Whatever ended it, the tasks it started (the watchdog's pings) end too.
+    shutdown.cancel();
+    match &result {
+        Ok(()) => notifier.status("stopped"),
+        Err(error) => {
+            let first_line = error.to_string();
+            let first_line = first_line.lines().next().unwrap_or_default();
+            notifier.status(&format!(
+                "stopped: {} (see the journal)",
+                first_line.trim_end_matches(':')
+            ));
+        }
+    }
+    result
+}
+
+async fn run_until_stopped(
+    config_path: &Path,
+    options: RunOptions,
+    env: Environment,
+    controls: Controls,
+) -> Result<(), RunError> {
+    let mut config = load_config(config_path)?;
     let mut token_sources = env.token_sources.clone();
     token_sources.token_file = config.server.token_file.clone();
     let token = load_token(&token_sources)?;
@@ -165,22 +216,60 @@ pub async fn run(
             "the state file holds times in the future (the clock was ahead when they were written); they are set to now so that the schedule is not held back"
         );
     }
-    let library = load_posts(&config);
-    let server_options = ServerOptions {
+    let mut library = load_posts(&config);
+    let server_options = |config: &Config| ServerOptions {
         request_timeout: env.request_timeout,
         ..ServerOptions::from_config(&config.server)
     };
+    // Pings from the start: while the server cannot be reached the daemon is already ready
+    // (see `connect`), and systemd's watchdog runs from READY=1.
+    let watchdog = spawn_watchdog(&env.notifier, &controls.shutdown);
+    let mut reloaded = ReloadMarker::default();
     let server = match (&token, options.dry_run) {
         (Some(token), false) => {
-            match connect(server_options, token.clone(), &controls.shutdown).await? {
-                Some(server) => Some(server),
-                None => return Ok(()),
+            let mut connecting = Connecting::default();
+            loop {
+                let connected = connect(
+                    server_options(&config),
+                    token.clone(),
+                    &controls,
+                    &env.notifier,
+                    &mut connecting,
+                )
+                .await
+                .map_err(|error| token_refused(error, &token_sources))?;
+                match connected {
+                    Connected::Server(server) => break Some(server),
+                    Connected::Stopped => return Ok(()),
+                    // A reload while the server cannot be reached: the config and the posts
+                    // are read again (a broken config keeps the one loaded), and the next
+                    // try uses them.
+                    Connected::Reload => {
+                        let hangups = controls.hangups.load(Ordering::SeqCst);
+                        env.notifier.reloading();
+                        match Config::load(config_path) {
+                            Ok(new) => config = new,
+                            Err(errors) => {
+                                for error in &errors {
+                                    tracing::error!("{error}");
+                                }
+                                tracing::error!(
+                                    "the configuration has problems; keeping the one loaded before"
+                                );
+                            }
+                        }
+                        library = load_posts(&config);
+                        tracing::info!(posts = library.posts.len(), "reloaded");
+                        env.notifier.ready();
+                        reloaded.done(&store, hangups);
+                    }
+                }
             }
         }
         // A dry run with a token reads mentions (and the server's limits) to show the
         // replies it would send; it never waits for an unreachable server.
         (Some(token), true) if config.mentions.enabled => {
-            match Server::connect(server_options, token.clone()).await {
+            match Server::connect(server_options(&config), token.clone()).await {
                 Ok(server) => Some(server),
                 Err(error) => {
                     println!("dry run: mentions are off: {error}");
@@ -234,6 +323,7 @@ pub async fn run(
         checkpoint: env.checkpoint.clone(),
         given_up: Vec::new(),
         mentions,
+        reloaded,
     };
     // Connecting warned about a limit below the floor already, naming where it came from;
     // a dry run does not connect.
@@ -256,7 +346,6 @@ pub async fn run(
     } else {
         None
     };
-    let watchdog = spawn_watchdog(&daemon.notifier, &controls.shutdown);
     daemon.notifier.ready();
     tracing::info!(posts = daemon.library.posts.len(), "ready");
     let result = daemon.main_loop(&mut watcher).await;
@@ -269,9 +358,91 @@ pub async fn run(
     result
 }
 
+/// Set by the units to the file their `LoadCredential=token:…` names (for example
+/// `/etc/perennial/pyopensci/token`), so that the hint after a refused token names the file
+/// this daemon's token comes from: the credential the daemon reads is only a copy.
+pub const CREDENTIAL_FILE_ENV_VAR: &str = "PERENNIAL_CREDENTIAL_FILE";
+
+/// The file the token credential was copied from, when the unit says
+/// ([`CREDENTIAL_FILE_ENV_VAR`]) and the token does come from the credential.
+fn credential_file(sources: &TokenSources) -> Option<PathBuf> {
+    let dir = sources.credentials_directory.as_ref()?;
+    if !dir.join(crate::token::CREDENTIAL_NAME).exists() {
+        return None;
+    }
+    std::env::var_os(CREDENTIAL_FILE_ENV_VAR)
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
+}
+
+/// What to do about a refused token, naming where this daemon's token comes from.
+fn token_fix(sources: &TokenSources, url: &str) -> String {
+    let file = credential_file(sources).or_else(|| {
+        // Not the credential, not the environment: the config's `token_file`.
+        let from_credential = sources
+            .credentials_directory
+            .as_ref()
+            .is_some_and(|dir| dir.join(crate::token::CREDENTIAL_NAME).exists());
+        (!from_credential && sources.env_token.is_none())
+            .then(|| sources.token_file.clone())
+            .flatten()
+    });
+    match file {
+        Some(file) => format!(
+            "get a new token into the file this daemon reads it from: `sudo perennial login \
+             --server {url} --token-file {} --force`, then restart it",
+            file.display()
+        ),
+        None => format!(
+            "get a new token with `perennial login --server {url} --token-file FILE` and put it \
+             in {}, then restart perennial",
+            token_origin(sources)
+        ),
+    }
+}
+
+/// A refused token at start, with the fix naming this daemon's token file.
+fn token_refused(error: ConnectError, sources: &TokenSources) -> RunError {
+    let scopes = "`profile` (or `read:accounts`), `read:statuses`, `read:notifications`, \
+                  `write:statuses` and `write:media`";
+    match error {
+        ConnectError::Unauthorized {
+            url,
+            status,
+            server_message,
+        } => RunError::TokenRefused {
+            problem: format!(
+                "the server at {url} refused the access token (HTTP {status}: \
+                 {server_message}); check that it is complete and was granted the scopes \
+                 {scopes}"
+            ),
+            fix: token_fix(sources, &url),
+        },
+        ConnectError::CannotReadOwnStatuses {
+            url,
+            status,
+            server_message,
+        } => RunError::TokenRefused {
+            problem: format!(
+                "the server at {url} refused to show the account's own statuses to this \
+                 token (HTTP {status}: {server_message}); the token needs the scope \
+                 `read:statuses` (or `read`)"
+            ),
+            fix: token_fix(sources, &url),
+        },
+        other => other.into(),
+    }
+}
+
 /// Where the token comes from, in words, for the hint when the server refuses it: the
 /// first of the sources [`load_token`] reads that holds one.
 fn token_origin(sources: &TokenSources) -> String {
+    if let Some(file) = credential_file(sources) {
+        return format!(
+            "{} (the file the unit's `LoadCredential=token:…` names)",
+            file.display()
+        );
+    }
     if let Some(dir) = &sources.credentials_directory {
         let path = dir.join("token");
         if path.exists() {
@@ -318,13 +489,35 @@ fn load_posts(config: &Config) -> Library {
     library
 }
 
-/// Connects, retrying while the server cannot be reached. `None`: told to stop first.
+/// How connecting ended: connected, told to stop, or asked to reload first.
+enum Connected {
+    Server(Server),
+    Stopped,
+    Reload,
+}
+
+/// Connecting's progress across reloads: the attempt (for backoff), and whether READY=1 was
+/// sent already.
+#[derive(Default)]
+struct Connecting {
+    attempt: u32,
+    ready: bool,
+}
+
+/// Connects, retrying while the server cannot be reached.
+///
+/// Readiness does not wait for the server: when the first try cannot reach it, READY=1 goes
+/// out with `STATUS=waiting for the server…`. A server that is down for hours is ordinary,
+/// and a unit held "activating" would hold `multi-user.target` at boot, make `systemctl
+/// start` block, and be restarted by `TimeoutStartSec=` for nothing. A server that answers
+/// and refuses the token still fails the start (exit 78), before READY=1.
 async fn connect(
     options: ServerOptions,
     token: crate::token::Token,
-    shutdown: &CancellationToken,
-) -> Result<Option<Server>, RunError> {
-    let mut attempt = 0;
+    controls: &Controls,
+    notifier: &Notifier,
+    connecting: &mut Connecting,
+) -> Result<Connected, ConnectError> {
     loop {
         match Server::connect(options.clone(), token.clone()).await {
             Ok(server) => {
@@ -335,18 +528,53 @@ async fn connect(
                     max_characters = limits.max_characters,
                     "connected"
                 );
-                return Ok(Some(server));
+                return Ok(Connected::Server(server));
             }
             Err(error) if error.retryable() => {
-                let wait = crate::retry::wait(error.retry_after(), attempt);
-                attempt += 1;
+                let wait = crate::retry::wait(error.retry_after(), connecting.attempt);
+                connecting.attempt += 1;
                 tracing::warn!(%error, wait_seconds = wait.as_secs(), "cannot reach the server; trying again");
+                notifier.status(&format!("waiting for the server: {error}"));
+                if !connecting.ready {
+                    notifier.ready();
+                    connecting.ready = true;
+                }
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
-                    () = shutdown.cancelled() => return Ok(None),
+                    () = controls.shutdown.cancelled() => return Ok(Connected::Stopped),
+                    () = controls.reload.notified() => {
+                        tracing::info!("reload requested");
+                        return Ok(Connected::Reload);
+                    }
                 }
             }
-            Err(error) => return Err(error.into()),
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Writes [`RELOADED_FILE`] after a reload, when a SIGHUP came since it was last written.
+#[derive(Default)]
+struct ReloadMarker {
+    written: u64,
+}
+
+impl ReloadMarker {
+    /// The reload that began when `hangups` SIGHUPs had arrived is finished.
+    fn done(&mut self, store: &StateStore, hangups: u64) {
+        if hangups <= self.written {
+            return;
+        }
+        let path = store.dir().join(RELOADED_FILE);
+        let temporary = store.dir().join(format!(".{RELOADED_FILE}.new"));
+        let written = std::fs::write(&temporary, format!("{} {hangups}\n", std::process::id()))
+            .and_then(|()| std::fs::rename(&temporary, &path));
+        match written {
+            Ok(()) => self.written = hangups,
+            Err(error) => tracing::warn!(
+                "could not write {}: {error}; `systemctl reload` waits for it and will time out",
+                path.display()
+            ),
         }
     }
 }
@@ -420,6 +648,7 @@ struct Daemon {
     given_up: Vec<(Option<String>, Timestamp)>,
     /// `None` when mentions are off (disabled, or a dry run without a server).
     mentions: Option<MentionsRun>,
+    reloaded: ReloadMarker,
 }
 
 /// When and how to try the pending post again.
@@ -1262,6 +1491,8 @@ impl Daemon {
     /// Reloads the config (a broken one keeps the old, and says so) and the posts (broken
     /// files are reported and skipped).
     fn reload(&mut self) -> Result<(), RunError> {
+        // Every SIGHUP counted so far is covered by this reload, whatever woke it.
+        let hangups = self.controls.hangups.load(Ordering::SeqCst);
         self.notifier.reloading();
         match Config::load(&self.config_path) {
             Ok(config) => {
@@ -1301,6 +1532,9 @@ impl Daemon {
         self.retry_failed_on_new_settings()?;
         tracing::info!(posts = self.library.posts.len(), "reloaded");
         self.notifier.ready();
+        if !self.options.dry_run {
+            self.reloaded.done(&self.store, hangups);
+        }
         Ok(())
     }
 }

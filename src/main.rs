@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(&cli.config, args),
         Command::Post(args) => commands::run::post(&cli.config, args),
         Command::Login(args) => commands::login::run(&cli.config, args),
+        Command::Reload(args) => commands::reload::run(&cli.config, args),
     };
     ExitCode::from(code)
 }

@@ -4,6 +4,7 @@ pub mod check;
 pub mod login;
 pub mod preview;
 pub mod queue;
+pub mod reload;
 pub mod run;
 
 use crate::compose::FitSettings;

@@ -49,9 +49,11 @@ pub fn run(config_path: &Path, args: &RunArgs) -> u8 {
     })
 }
 
+/// Logs a fatal error once, through the log (which goes to stderr, and under systemd to the
+/// journal at priority 3, every line of it); a second copy on stderr would reach the journal
+/// again, at the default priority.
 fn report(error: &RunError) -> u8 {
     tracing::error!("{error}");
-    eprintln!("error: {error}");
     error.exit_code()
 }
 
@@ -67,7 +69,7 @@ fn listen_for_signals(controls: &Controls) -> std::io::Result<()> {
             tokio::select! {
                 _ = terminate.recv() => { tracing::info!("SIGTERM: stopping"); controls.shutdown.cancel(); return; }
                 _ = interrupt.recv() => { tracing::info!("SIGINT: stopping"); controls.shutdown.cancel(); return; }
-                _ = hangup.recv() => controls.reload.notify_one(),
+                _ = hangup.recv() => controls.request_reload(),
             }
         }
     });

@@ -87,22 +87,40 @@ async fn the_binary_posts_every_two_seconds_notifies_systemd_and_stops_on_sigter
     .expect("the new post goes out");
     assert!(statuses.len() >= 2);
 
+    // Issue 16 item 4: `perennial reload` (ExecReload= on systemd 252) returns after the
+    // reload: RELOADING=1 and READY=1 are sent by then.
+    let output = reload_and_wait(dir.path(), child.id().unwrap()).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let during = queued_messages(&socket);
+    let reloading = during
+        .iter()
+        .position(|message| message.starts_with("RELOADING=1\nMONOTONIC_USEC="))
+        .unwrap_or_else(|| panic!("no RELOADING=1 before reload returned: {during:?}"));
+    assert!(
+        during[reloading..]
+            .iter()
+            .any(|message| message == "READY=1"),
+        "no READY=1 after RELOADING=1 before reload returned: {during:?}"
+    );
+
     assert!(sigterm(child.id().unwrap()));
     let output = tokio::time::timeout(BOUND, child.wait())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(output.code(), Some(0));
-    // The last message before the exit is STOPPING=1.
-    let mut last = String::new();
+    // STOPPING=1, then (issue 16 item 6) STATUS=stopped, so that `systemctl status` of the
+    // stopped unit does not show the next post as if it were still coming.
     loop {
-        let message = next_message(&socket).await;
-        if message == "STOPPING=1" {
+        if next_message(&socket).await == "STOPPING=1" {
             break;
         }
-        last = message;
     }
-    assert_ne!(last, "STOPPING=1");
+    assert_eq!(next_message(&socket).await, "STATUS=stopped");
 
     // Each post went out at most once per slot, and the history says the same.
     let state: serde_json::Value =
@@ -435,4 +453,257 @@ fn dry_run_without_a_token_says_mentions_are_off() {
         stdout.contains("dry run: mentions are off: no access token"),
         "{stdout}"
     );
+}
+
+/// A config for the binary tests below: `url` as the server, posts in `posts/` (one post),
+/// state in `state/`.
+fn write_config(dir: &std::path::Path, url: &str, extra: &str) {
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[server]\nurl = \"{url}\"\n\n[posts]\ndir = \"posts\"\n\n[schedule]\ntimezone = \"UTC\"\nevery = \"2s\"\n\n[state]\ndir = \"state\"\n{extra}"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("posts/tips")).unwrap();
+    std::fs::write(
+        dir.join("posts/tips/first.md"),
+        "+++\ntitle = \"first\"\n+++\nThe first post.\n",
+    )
+    .unwrap();
+}
+
+/// Every notification already queued on `socket`, without waiting.
+fn queued_messages(socket: &UnixDatagram) -> Vec<String> {
+    let mut messages = Vec::new();
+    let mut buffer = vec![0u8; 4096];
+    while let Ok(length) = socket.try_recv(&mut buffer) {
+        messages.push(String::from_utf8_lossy(&buffer[..length]).into_owned());
+    }
+    messages
+}
+
+/// `perennial reload --pid PID` in `dir` (the state directory comes from its config).
+async fn reload_and_wait(dir: &std::path::Path, pid: u32) -> std::process::Output {
+    tokio::time::timeout(
+        BOUND,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+            .current_dir(dir)
+            .args(["reload", "--pid", &pid.to_string()])
+            .env_remove("STATE_DIRECTORY")
+            .output(),
+    )
+    .await
+    .expect("perennial reload returns within the bound")
+    .unwrap()
+}
+
+/// Issue 16 items 2, 3 and 6: under systemd a broken config at start was logged twice (the
+/// second copy at priority 6, by `eprintln!`), and only the first line of the error carried
+/// priority 3, so `journalctl -p warning` hid the lines saying what was wrong; and the unit
+/// kept its last `STATUS=`. Here stderr is the "journal stream" (`JOURNAL_STREAM` names its
+/// device and inode, as systemd sets it): every line carries `<3>`, each problem appears once,
+/// and the last notification says it stopped and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_config_is_logged_once_every_line_at_error_priority_and_status_says_stopped() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "http://127.0.0.1:9", "");
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[server]\nurl = \"http://127.0.0.1:9\"\nunknown_key = 1\n\n[posts]\ndir = \"posts\"\n",
+    )
+    .unwrap();
+    let stderr_path = dir.path().join("journal-stream");
+    let stderr_file = std::fs::File::create(&stderr_path).unwrap();
+    let metadata = stderr_file.metadata().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    let status = tokio::time::timeout(
+        BOUND,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+            .current_dir(dir.path())
+            .arg("run")
+            .env("PERENNIAL_TOKEN", "unused")
+            .env(
+                "JOURNAL_STREAM",
+                format!("{}:{}", metadata.dev(), metadata.ino()),
+            )
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .env_remove("STATE_DIRECTORY")
+            .stdout(Stdio::null())
+            .stderr(stderr_file)
+            .status(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(status.code(), Some(78));
+    let journal = std::fs::read_to_string(&stderr_path).unwrap();
+    assert!(!journal.is_empty());
+    for line in journal.lines() {
+        assert!(
+            line.starts_with("<3>"),
+            "not at priority 3: {line:?}\n{journal}"
+        );
+    }
+    assert_eq!(
+        journal.matches("the configuration has problems").count(),
+        1,
+        "{journal}"
+    );
+    assert_eq!(journal.matches("unknown_key").count(), 1, "{journal}");
+    assert!(
+        journal.lines().any(|line| line.starts_with("<3>")
+            && line.contains("config.toml:3:1")
+            && line.contains("unknown_key")),
+        "the problem's own line is at priority 3: {journal}"
+    );
+    // Nothing was ready; the only word to systemd is why it stopped.
+    assert_eq!(
+        queued_messages(&socket),
+        ["STATUS=stopped: the configuration has problems (see the journal)"]
+    );
+}
+
+/// Issue 16 item 5: the hint after a refused token said `perennial login --server …`, which
+/// writes the default token file, another account's under `perennial@.service`. With the
+/// token from the unit's credential, the hint names the file the unit loads it from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_names_the_file_the_unit_loads_it_from() {
+    let fake = FakeServer::start(FakeOptions::mastodon());
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &fake.url(), "");
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    std::fs::write(credentials.join("token"), "not-the-right-token\n").unwrap();
+    let output = tokio::time::timeout(
+        BOUND,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+            .current_dir(dir.path())
+            .arg("run")
+            .env("CREDENTIALS_DIRECTORY", &credentials)
+            .env(
+                perennial::daemon::CREDENTIAL_FILE_ENV_VAR,
+                "/etc/perennial/second/token",
+            )
+            .env_remove("PERENNIAL_TOKEN")
+            .env_remove("STATE_DIRECTORY")
+            .env_remove("NOTIFY_SOCKET")
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("refused the access token"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "perennial login --server {} --token-file /etc/perennial/second/token --force",
+            fake.url()
+        )),
+        "{stderr}"
+    );
+    // No hint without --token-file, which would write /etc/perennial/token.
+    assert!(
+        !stderr.contains(&format!("perennial login --server {}`", fake.url())),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("refused the access token").count(), 1);
+    assert!(!stderr.contains("not-the-right-token"));
+    assert!(fake.statuses().is_empty());
+}
+
+/// Issue 16 items 8 and 4: with the server unreachable at start, the daemon is ready at once
+/// (STATUS= says it waits for the server) instead of holding the unit "activating" for up to
+/// `TimeoutStartSec=`; `perennial reload` (the units' `ExecReload=` on systemd 252) returns
+/// only after the daemon has reloaded, even while it waits for the server; SIGTERM stops it
+/// with `STATUS=stopped`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_without_the_server_and_reload_returns_once_reloaded() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &url, "");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+        .current_dir(dir.path())
+        .arg("run")
+        .env("PERENNIAL_TOKEN", "some-token")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env_remove("WATCHDOG_USEC")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let waiting = next_message(&socket).await;
+    assert!(
+        waiting.starts_with(&format!(
+            "STATUS=waiting for the server: cannot reach the server at {url}"
+        )),
+        "{waiting}"
+    );
+    assert_eq!(next_message(&socket).await, "READY=1");
+
+    let output = reload_and_wait(dir.path(), pid).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Sent before `perennial reload` returned: already queued.
+    let during: Vec<String> = queued_messages(&socket)
+        .into_iter()
+        .filter(|message| !message.starts_with("STATUS=waiting"))
+        .collect();
+    assert_eq!(during.len(), 2, "{during:?}");
+    assert!(
+        during[0].starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{during:?}"
+    );
+    assert_eq!(during[1], "READY=1");
+    let marker = std::fs::read_to_string(dir.path().join("state/reloaded")).unwrap();
+    assert_eq!(marker, format!("{pid} 1\n"));
+
+    assert!(sigterm(pid));
+    let status = tokio::time::timeout(BOUND, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let last = loop {
+        let message = next_message(&socket).await;
+        if !message.starts_with("STATUS=waiting") {
+            break message;
+        }
+    };
+    assert_eq!(last, "STATUS=stopped");
+}
+
+/// `perennial reload` of a process that is not there fails at once, saying so.
+#[test]
+fn reload_of_no_daemon_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "http://127.0.0.1:9", "");
+    // A process that has exited: its pid is free (and not reused this fast).
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+        .current_dir(dir.path())
+        .args(["reload", "--pid", &pid.to_string(), "--timeout", "5"])
+        .env_remove("STATE_DIRECTORY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot send SIGHUP"), "{stderr}");
 }
