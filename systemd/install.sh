@@ -6,9 +6,12 @@
 #   cargo build --release --locked
 #   sudo systemd/install.sh [POSTS_REPOSITORY_URL]
 #
-#   /usr/local/bin/perennial          target/release/perennial
+#   /usr/local/bin/perennial          target/release/perennial ($CARGO_TARGET_DIR/release/
+#                                     perennial when CARGO_TARGET_DIR is set, as cargo does)
 #   /etc/systemd/system/              perennial.service, perennial@.service,
 #                                     perennial-sync.service, perennial-sync.timer
+#   /etc/systemd/system/perennial{,@}.service.d/notify-reload.conf
+#                                     systemd 253 or newer only: Type=notify-reload
 #   /etc/sysusers.d/perennial.conf    the user perennial-posts, created by systemd-sysusers
 #   /var/lib/perennial-posts          the posts repository, cloned as perennial-posts
 #                                     (default: the repository this tree was cloned from)
@@ -81,7 +84,7 @@ server_url() {
 main() {
     local tree repository binary
     tree=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-    binary=$tree/target/release/perennial
+    binary=${CARGO_TARGET_DIR:-$tree/target}/release/perennial
 
     [[ $(id -u) == 0 ]] || die "run it as root: sudo $0 $*"
     [[ -x $binary ]] || die "$binary is missing: build it first with \`cargo build --release --locked\`"
@@ -104,6 +107,25 @@ main() {
         "$tree/systemd/perennial.service" "$tree/systemd/perennial@.service" \
         "$tree/systemd/perennial-sync.service" "$tree/systemd/perennial-sync.timer"
 
+    # Type=notify-reload exists from systemd 253 on; 252 refuses a unit that names it, and
+    # uses the units as they are (ExecReload= that waits for the reload).
+    local version
+    version=$(systemctl --version 2>/dev/null | awk 'NR == 1 { print $2 + 0 }')
+    local unit
+    for unit in perennial.service perennial@.service; do
+        if ((${version:-0} >= 253)); then
+            install -D -m 0644 "$tree/systemd/notify-reload.conf" \
+                "/etc/systemd/system/$unit.d/notify-reload.conf"
+        else
+            rm -f "/etc/systemd/system/$unit.d/notify-reload.conf"
+        fi
+    done
+    if ((${version:-0} >= 253)); then
+        say "systemd $version: Type=notify-reload (drop-ins perennial{,@}.service.d/notify-reload.conf)"
+    else
+        say "systemd ${version:-unknown}: Type=notify, ExecReload=perennial reload (waits for the reload)"
+    fi
+
     say "user: $SYNC_USER (/etc/sysusers.d/perennial.conf)"
     install -D -m 0644 "$tree/systemd/perennial.sysusers" /etc/sysusers.d/perennial.conf
     systemd-sysusers /etc/sysusers.d/perennial.conf
@@ -113,8 +135,21 @@ main() {
         say "posts: $CHECKOUT is already a checkout; kept"
     else
         say "posts: cloning $repository into $CHECKOUT"
-        runuser -u "$SYNC_USER" -- env HOME="$CHECKOUT" \
-            git clone --quiet -- "$repository" "$CHECKOUT"
+        if ! runuser -u "$SYNC_USER" -- env HOME="$CHECKOUT" \
+            git clone --quiet -- "$repository" "$CHECKOUT"; then
+            # A repository on this machine owned by another user: git refuses to read it as
+            # $SYNC_USER ("detected dubious ownership", git-config(1) safe.directory), at
+            # this clone and at every pull after it.
+            if [[ -d $repository ]]; then
+                local path
+                path=$(cd "$repository" && pwd)
+                say "If git said \"detected dubious ownership\": $path belongs to another user"
+                say "than $SYNC_USER. Trust it for every user of this machine, then run this again:"
+                say "  sudo git config --system --add safe.directory $path"
+                say "(or give the repository's URL instead of its path)."
+            fi
+            die "could not clone $repository"
+        fi
     fi
     [[ -d $POSTS_DIR ]] || say "warning: the checkout has no posts/ folder; set [posts] dir in $CONFIG"
 

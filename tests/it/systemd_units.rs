@@ -12,8 +12,9 @@ use std::process::Command;
 
 use crate::support::repository_root;
 
-/// The exposure `systemd-analyze security` may give a service, at most (issue 7).
-const MAX_EXPOSURE: f64 = 2.0;
+/// The exposure `systemd-analyze security` may give a service, at most (issue 7; issue 16's
+/// live test holds the installed units to the same under a running systemd).
+const MAX_EXPOSURE: f64 = 1.5;
 
 const UNITS: [&str; 4] = [
     "perennial.service",
@@ -142,18 +143,21 @@ fn assert_hardened(name: &str, units: &BTreeMap<String, Vec<(String, String)>>) 
 
 #[test]
 fn the_daemon_units_carry_what_the_daemon_relies_on() {
-    for (name, config, state, credential) in [
+    for (name, config, state, credential, user) in [
         (
             "perennial.service",
             "/etc/perennial/config.toml",
             "perennial",
             "token:/etc/perennial/token",
+            "perennial",
         ),
         (
             "perennial@.service",
             "/etc/perennial/%i/config.toml",
             "%N",
             "token:/etc/perennial/%i/token",
+            // Issue 16 item 1: one user per account, not one for all.
+            "perennial-%i",
         ),
     ] {
         let units = directives(&unit_text(name));
@@ -168,7 +172,12 @@ fn the_daemon_units_carry_what_the_daemon_relies_on() {
             format!("/usr/local/bin/perennial run --config {config}"),
             "{name}"
         );
-        assert_eq!(one("ExecReload"), "kill -HUP $MAINPID", "{name}");
+        // Issue 16 item 4: a reload that returns once the daemon has reloaded (systemd 252).
+        assert_eq!(
+            one("ExecReload"),
+            "/usr/local/bin/perennial reload --pid $MAINPID",
+            "{name}"
+        );
         assert_eq!(one("Restart"), "on-failure", "{name}");
         // perennial exits 78 on a configuration problem or a refused token (src/cli.rs).
         assert_eq!(
@@ -178,11 +187,20 @@ fn the_daemon_units_carry_what_the_daemon_relies_on() {
         );
         assert_eq!(one("WatchdogSec"), "2min", "{name}");
         assert_eq!(one("DynamicUser"), "yes", "{name}");
+        assert_eq!(one("User"), user, "{name}");
         assert_eq!(one("StateDirectory"), state, "{name}");
         assert_eq!(one("StateDirectoryMode"), "0700", "{name}");
         // The credential's name is the one src/token.rs reads.
         assert_eq!(one("LoadCredential"), credential, "{name}");
         assert!(credential.starts_with(&format!("{}:", perennial::token::CREDENTIAL_NAME)));
+        // Issue 16 item 5: the daemon is told which file its credential comes from, for the
+        // hint after a refused token; it must be the file LoadCredential= reads.
+        let (_, file) = credential.split_once(':').unwrap();
+        assert_eq!(
+            one("Environment"),
+            format!("{}={file}", perennial::daemon::CREDENTIAL_FILE_ENV_VAR),
+            "{name}"
+        );
         assert_eq!(one("UMask"), "0077", "{name}");
         assert_hardened(name, &units);
         assert_eq!(
@@ -205,8 +223,10 @@ fn the_template_differs_from_the_single_service_only_in_its_paths() {
     let per_account = [
         "Description",
         "ExecStart",
+        "User",
         "StateDirectory",
         "LoadCredential",
+        "Environment",
     ];
     for section in ["Unit", "Service", "Install"] {
         let without = |units: &BTreeMap<String, Vec<(String, String)>>| -> Vec<(String, String)> {
@@ -258,6 +278,11 @@ fn the_sync_units_pull_the_checkout_as_its_owner_and_leave_the_daemon_alone() {
 
     let timer = directives(&unit_text("perennial-sync.timer"));
     assert_eq!(values(&timer, "Timer", "OnUnitActiveSec"), ["5min"]);
+    // Issue 16 item 7: the first pull 30 to 60 s after boot, as docs/operations.md says; the
+    // default AccuracySec= (1 min) made it 90 s.
+    assert_eq!(values(&timer, "Timer", "OnActiveSec"), ["30s"]);
+    assert_eq!(values(&timer, "Timer", "RandomizedDelaySec"), ["30s"]);
+    assert_eq!(values(&timer, "Timer", "AccuracySec"), ["1s"]);
     assert_eq!(values(&timer, "Install", "WantedBy"), ["timers.target"]);
 }
 
@@ -313,7 +338,7 @@ fn overall_exposure(stdout: &str) -> Option<f64> {
 }
 
 #[test]
-fn systemd_analyze_rates_every_service_at_most_2() {
+fn systemd_analyze_rates_every_service_at_most_1_5() {
     let Some(analyze) = systemd_analyze() else {
         return;
     };
@@ -420,4 +445,29 @@ fn install_script_points_the_bundled_config_at_the_checkout_and_the_state_direct
         Path::new("/var/lib/perennial-posts/posts")
     );
     assert_eq!(config.state.dir, Path::new("/var/lib/perennial"));
+}
+
+/// Issue 16 item 4: on systemd 253 or newer the daemon units become Type=notify-reload
+/// through a drop-in (systemd 252, this CI's, refuses the type, so it cannot be verified
+/// here; the live test runs the 252 units). It drops the 252 `ExecReload=`, since systemd
+/// sends SIGHUP itself, and install.sh installs it only from 253 on.
+#[test]
+fn the_notify_reload_drop_in_is_for_systemd_253_and_newer_only() {
+    let drop_in = directives(&unit_text("notify-reload.conf"));
+    assert_eq!(
+        drop_in["Service"],
+        [
+            ("Type".to_string(), "notify-reload".to_string()),
+            ("ExecReload".to_string(), String::new()),
+        ]
+    );
+    let install = unit_text("install.sh");
+    assert!(install.contains(">= 253"), "install.sh checks the version");
+    for unit in ["perennial.service", "perennial@.service"] {
+        assert!(
+            install.contains("/etc/systemd/system/$unit.d/notify-reload.conf")
+                && install.contains(unit),
+            "install.sh installs the drop-in for {unit}"
+        );
+    }
 }
