@@ -201,16 +201,9 @@ pub async fn run(
         }
     }
     let mentions = match &server {
-        Some(server) if config.mentions.enabled => Some(MentionsRun {
-            stream: (!options.once).then(|| server.listen(controls.shutdown.child_token())),
-            first_start: state.mentions.cursor.is_none() && state.mentions.handled.is_empty(),
-            next_poll: tokio::time::Instant::now(),
-            retry: None,
-            unsaved: false,
-            refusals: 0,
-            paused_until: None,
-            catch_up_failures: 0,
-        }),
+        Some(server) if config.mentions.enabled => {
+            Some(MentionsRun::start(server, &state, &options, &controls))
+        }
         _ => None,
     };
     let mut daemon = Daemon {
@@ -234,6 +227,8 @@ pub async fn run(
         checkpoint: env.checkpoint.clone(),
         given_up: Vec::new(),
         mentions,
+        watching: env.watch_files && !options.once,
+        state_dir_from_env: env.state_directory.is_some(),
     };
     // Connecting warned about a limit below the floor already, naming where it came from;
     // a dry run does not connect.
@@ -245,17 +240,8 @@ pub async fn run(
     daemon.remember_server()?;
     daemon.retry_failed_on_new_settings()?;
     daemon.resolve_pending_reply().await?;
-    let mut watcher = if env.watch_files && !options.once {
-        match crate::watch::watch(&daemon.config.posts.dir, config_path) {
-            Ok(watcher) => Some(watcher),
-            Err(error) => {
-                tracing::warn!(%error, "not watching for file changes");
-                None
-            }
-        }
-    } else {
-        None
-    };
+    let mut watcher = None;
+    daemon.watch_files(&mut watcher);
     let watchdog = spawn_watchdog(&daemon.notifier, &controls.shutdown);
     daemon.notifier.ready();
     tracing::info!(posts = daemon.library.posts.len(), "ready");
@@ -420,6 +406,10 @@ struct Daemon {
     given_up: Vec<(Option<String>, Timestamp)>,
     /// `None` when mentions are off (disabled, or a dry run without a server).
     mentions: Option<MentionsRun>,
+    /// Whether the posts folder and the config are watched for changes (not with `--once`).
+    watching: bool,
+    /// The state folder is `$STATE_DIRECTORY`, not the config's.
+    state_dir_from_env: bool,
 }
 
 /// When and how to try the pending post again.
@@ -459,6 +449,25 @@ struct MentionsRun {
 }
 
 impl MentionsRun {
+    /// Starts answering mentions: the stream (not with `--once`) and a catch-up at once.
+    fn start(
+        server: &Server,
+        state: &State,
+        options: &RunOptions,
+        controls: &Controls,
+    ) -> MentionsRun {
+        MentionsRun {
+            stream: (!options.once).then(|| server.listen(controls.shutdown.child_token())),
+            first_start: state.mentions.cursor.is_none() && state.mentions.handled.is_empty(),
+            next_poll: tokio::time::Instant::now(),
+            retry: None,
+            unsaved: false,
+            refusals: 0,
+            paused_until: None,
+            catch_up_failures: 0,
+        }
+    }
+
     fn paused(&self) -> bool {
         self.retry.is_some()
             || self
@@ -811,7 +820,7 @@ impl Daemon {
                     () = self.controls.shutdown.cancelled() => return Ok(()),
                     () = self.controls.reload.notified() => {
                         tracing::info!("reload requested");
-                        self.reload()?;
+                        self.reload(watcher)?;
                         break;
                     }
                     changes = async {
@@ -821,7 +830,7 @@ impl Daemon {
                         }
                     } => {
                         tracing::info!(files = changes.paths().len(), "files changed; reloading");
-                        self.reload()?;
+                        self.reload(watcher)?;
                         break;
                     }
                     () = sleep_until_some(mention_timer) => self.mention_timer().await?,
@@ -1259,23 +1268,89 @@ impl Daemon {
         println!("---");
     }
 
+    /// `[mentions] enabled` changed on a reload: start or stop answering mentions now.
+    fn follow_mentions_setting(&mut self, was_enabled: bool) -> Result<(), RunError> {
+        let enabled = self.config.mentions.enabled;
+        if enabled == was_enabled {
+            return Ok(());
+        }
+        if !enabled {
+            self.save_unsaved_mentions()?;
+            // Dropping the run closes the stream.
+            if self.mentions.take().is_some() {
+                tracing::info!("[mentions] enabled = false: no longer answering mentions");
+            }
+            return Ok(());
+        }
+        match &self.server {
+            Some(server) => {
+                self.mentions = Some(MentionsRun::start(
+                    server,
+                    &self.state,
+                    &self.options,
+                    &self.controls,
+                ));
+                tracing::info!("[mentions] enabled = true: answering mentions from now on");
+            }
+            None => tracing::info!(
+                "[mentions] enabled = true, but a dry run without a token reads no mentions"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Starts watching the posts folder the config names now, and the config, replacing the
+    /// watcher in `watcher`: a new watch after every reload follows a posts folder that was
+    /// deleted and created again, swapped in by a rename, or moved by `[posts] dir`.
+    fn watch_files(&self, watcher: &mut Option<crate::watch::ChangeWatcher>) {
+        if !self.watching {
+            return;
+        }
+        match crate::watch::watch(&self.config.posts.dir, &self.config_path) {
+            Ok(new) => *watcher = Some(new),
+            Err(error) => {
+                tracing::warn!(%error, "not watching for file changes");
+                *watcher = None;
+            }
+        }
+    }
+
     /// Reloads the config (a broken one keeps the old, and says so) and the posts (broken
-    /// files are reported and skipped).
-    fn reload(&mut self) -> Result<(), RunError> {
+    /// files are reported and skipped), watching the files anew in between (so a change made
+    /// while loading is seen by the new watch). Everything applies at once except `[server]`
+    /// and `[state]`, which need a restart (a warning says so).
+    fn reload(
+        &mut self,
+        watcher: &mut Option<crate::watch::ChangeWatcher>,
+    ) -> Result<(), RunError> {
         self.notifier.reloading();
         match Config::load(&self.config_path) {
             Ok(config) => {
                 if self.last_config_problems.take().is_some() {
                     tracing::info!("the configuration's problems are fixed");
                 }
-                if config.server.url != self.config.server.url
-                    || config.server.token_file != self.config.server.token_file
-                {
+                if config.server != self.config.server {
                     tracing::warn!(
-                        "[server] changed: restart perennial to use the new server settings"
+                        "[server] changed: restart perennial to use the new server settings (until then it keeps the old ones)"
                     );
                 }
+                // `$STATE_DIRECTORY` (systemd) wins over the config's folder.
+                if config.state.dir != self.config.state.dir && !self.state_dir_from_env {
+                    tracing::warn!(
+                        "[state] dir changed: restart perennial to use the new state folder (until then it keeps {})",
+                        self.store.dir().display()
+                    );
+                }
+                if config.posts.dir != self.config.posts.dir {
+                    tracing::info!(
+                        from = %self.config.posts.dir.display(),
+                        to = %config.posts.dir.display(),
+                        "[posts] dir changed: reading and watching the new folder"
+                    );
+                }
+                let mentions_were = self.config.mentions.enabled;
                 self.config = config;
+                self.follow_mentions_setting(mentions_were)?;
             }
             Err(errors) => {
                 let problems = errors
@@ -1297,6 +1372,7 @@ impl Daemon {
                 }
             }
         }
+        self.watch_files(watcher);
         self.library = load_posts(&self.config);
         self.retry_failed_on_new_settings()?;
         tracing::info!(posts = self.library.posts.len(), "reloaded");
