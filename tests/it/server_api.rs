@@ -71,6 +71,8 @@ async fn connects_to_mastodon_reading_limits_from_v2_instance() {
             characters_reserved_per_url: 23,
             max_media_attachments: 4,
             description_limit: 1500,
+            // What the fake reports, Mastodon's own defaults.
+            media: perennial::post::MediaLimits::default(),
         }
     );
     assert_eq!(connected.limits().counter().limit(), 640);
@@ -117,6 +119,8 @@ async fn connects_to_gotosocial() {
             characters_reserved_per_url: 25,
             max_media_attachments: 4,
             description_limit: 1500,
+            // What the fake reports, Mastodon's own defaults.
+            media: perennial::post::MediaLimits::default(),
         }
     );
     assert_eq!(connected.account().id, "01HZZZZZZZZZZZZZZZZZZZZZ01");
@@ -403,15 +407,17 @@ async fn a_429_waits_until_the_rate_limit_resets() {
     let status = NewStatus::new("hello", Visibility::Public);
 
     let error = connected.post_status(&status).await.unwrap_err();
+    // The reset is in whole seconds (`.000000`), which may be cut down to its second: one
+    // second more.
     assert_eq!(
         error.kind(),
         &ErrorKind::RateLimited {
-            retry_after: Some(Duration::from_secs(90))
+            retry_after: Some(Duration::from_secs(91))
         }
     );
     assert!(error.retryable());
     assert!(!error.uncertain());
-    assert_eq!(error.retry_after(), Some(Duration::from_secs(90)));
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(91)));
 
     // `Retry-After` wins over the reset time.
     let error = connected.post_status(&status).await.unwrap_err();
