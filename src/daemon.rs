@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{self, Clock};
-use crate::commands::check::load;
+use crate::commands::check::load_with;
 use crate::commands::fit_settings;
 use crate::compose::compose;
 use crate::config::Config;
@@ -27,6 +27,7 @@ use crate::mentions::{decide, new_reply_intent, record, Policy, Replier, ReplyOu
 use crate::plan::{
     plan, record_checked, record_entry, record_slot, seed_for, Entry, Missed, Plan, PlanInput,
 };
+use crate::post::MediaLimits;
 use crate::post::Post;
 use crate::publish::{
     new_intent, settings_fingerprint, Checkpoint, IntentSpec, Outcome, Progress, Publisher,
@@ -165,7 +166,6 @@ pub async fn run(
             "the state file holds times in the future (the clock was ahead when they were written); they are set to now so that the schedule is not held back"
         );
     }
-    let library = load_posts(&config);
     let server_options = ServerOptions {
         request_timeout: env.request_timeout,
         ..ServerOptions::from_config(&config.server)
@@ -200,6 +200,7 @@ pub async fn run(
             println!("dry run: reading mentions; the replies it would send are printed");
         }
     }
+    let library = load_posts(&config, media_limits(&config, &state, server.as_ref()));
     let mentions = match &server {
         Some(server) if config.mentions.enabled => {
             Some(MentionsRun::start(server, &state, &options, &controls))
@@ -289,9 +290,18 @@ pub fn load_config(path: &Path) -> Result<Config, RunError> {
     })
 }
 
-/// Loads the posts, logging every problem (the good posts are used).
-fn load_posts(config: &Config) -> Library {
-    let library = load(config);
+/// The media size limits: the server's when connected, else as the daemon last saw it.
+fn media_limits(config: &Config, state: &State, server: Option<&Server>) -> MediaLimits {
+    match server {
+        Some(server) => server.limits().media,
+        None => crate::commands::media_limits_seen(config, state.server.as_ref()),
+    }
+}
+
+/// Loads the posts, logging every problem (the good posts are used); media are checked
+/// against `media_limits` (the server's when connected).
+fn load_posts(config: &Config, media_limits: MediaLimits) -> Library {
+    let library = load_with(config, media_limits);
     for problem in &library.errors {
         tracing::error!("{problem}");
     }
@@ -1373,7 +1383,10 @@ impl Daemon {
             }
         }
         self.watch_files(watcher);
-        self.library = load_posts(&self.config);
+        self.library = load_posts(
+            &self.config,
+            media_limits(&self.config, &self.state, self.server.as_ref()),
+        );
         self.retry_failed_on_new_settings()?;
         tracing::info!(posts = self.library.posts.len(), "reloaded");
         self.notifier.ready();

@@ -9,7 +9,7 @@ use crate::compose::{compose, limit_warning, Fit, FitProblem};
 use crate::config::Config;
 use crate::diagnostic::Diagnostic;
 use crate::library::{load_library, Library};
-use crate::post::{PostContext, DEFAULT_ALT_TEXT_LIMIT};
+use crate::post::{MediaLimits, PostContext, DEFAULT_ALT_TEXT_LIMIT};
 
 pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
     let mut out = std::io::stdout().lock();
@@ -72,13 +72,21 @@ pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
     }
 }
 
-/// Loads the configured posts directory with the real file system.
+/// Loads the configured posts directory with the real file system, checking media against
+/// the server's limits as the daemon last saw them ([`crate::commands::offline_media_limits`]).
 pub fn load(config: &Config) -> Library {
+    load_with(config, crate::commands::offline_media_limits(config))
+}
+
+/// [`load`] with the media size limits given.
+pub fn load_with(config: &Config, media_limits: MediaLimits) -> Library {
+    let posts_dir = &config.posts.dir;
     let context = PostContext {
-        posts_dir: &config.posts.dir,
+        posts_dir,
         timezone: &config.schedule.timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        file_exists: &|path: &Path| path.is_file(),
+        media_file: &|path: &Path| crate::library::media_file(posts_dir, path),
+        media_limits,
     };
     load_library(&context)
 }

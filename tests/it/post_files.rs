@@ -24,7 +24,8 @@ fn read_fixture(dir: &str, path: &Path) -> Result<Post, Vec<perennial::diagnosti
         posts_dir: Path::new(dir),
         timezone: &timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        file_exists: &|p: &Path| p.is_file(),
+        media_file: &|p: &Path| perennial::library::media_file(Path::new(dir), p),
+        media_limits: perennial::post::MediaLimits::default(),
     };
     let id = path.file_stem().unwrap().to_str().unwrap();
     read_post(id, path, &context)
@@ -129,7 +130,8 @@ fn in_memory_context(timezone: &TimeZone) -> PostContext<'_> {
         posts_dir: Path::new("posts"),
         timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        file_exists: &|_: &Path| true,
+        media_file: &perennial::post::MediaFile::assume_present,
+        media_limits: perennial::post::MediaLimits::default(),
     }
 }
 

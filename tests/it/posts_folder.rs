@@ -43,9 +43,13 @@ fn write_post(folder: &Path, name: &str, text: &str) {
 }
 
 fn config(fake: &FakeServer, posts: &str) -> String {
+    config_for(&fake.url(), posts)
+}
+
+fn config_for(url: &str, posts: &str) -> String {
     format!(
         "[server]\nurl = \"{}\"\n\n[posts]\ndir = \"{posts}\"\nhashtags = []\n\n[schedule]\ntimezone = \"UTC\"\nevery = \"2s\"\n\n[state]\ndir = \"state\"\n\n[mentions]\nenabled = false\n",
-        fake.url()
+        url
     )
 }
 
@@ -177,4 +181,169 @@ async fn mentions_enabled_follows_a_reload() {
     assert_eq!(bot.fake.statuses().len(), 1, "no answer while off");
     controls.shutdown.cancel();
     handle.await.unwrap().unwrap();
+}
+
+/// A posts folder holding every hostile file issue 15 found, beside one good post.
+struct Hostile {
+    dir: tempfile::TempDir,
+}
+
+fn hostile_folder(url: &str) -> Hostile {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), config_for(url, "posts")).unwrap();
+    let posts = dir.path().join("posts");
+    let media_post = |name: &str, file: &str| {
+        std::fs::write(
+            posts.join(format!("tips/{name}.md")),
+            format!(
+                "+++\ntitle = \"{name}\"\n[[media]]\nfile = \"{file}\"\nalt = \"A picture.\"\n+++\nWith a picture.\n"
+            ),
+        )
+        .unwrap();
+    };
+    write_post(&posts, "good", "The good post.");
+    std::fs::create_dir_all(posts.join("images")).unwrap();
+    // 1. Media that leave the posts folder: a link to a secret, a link to an image outside,
+    //    an image through a linked folder.
+    symlink("/etc/passwd", posts.join("images/shadow.png")).unwrap();
+    media_post("shadow", "../images/shadow.png");
+    std::fs::write(dir.path().join("outside.png"), b"\x89PNG outside").unwrap();
+    symlink(
+        dir.path().join("outside.png"),
+        posts.join("images/outside.png"),
+    )
+    .unwrap();
+    media_post("outside", "../images/outside.png");
+    std::fs::create_dir_all(dir.path().join("elsewhere")).unwrap();
+    std::fs::write(dir.path().join("elsewhere/x.png"), b"\x89PNG elsewhere").unwrap();
+    symlink(dir.path().join("elsewhere"), posts.join("linked")).unwrap();
+    media_post("through-a-folder", "../linked/x.png");
+    // 2. Reads without bounds: a post that is a link to /proc/self/pagemap, a FIFO, a 50 MB
+    //    post file and a 1 GiB media file (both sparse: no disk used).
+    symlink("/proc/self/pagemap", posts.join("tips/pagemap.md")).unwrap();
+    let fifo = posts.join("tips/fifo.md");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::File::create(posts.join("tips/huge.md"))
+        .unwrap()
+        .set_len(50 * 1024 * 1024)
+        .unwrap();
+    std::fs::File::create(posts.join("images/huge.png"))
+        .unwrap()
+        .set_len(1024 * 1024 * 1024)
+        .unwrap();
+    media_post("huge-media", "../images/huge.png");
+    // 4. Names that are not UTF-8, which became one id.
+    for byte in [0xff_u8, 0xfe] {
+        let name = [b"bad".as_slice(), &[byte], b".md"].concat();
+        std::fs::write(
+            posts.join("tips").join(std::ffi::OsStr::from_bytes(&name)),
+            "+++\ntitle = \"bad\"\n+++\nA bad name.\n",
+        )
+        .unwrap();
+    }
+    Hostile { dir }
+}
+
+/// Issue 15 items 1, 2 and 4: `check` on a folder holding each hostile file reports every one
+/// with file, line and column and exits 1; the good post is still fine.
+#[test]
+fn check_reports_every_hostile_file_of_the_posts_folder() {
+    let hostile = hostile_folder("https://example.org");
+    let output = crate::support::perennial(hostile.dir.path(), &["check", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let problems: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let problem = |file: &str| -> serde_json::Value {
+        // Paths as the config names them: relative to its folder.
+        let path = Path::new("posts").join(file);
+        problems
+            .iter()
+            .find(|p| Path::new(p["file"].as_str().unwrap()) == path)
+            .unwrap_or_else(|| panic!("no problem reported for {file}: {problems:#?}"))
+            .clone()
+    };
+    // Media: at the `file = ` line (line 4, column 8), never naming the target.
+    for post in ["shadow", "outside", "through-a-folder"] {
+        let p = problem(&format!("tips/{post}.md"));
+        assert_eq!(
+            (p["line"].as_u64(), p["column"].as_u64()),
+            (Some(4), Some(8)),
+            "{p}"
+        );
+        assert!(
+            p["message"]
+                .as_str()
+                .unwrap()
+                .contains("leads outside the posts folder"),
+            "{p}"
+        );
+        assert!(!p["message"].as_str().unwrap().contains("passwd"), "{p}");
+    }
+    let p = problem("tips/huge-media.md");
+    assert_eq!(p["line"].as_u64(), Some(4), "{p}");
+    assert!(
+        p["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the server's limit"),
+        "{p}"
+    );
+    assert!(problem("linked")["message"]
+        .as_str()
+        .unwrap()
+        .contains("symbolic link leads outside"));
+    assert!(problem("tips/pagemap.md")["message"]
+        .as_str()
+        .unwrap()
+        .contains("symbolic link leads outside"));
+    assert!(problem("tips/fifo.md")["message"]
+        .as_str()
+        .unwrap()
+        .contains("not a regular file"));
+    assert!(problem("tips/huge.md")["message"]
+        .as_str()
+        .unwrap()
+        .contains("larger than 1024 KiB"));
+    let not_utf8 = problems
+        .iter()
+        .filter(|p| p["message"].as_str().unwrap().contains("not valid UTF-8"))
+        .count();
+    assert_eq!(not_utf8, 2, "{problems:#?}");
+    for p in &problems {
+        assert!(p["line"].as_u64().unwrap() >= 1 && p["column"].as_u64().unwrap() >= 1);
+    }
+    // Nothing else, and nothing about the good post.
+    assert_eq!(problems.len(), 10, "{problems:#?}");
+}
+
+/// Issue 15 items 1 and 2, the daemon given the same folder: it keeps posting the good post,
+/// uploads nothing, and reading it all costs little memory (a 50 MB post file and a 1 GiB
+/// media file are never read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_given_the_hostile_folder_posts_the_good_post_in_little_memory() {
+    let fake = FakeServer::start(FakeOptions::mastodon());
+    let hostile = hostile_folder(&fake.url());
+    let daemon = spawn_daemon(hostile.dir.path(), &fake);
+    let pid = daemon.id().unwrap();
+    wait_for_text(&fake, "The good post.").await;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    let log = stop(daemon).await;
+    assert!(fake.media().is_empty(), "nothing was uploaded");
+    assert!(
+        fake.statuses().iter().all(|s| s.text == "The good post."),
+        "only the good post: {:#?}",
+        fake.statuses()
+    );
+    assert!(peak_kb < 50 * 1024, "peak memory {peak_kb} kB\n{log}");
+    assert!(!log.contains("root:"), "nothing of /etc/passwd in the log");
 }

@@ -683,7 +683,8 @@ fn synthetic_post(id: &str, front_matter: &str) -> Post {
         posts_dir: Path::new("/posts"),
         timezone: &zone,
         alt_text_limit: 1500,
-        file_exists: &|_| false,
+        media_file: &|_| perennial::post::MediaFile::Missing,
+        media_limits: perennial::post::MediaLimits::default(),
     };
     let source = format!("+++\ntitle = \"{id}\"\n{front_matter}+++\nBody.\n");
     parse_post(id, Path::new(&format!("/posts/{id}.md")), &source, &context).unwrap()
