@@ -664,6 +664,34 @@ async fn a_missing_media_file_is_permanent() {
     assert!(server.requests_to(Route::Media).is_empty());
 }
 
+/// Issue 15 item 1, at upload time: a media path that became a symbolic link after the post
+/// was read (or a folder on it did) is not uploaded, and nothing of its target is sent.
+#[tokio::test]
+async fn a_media_path_that_became_a_link_since_the_post_was_read_is_not_uploaded() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    let connected = connect(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(root.join("secret"), "root:x:0:0").unwrap();
+    std::os::unix::fs::symlink(root.join("secret"), root.join("image.png")).unwrap();
+    std::fs::create_dir(root.join("real")).unwrap();
+    std::fs::write(root.join("real/pic.png"), b"\x89PNG").unwrap();
+    std::os::unix::fs::symlink(root.join("real"), root.join("images")).unwrap();
+    for path in [root.join("image.png"), root.join("images/pic.png")] {
+        let error = connected.upload_media(&path, "alt").await.unwrap_err();
+        assert!(matches!(error.kind(), ErrorKind::File { .. }), "{error:?}");
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert!(!error.retryable());
+    }
+    assert!(server.requests_to(Route::Media).is_empty());
+    // The real path itself is uploaded, from the file.
+    connected
+        .upload_media(&root.join("real/pic.png"), "alt")
+        .await
+        .unwrap();
+    assert_eq!(server.media().len(), 1);
+}
+
 // ---------------------------------------------------------------------------------------
 // The fake server's notification features (used by the mention handling).
 
