@@ -239,6 +239,7 @@ pub async fn run(
         }
     }
     daemon.remember_server()?;
+    daemon.report_stale_adhoc();
     daemon.retry_failed_on_new_settings()?;
     daemon.resolve_pending_reply().await?;
     let mut watcher = None;
@@ -1178,6 +1179,30 @@ impl Daemon {
             println!("{line}");
         }
         self.announced = Some(line);
+    }
+
+    /// At start: ad hoc posts whose time passed without them going out before the daemon
+    /// last looked (or before it ever ran), which the plan's missed list never names.
+    fn report_stale_adhoc(&self) {
+        let now = self.clock.now();
+        let checked = self.state.rotation.checked;
+        let zone = &self.config.schedule.timezone;
+        for stale in crate::plan::stale_adhoc(
+            &self.library.posts,
+            &self.state,
+            now,
+            self.config.schedule.grace,
+        ) {
+            if checked.is_some_and(|checked| stale.at > checked) {
+                continue; // missed while the daemon was down: `report_missed` says so
+            }
+            tracing::warn!(
+                post = %stale.post,
+                at = %stale.at.to_zoned(zone.clone()),
+                "an ad hoc post's time has passed and it was not sent: {}; set `at` to a time to come, or remove the post",
+                stale.consequence()
+            );
+        }
     }
 
     fn report_missed(&self, plan: &Plan) {

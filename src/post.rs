@@ -622,7 +622,7 @@ impl Checker<'_> {
                 self.error(
                     kind,
                     "an ad hoc post needs `at`, the time it goes out".into(),
-                    "add e.g. `at = 2026-09-28T16:00:00-06:00`",
+                    "add `at = YYYY-MM-DDTHH:MM:SS` with the time it goes out (in the schedule's time zone, or with an offset such as `-06:00`)",
                 );
                 None
             }
@@ -631,7 +631,7 @@ impl Checker<'_> {
                     self.error(
                         at,
                         "`at` needs a date and a time".into(),
-                        "write e.g. `at = 2026-09-28T16:00:00-06:00`",
+                        "write `at = YYYY-MM-DDTHH:MM:SS`, a date and time (no quotes)",
                     );
                     return None;
                 }
@@ -672,7 +672,7 @@ impl Checker<'_> {
             self.error(
                 raw,
                 format!("`{key}` must be a date or a date and time, not `{text}`"),
-                "write e.g. 2026-12-31 or 2026-09-28T16:00:00-06:00 (no quotes)",
+                "write a date, YYYY-MM-DD, or a date and time, YYYY-MM-DDTHH:MM:SS with an optional offset such as -06:00 (no quotes)",
             );
         }
         parsed

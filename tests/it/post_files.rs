@@ -108,9 +108,12 @@ fn a_post_with_every_field_keeps_each_value() {
     assert_eq!(post.long_posts, Some(LongPosts::Thread));
     assert_eq!(post.media.len(), 1);
     assert_eq!(post.media[0].alt, "A single red pixel.");
+    // The real path: every link resolved, known to be inside the posts folder.
     assert_eq!(
         post.media[0].path,
         Path::new("tests/data/posts/valid/images/pixel.png")
+            .canonicalize()
+            .unwrap()
     );
     assert!(post.is_active_at("2026-09-15T12:00:00Z".parse().unwrap()));
     assert!(!post.is_active_at("2026-10-01T06:00:00Z".parse::<Timestamp>().unwrap()));

@@ -347,3 +347,59 @@ async fn the_daemon_given_the_hostile_folder_posts_the_good_post_in_little_memor
     assert!(peak_kb < 50 * 1024, "peak memory {peak_kb} kB\n{log}");
     assert!(!log.contains("root:"), "nothing of /etc/passwd in the log");
 }
+
+/// Issue 15 item 7: an ad hoc post whose time passed without it going out (the bundled call
+/// for volunteers dated 2026-12-01, seen on 2026-12-07) was "ok" in `check`, absent from
+/// `queue` and never mentioned by the daemon. It is a warning in `check` at its `at` line
+/// (exit 0), a `missed` line in `queue`, and logged by the daemon at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ad_hoc_post_whose_time_passed_unsent_is_warned_listed_and_logged() {
+    let fake = FakeServer::start(FakeOptions::mastodon());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), config(&fake, "posts")).unwrap();
+    let posts = dir.path().join("posts");
+    write_post(&posts, "good", "The good post.");
+    std::fs::create_dir_all(posts.join("calls")).unwrap();
+    std::fs::write(
+        posts.join("calls/old.md"),
+        "+++\ntitle = \"old\"\nkind = \"adhoc\"\nat = 2026-01-05T09:30:00Z\n+++\nLast year's call.\n",
+    )
+    .unwrap();
+
+    let check = crate::support::perennial(dir.path(), &["check"]);
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "a warning, not an error: {text}"
+    );
+    assert!(
+        text.contains("posts/calls/old.md:4:1: warning: this ad hoc post was due Mon 2026-01-05 09:30 UTC and was not sent: it will not be posted"),
+        "{text}"
+    );
+    let json = crate::support::perennial(dir.path(), &["check", "--format", "json"]);
+    let problems: Vec<serde_json::Value> = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0]["severity"], "warning");
+    assert_eq!(problems[0]["line"], 4);
+
+    let queue = crate::support::perennial(dir.path(), &["queue", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&queue.stdout).unwrap();
+    let missed = report["missed"].as_array().unwrap();
+    assert!(
+        missed.iter().any(|m| m
+            .as_str()
+            .unwrap()
+            .contains("ad hoc post calls/old was due")),
+        "{report}"
+    );
+
+    let daemon = spawn_daemon(dir.path(), &fake);
+    wait_for_text(&fake, "The good post.").await;
+    let log = stop(daemon).await;
+    assert!(
+        log.contains("an ad hoc post's time has passed and it was not sent: it will not be posted"),
+        "{log}"
+    );
+    assert!(log.contains("calls/old"), "{log}");
+}
