@@ -27,7 +27,8 @@ fn main() {
         posts_dir: &posts_dir,
         timezone: &timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        file_exists: &|path: &Path| path.is_file(),
+        media_file: &|path: &Path| perennial::library::media_file(&posts_dir, path),
+        media_limits: perennial::post::MediaLimits::default(),
     };
     let mut times: Vec<Duration> = Vec::new();
     for run in 0..6 {

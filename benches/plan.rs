@@ -20,7 +20,8 @@ fn main() {
         posts_dir: Path::new("posts"),
         timezone: &config.schedule.timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        file_exists: &|_: &Path| true,
+        media_file: &perennial::post::MediaFile::assume_present,
+        media_limits: perennial::post::MediaLimits::default(),
     };
     let posts: Vec<_> = (0..POSTS)
         .map(|i| {

@@ -903,7 +903,8 @@ mod tests {
             posts_dir: Path::new("posts"),
             timezone: &timezone,
             alt_text_limit: 1500,
-            file_exists: &|_: &Path| true,
+            media_file: &crate::post::MediaFile::assume_present,
+            media_limits: crate::post::MediaLimits::default(),
         };
         let source = format!("+++\ntitle = \"t\"\n{front_matter}\n+++\n{body}\n");
         parse_post("tips/p", Path::new("posts/tips/p.md"), &source, &context).unwrap()

@@ -54,7 +54,7 @@ pub enum SoftwareSetting {
     Fixed(Software),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
     /// The server's base URL as written, without a trailing slash.
     pub url: String,

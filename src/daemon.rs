@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{self, Clock};
-use crate::commands::check::load;
+use crate::commands::check::load_with;
 use crate::commands::fit_settings;
 use crate::compose::compose;
 use crate::config::Config;
@@ -28,6 +28,7 @@ use crate::mentions::{decide, new_reply_intent, record, Policy, Replier, ReplyOu
 use crate::plan::{
     plan, record_checked, record_entry, record_slot, seed_for, Entry, Missed, Plan, PlanInput,
 };
+use crate::post::MediaLimits;
 use crate::post::Post;
 use crate::publish::{
     new_intent, settings_fingerprint, Checkpoint, IntentSpec, Outcome, Progress, Publisher,
@@ -216,7 +217,6 @@ async fn run_until_stopped(
             "the state file holds times in the future (the clock was ahead when they were written); they are set to now so that the schedule is not held back"
         );
     }
-    let mut library = load_posts(&config);
     let server_options = |config: &Config| ServerOptions {
         request_timeout: env.request_timeout,
         ..ServerOptions::from_config(&config.server)
@@ -241,14 +241,24 @@ async fn run_until_stopped(
                 match connected {
                     Connected::Server(server) => break Some(server),
                     Connected::Stopped => return Ok(()),
-                    // A reload while the server cannot be reached: the config and the posts
-                    // are read again (a broken config keeps the one loaded), and the next
-                    // try uses them.
+                    // A reload while the server cannot be reached: the config is read
+                    // again (a broken one keeps the one loaded; [server] and [state], as in
+                    // any reload, need a restart); the posts are read once connected.
                     Connected::Reload => {
                         let hangups = controls.hangups.load(Ordering::SeqCst);
                         env.notifier.reloading();
                         match Config::load(config_path) {
-                            Ok(new) => config = new,
+                            Ok(mut new) => {
+                                if new.server != config.server || new.state.dir != config.state.dir
+                                {
+                                    tracing::warn!(
+                                        "[server] or [state] changed: restart perennial to use them (until then it keeps the old ones)"
+                                    );
+                                }
+                                new.server = config.server.clone();
+                                new.state = config.state.clone();
+                                config = new;
+                            }
                             Err(errors) => {
                                 for error in &errors {
                                     tracing::error!("{error}");
@@ -258,8 +268,7 @@ async fn run_until_stopped(
                                 );
                             }
                         }
-                        library = load_posts(&config);
-                        tracing::info!(posts = library.posts.len(), "reloaded");
+                        tracing::info!("reloaded");
                         env.notifier.ready();
                         reloaded.done(&store, hangups);
                     }
@@ -289,17 +298,11 @@ async fn run_until_stopped(
             println!("dry run: reading mentions; the replies it would send are printed");
         }
     }
+    let library = load_posts(&config, media_limits(&config, &state, server.as_ref()));
     let mentions = match &server {
-        Some(server) if config.mentions.enabled => Some(MentionsRun {
-            stream: (!options.once).then(|| server.listen(controls.shutdown.child_token())),
-            first_start: state.mentions.cursor.is_none() && state.mentions.handled.is_empty(),
-            next_poll: tokio::time::Instant::now(),
-            retry: None,
-            unsaved: false,
-            refusals: 0,
-            paused_until: None,
-            catch_up_failures: 0,
-        }),
+        Some(server) if config.mentions.enabled => {
+            Some(MentionsRun::start(server, &state, &options, &controls))
+        }
         _ => None,
     };
     let mut daemon = Daemon {
@@ -324,6 +327,8 @@ async fn run_until_stopped(
         given_up: Vec::new(),
         mentions,
         reloaded,
+        watching: env.watch_files && !options.once,
+        state_dir_from_env: env.state_directory.is_some(),
     };
     // Connecting warned about a limit below the floor already, naming where it came from;
     // a dry run does not connect.
@@ -333,19 +338,11 @@ async fn run_until_stopped(
         }
     }
     daemon.remember_server()?;
+    daemon.report_stale_adhoc();
     daemon.retry_failed_on_new_settings()?;
     daemon.resolve_pending_reply().await?;
-    let mut watcher = if env.watch_files && !options.once {
-        match crate::watch::watch(&daemon.config.posts.dir, config_path) {
-            Ok(watcher) => Some(watcher),
-            Err(error) => {
-                tracing::warn!(%error, "not watching for file changes");
-                None
-            }
-        }
-    } else {
-        None
-    };
+    let mut watcher = None;
+    daemon.watch_files(&mut watcher);
     daemon.notifier.ready();
     tracing::info!(posts = daemon.library.posts.len(), "ready");
     let result = daemon.main_loop(&mut watcher).await;
@@ -474,9 +471,18 @@ pub fn load_config(path: &Path) -> Result<Config, RunError> {
     })
 }
 
-/// Loads the posts, logging every problem (the good posts are used).
-fn load_posts(config: &Config) -> Library {
-    let library = load(config);
+/// The media size limits: the server's when connected, else as the daemon last saw it.
+fn media_limits(config: &Config, state: &State, server: Option<&Server>) -> MediaLimits {
+    match server {
+        Some(server) => server.limits().media,
+        None => crate::commands::media_limits_seen(config, state.server.as_ref()),
+    }
+}
+
+/// Loads the posts, logging every problem (the good posts are used); media are checked
+/// against `media_limits` (the server's when connected).
+fn load_posts(config: &Config, media_limits: MediaLimits) -> Library {
+    let library = load_with(config, media_limits);
     for problem in &library.errors {
         tracing::error!("{problem}");
     }
@@ -649,6 +655,10 @@ struct Daemon {
     /// `None` when mentions are off (disabled, or a dry run without a server).
     mentions: Option<MentionsRun>,
     reloaded: ReloadMarker,
+    /// Whether the posts folder and the config are watched for changes (not with `--once`).
+    watching: bool,
+    /// The state folder is `$STATE_DIRECTORY`, not the config's.
+    state_dir_from_env: bool,
 }
 
 /// When and how to try the pending post again.
@@ -688,6 +698,25 @@ struct MentionsRun {
 }
 
 impl MentionsRun {
+    /// Starts answering mentions: the stream (not with `--once`) and a catch-up at once.
+    fn start(
+        server: &Server,
+        state: &State,
+        options: &RunOptions,
+        controls: &Controls,
+    ) -> MentionsRun {
+        MentionsRun {
+            stream: (!options.once).then(|| server.listen(controls.shutdown.child_token())),
+            first_start: state.mentions.cursor.is_none() && state.mentions.handled.is_empty(),
+            next_poll: tokio::time::Instant::now(),
+            retry: None,
+            unsaved: false,
+            refusals: 0,
+            paused_until: None,
+            catch_up_failures: 0,
+        }
+    }
+
     fn paused(&self) -> bool {
         self.retry.is_some()
             || self
@@ -1040,7 +1069,7 @@ impl Daemon {
                     () = self.controls.shutdown.cancelled() => return Ok(()),
                     () = self.controls.reload.notified() => {
                         tracing::info!("reload requested");
-                        self.reload()?;
+                        self.reload(watcher)?;
                         break;
                     }
                     changes = async {
@@ -1050,7 +1079,7 @@ impl Daemon {
                         }
                     } => {
                         tracing::info!(files = changes.paths().len(), "files changed; reloading");
-                        self.reload()?;
+                        self.reload(watcher)?;
                         break;
                     }
                     () = sleep_until_some(mention_timer) => self.mention_timer().await?,
@@ -1390,6 +1419,30 @@ impl Daemon {
         self.announced = Some(line);
     }
 
+    /// At start: ad hoc posts whose time passed without them going out before the daemon
+    /// last looked (or before it ever ran), which the plan's missed list never names.
+    fn report_stale_adhoc(&self) {
+        let now = self.clock.now();
+        let checked = self.state.rotation.checked;
+        let zone = &self.config.schedule.timezone;
+        for stale in crate::plan::stale_adhoc(
+            &self.library.posts,
+            &self.state,
+            now,
+            self.config.schedule.grace,
+        ) {
+            if checked.is_some_and(|checked| stale.at > checked) {
+                continue; // missed while the daemon was down: `report_missed` says so
+            }
+            tracing::warn!(
+                post = %stale.post,
+                at = %stale.at.to_zoned(zone.clone()),
+                "an ad hoc post's time has passed and it was not sent: {}; set `at` to a time to come, or remove the post",
+                stale.consequence()
+            );
+        }
+    }
+
     fn report_missed(&self, plan: &Plan) {
         for missed in &plan.missed {
             match missed {
@@ -1488,9 +1541,61 @@ impl Daemon {
         println!("---");
     }
 
+    /// `[mentions] enabled` changed on a reload: start or stop answering mentions now.
+    fn follow_mentions_setting(&mut self, was_enabled: bool) -> Result<(), RunError> {
+        let enabled = self.config.mentions.enabled;
+        if enabled == was_enabled {
+            return Ok(());
+        }
+        if !enabled {
+            self.save_unsaved_mentions()?;
+            // Dropping the run closes the stream.
+            if self.mentions.take().is_some() {
+                tracing::info!("[mentions] enabled = false: no longer answering mentions");
+            }
+            return Ok(());
+        }
+        match &self.server {
+            Some(server) => {
+                self.mentions = Some(MentionsRun::start(
+                    server,
+                    &self.state,
+                    &self.options,
+                    &self.controls,
+                ));
+                tracing::info!("[mentions] enabled = true: answering mentions from now on");
+            }
+            None => tracing::info!(
+                "[mentions] enabled = true, but a dry run without a token reads no mentions"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Starts watching the posts folder the config names now, and the config, replacing the
+    /// watcher in `watcher`: a new watch after every reload follows a posts folder that was
+    /// deleted and created again, swapped in by a rename, or moved by `[posts] dir`.
+    fn watch_files(&self, watcher: &mut Option<crate::watch::ChangeWatcher>) {
+        if !self.watching {
+            return;
+        }
+        match crate::watch::watch(&self.config.posts.dir, &self.config_path) {
+            Ok(new) => *watcher = Some(new),
+            Err(error) => {
+                tracing::warn!(%error, "not watching for file changes");
+                *watcher = None;
+            }
+        }
+    }
+
     /// Reloads the config (a broken one keeps the old, and says so) and the posts (broken
-    /// files are reported and skipped).
-    fn reload(&mut self) -> Result<(), RunError> {
+    /// files are reported and skipped), watching the files anew in between (so a change made
+    /// while loading is seen by the new watch). Everything applies at once except `[server]`
+    /// and `[state]`, which need a restart (a warning says so).
+    fn reload(
+        &mut self,
+        watcher: &mut Option<crate::watch::ChangeWatcher>,
+    ) -> Result<(), RunError> {
         // Every SIGHUP counted so far is covered by this reload, whatever woke it.
         let hangups = self.controls.hangups.load(Ordering::SeqCst);
         self.notifier.reloading();
@@ -1499,14 +1604,28 @@ impl Daemon {
                 if self.last_config_problems.take().is_some() {
                     tracing::info!("the configuration's problems are fixed");
                 }
-                if config.server.url != self.config.server.url
-                    || config.server.token_file != self.config.server.token_file
-                {
+                if config.server != self.config.server {
                     tracing::warn!(
-                        "[server] changed: restart perennial to use the new server settings"
+                        "[server] changed: restart perennial to use the new server settings (until then it keeps the old ones)"
                     );
                 }
+                // `$STATE_DIRECTORY` (systemd) wins over the config's folder.
+                if config.state.dir != self.config.state.dir && !self.state_dir_from_env {
+                    tracing::warn!(
+                        "[state] dir changed: restart perennial to use the new state folder (until then it keeps {})",
+                        self.store.dir().display()
+                    );
+                }
+                if config.posts.dir != self.config.posts.dir {
+                    tracing::info!(
+                        from = %self.config.posts.dir.display(),
+                        to = %config.posts.dir.display(),
+                        "[posts] dir changed: reading and watching the new folder"
+                    );
+                }
+                let mentions_were = self.config.mentions.enabled;
                 self.config = config;
+                self.follow_mentions_setting(mentions_were)?;
             }
             Err(errors) => {
                 let problems = errors
@@ -1528,7 +1647,11 @@ impl Daemon {
                 }
             }
         }
-        self.library = load_posts(&self.config);
+        self.watch_files(watcher);
+        self.library = load_posts(
+            &self.config,
+            media_limits(&self.config, &self.state, self.server.as_ref()),
+        );
         self.retry_failed_on_new_settings()?;
         tracing::info!(posts = self.library.posts.len(), "reloaded");
         self.notifier.ready();

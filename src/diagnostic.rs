@@ -8,6 +8,8 @@ use serde::Serialize;
 /// One problem a user must fix, with where and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
+    /// A name that is not UTF-8 is written with U+FFFD in JSON (which has no other way).
+    #[serde(serialize_with = "lossy_path")]
     pub file: PathBuf,
     /// 1-based line in the file as the user sees it.
     pub line: usize,
@@ -16,6 +18,10 @@ pub struct Diagnostic {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+}
+
+fn lossy_path<S: serde::Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.to_string_lossy())
 }
 
 impl Diagnostic {

@@ -90,7 +90,14 @@ pub fn post(data: &[u8]) {
         timezone: timezone(),
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
         // Any name exists except those saying otherwise, so both answers are explored.
-        file_exists: &|path: &Path| !path.to_string_lossy().contains("missing"),
+        media_file: &|path: &Path| {
+            if path.to_string_lossy().contains("missing") {
+                crate::post::MediaFile::Missing
+            } else {
+                crate::post::MediaFile::assume_present(path)
+            }
+        },
+        media_limits: crate::post::MediaLimits::default(),
     };
     match parse_post("tips/fuzz", file, &source, &context) {
         Err(problems) => {

@@ -3,12 +3,22 @@
 //! Which files are posts: every `*.md` file under the directory, at any depth, except
 //! `README.md` (a folder may explain itself to maintainers) and files or folders whose
 //! name starts with `.` or `_` (hidden files, editor backups, Zola's `_index.md`).
-//! Symbolic links are followed; a loop is reported, not followed forever.
+//! Symbolic links are followed while they stay inside the posts folder; a link that leads
+//! out is reported, not read, and a loop is reported, not followed forever.
+//!
+//! `posts/` arrives by pull request, so everything read here is bounded: only regular files
+//! are read (a link to `/proc/self/pagemap` or a FIFO is reported), a post file at most
+//! [`MAX_POST_FILE_BYTES`], and a media file is never read here at all ([`media_file`] only
+//! looks at what it is).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{self, Diagnostic};
-use crate::post::{parse_post, Post, PostContext};
+use crate::post::{parse_post, MediaFile, Post, PostContext};
+
+/// The largest post file read: a LinkedIn-length post with its front matter is a few KB.
+pub const MAX_POST_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The result of loading a posts directory.
 #[derive(Debug, Default)]
@@ -32,11 +42,36 @@ pub fn load_library(context: &PostContext) -> Library {
         );
         return library;
     }
+    // Where links must stay: the posts folder's real path.
+    let real_root = dir.canonicalize().ok();
+    // Links that lead out of the posts folder: not followed, each reported.
+    let mut escapes: Vec<PathBuf> = Vec::new();
     let walker = walkdir::WalkDir::new(dir)
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|entry| entry.depth() == 0 || !is_ignored_name(entry.file_name()));
+        .filter_entry(|entry| {
+            if entry.depth() == 0 {
+                return true;
+            }
+            if is_ignored_name(entry.file_name()) {
+                return false;
+            }
+            if entry.path_is_symlink() {
+                let inside = match (&real_root, entry.path().canonicalize()) {
+                    (Some(root), Ok(real)) => real.starts_with(root),
+                    _ => false,
+                };
+                if !inside {
+                    if entry.file_type().is_dir() || is_post_file(entry.path()) {
+                        escapes.push(entry.path().to_path_buf());
+                    }
+                    return false;
+                }
+            }
+            true
+        });
+    let mut found: Vec<(PathBuf, Result<String, ()>)> = Vec::new();
     for entry in walker {
         let entry = match entry {
             Ok(entry) => entry,
@@ -50,14 +85,35 @@ pub fn load_library(context: &PostContext) -> Library {
             }
         };
         let path = entry.path();
-        if !entry.file_type().is_file() || !is_post_file(path) {
+        if entry.file_type().is_dir() || !is_post_file(path) {
             continue;
         }
-        let Some(id) = post_id(dir, path) else {
+        if let Some(id) = post_id(dir, path) {
+            found.push((path.to_path_buf(), id));
+        }
+    }
+    for path in escapes {
+        library.errors.push(
+            Diagnostic::at_start(
+                &path,
+                "this symbolic link leads outside the posts folder; it is not read",
+            )
+            .with_hint("commit the file or folder itself, not a link to it"),
+        );
+    }
+    for (path, id) in found {
+        let Ok(id) = id else {
+            library.errors.push(
+                Diagnostic::at_start(
+                    &path,
+                    "this file's name is not valid UTF-8, so it cannot be a post's id",
+                )
+                .with_hint("rename it with letters, digits and `-`"),
+            );
             continue;
         };
-        library.files.push((id.clone(), path.to_path_buf()));
-        match read_post(&id, path, context) {
+        library.files.push((id.clone(), path.clone()));
+        match read_post(&id, &path, context) {
             Ok(post) => library.posts.push(post),
             Err(errors) => library.errors.extend(errors),
         }
@@ -67,16 +123,73 @@ pub fn load_library(context: &PostContext) -> Library {
     library
 }
 
-/// Reads and parses one post file.
+/// Reads and parses one post file: a regular file of at most [`MAX_POST_FILE_BYTES`].
 pub fn read_post(id: &str, path: &Path, context: &PostContext) -> Result<Post, Vec<Diagnostic>> {
-    let bytes = std::fs::read(path).map_err(|error| {
-        vec![Diagnostic::at_start(
-            path,
-            format!("cannot read the file: {error}"),
-        )]
-    })?;
+    let bytes = read_bounded(path).map_err(|d| vec![d])?;
     let source = diagnostic::decode_utf8(path, bytes).map_err(|d| vec![d])?;
     parse_post(id, path, &source, context)
+}
+
+/// The bytes of `path`, when it is a regular file (after links) of at most
+/// [`MAX_POST_FILE_BYTES`]; the read itself stops one byte past the limit, so a file that
+/// grows while it is read costs no more.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, Diagnostic> {
+    let cannot = |error: std::io::Error| {
+        Diagnostic::at_start(path, format!("cannot read the file: {error}"))
+    };
+    // Opening a FIFO for reading would block until a writer comes: look first.
+    let metadata = std::fs::metadata(path).map_err(cannot)?;
+    if !metadata.is_file() {
+        return Err(Diagnostic::at_start(
+            path,
+            "this is not a regular file (a device, a FIFO or a socket); it is not read",
+        )
+        .with_hint("a post is a Markdown file committed to the repository"));
+    }
+    let too_large = || {
+        Diagnostic::at_start(
+            path,
+            format!(
+                "this file is larger than {} KiB, far more than a post needs; it is not read",
+                MAX_POST_FILE_BYTES / 1024
+            ),
+        )
+        .with_hint("a post is a few KB of text; put images in [[media]]")
+    };
+    if metadata.len() > MAX_POST_FILE_BYTES {
+        return Err(too_large());
+    }
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(MAX_POST_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_POST_FILE_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// What the media file at `path` is, on the real file system: its real path (links resolved)
+/// must lie inside the real `posts_dir`, and it must be a regular file. Nothing is read.
+pub fn media_file(posts_dir: &Path, path: &Path) -> MediaFile {
+    let Ok(real_path) = path.canonicalize() else {
+        return MediaFile::Missing;
+    };
+    let inside = posts_dir
+        .canonicalize()
+        .is_ok_and(|root| real_path.starts_with(root));
+    if !inside {
+        return MediaFile::Outside { real_path };
+    }
+    match std::fs::metadata(&real_path) {
+        Ok(metadata) if metadata.is_file() => MediaFile::Regular {
+            real_path,
+            bytes: metadata.len(),
+        },
+        Ok(_) => MediaFile::NotRegular,
+        Err(_) => MediaFile::Missing,
+    }
 }
 
 fn is_ignored_name(name: &std::ffi::OsStr) -> bool {
@@ -91,12 +204,13 @@ fn is_post_file(path: &Path) -> bool {
             .is_some_and(|name| name.eq_ignore_ascii_case("README.md"))
 }
 
-/// `posts/a/b.md` → `a/b`, always with `/`.
-fn post_id(dir: &Path, path: &Path) -> Option<String> {
+/// `posts/a/b.md` → `a/b`, always with `/`; `Err` when a name on the way is not UTF-8 (two
+/// such names would become the same id).
+fn post_id(dir: &Path, path: &Path) -> Option<Result<String, ()>> {
     let relative = path.strip_prefix(dir).ok()?.with_extension("");
-    let parts: Vec<String> = relative
+    let parts: Result<Vec<&str>, ()> = relative
         .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .map(|c| c.as_os_str().to_str().ok_or(()))
         .collect();
-    Some(parts.join("/"))
+    Some(parts.map(|parts| parts.join("/")))
 }

@@ -429,6 +429,67 @@ fn is_failed(state: &State, post: &Post) -> bool {
         .is_some_and(|failed| failed.hash == post.content_hash)
 }
 
+/// An ad hoc post whose time has passed (by more than `grace`) without it going out: it will
+/// never be posted at its time. `check` warns about it, `queue` lists it and the daemon logs
+/// it at start, so that an example or an announcement left with last year's date does not
+/// rot in silence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleAdhoc {
+    pub post: String,
+    pub at: Timestamp,
+    /// `then = "evergreen"`: it still takes part in the rotation.
+    pub then_evergreen: bool,
+}
+
+impl StaleAdhoc {
+    /// What it means, for a message.
+    pub fn consequence(&self) -> &'static str {
+        if self.then_evergreen {
+            "its announcement will not be posted (it still takes turns in the rotation)"
+        } else {
+            "it will not be posted"
+        }
+    }
+}
+
+/// The ad hoc posts in `posts` whose `at` is more than `grace` before `now` and that did not go
+/// out at it (per the history), leaving out the post in flight and failed posts (reported as
+/// such elsewhere). In `at` order.
+pub fn stale_adhoc(
+    posts: &[Post],
+    state: &State,
+    now: Timestamp,
+    grace: SignedDuration,
+) -> Vec<StaleAdhoc> {
+    let earliest = now - grace.max(SignedDuration::ZERO);
+    let mut stale: Vec<StaleAdhoc> = posts
+        .iter()
+        .filter_map(|post| match post.kind {
+            PostKind::Adhoc { at, then_evergreen } if at < earliest => {
+                Some((post, at, then_evergreen))
+            }
+            _ => None,
+        })
+        .filter(|(post, at, _)| {
+            let done = state.history.iter().any(|entry| {
+                entry.reason == PostReason::Adhoc && entry.post == post.id && entry.slot == *at
+            });
+            let in_flight = state
+                .pending
+                .as_ref()
+                .is_some_and(|pending| pending.post == post.id);
+            !done && !in_flight && !is_failed(state, post)
+        })
+        .map(|(post, at, then_evergreen)| StaleAdhoc {
+            post: post.id.clone(),
+            at,
+            then_evergreen,
+        })
+        .collect();
+    stale.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.post.cmp(&b.post)));
+    stale
+}
+
 /// A post's place among equals: from a generator seeded with the plan's seed and the
 /// post's id, so it depends on nothing else.
 fn tie_break_key(seed: u64, id: &str) -> u64 {

@@ -1,8 +1,8 @@
 //! Parses one post file (TOML front matter between `+++` lines, then Markdown) into a `Post`, or into every problem found.
 //!
 //! Parsing is pure: the text comes in as a string and the only question asked of the
-//! file system, whether a media file exists, goes through `PostContext::file_exists`,
-//! so tests pass literals. Reading files and walking `posts/` is `library.rs`'s job.
+//! file system, what a media file is (its real path and size), goes through
+//! `PostContext::media_file`, so tests pass literals. Reading files and walking `posts/` is `library.rs`'s job.
 //! Line and column numbers are the file's own: the front matter's offset and a BOM are
 //! accounted for.
 
@@ -25,6 +25,63 @@ pub const MAX_MEDIA: usize = 4;
 /// Alt-text limit used until the server says otherwise (`description_limit`: 1500 on
 /// Mastodon 4.4+ and GoToSocial).
 pub const DEFAULT_ALT_TEXT_LIMIT: usize = 1500;
+
+/// The largest media files the server takes, in bytes, by kind. Mastodon's defaults
+/// (`app/models/media_attachment.rb`: `IMAGE_LIMIT = 16.megabytes`, `VIDEO_LIMIT =
+/// 99.megabytes`) until the server says otherwise in `/api/v2/instance`
+/// (`configuration.media_attachments.image_size_limit` and `video_size_limit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaLimits {
+    pub image_bytes: u64,
+    pub video_bytes: u64,
+}
+
+impl Default for MediaLimits {
+    fn default() -> Self {
+        MediaLimits {
+            image_bytes: 16 * 1024 * 1024,
+            video_bytes: 99 * 1024 * 1024,
+        }
+    }
+}
+
+impl MediaLimits {
+    /// The limit for `path`, by its name: video and audio take the video limit, the rest the
+    /// image limit.
+    pub fn for_file(&self, path: &Path) -> (u64, &'static str) {
+        let mime = mime_guess::from_path(path).first_or_octet_stream();
+        match mime.type_() {
+            mime_guess::mime::VIDEO | mime_guess::mime::AUDIO => (self.video_bytes, "video"),
+            _ => (self.image_bytes, "image"),
+        }
+    }
+}
+
+/// What the file system says of a media file a post names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaFile {
+    /// A regular file inside the posts folder: its real path (every symbolic link resolved)
+    /// and its size.
+    Regular { real_path: PathBuf, bytes: u64 },
+    /// Nothing there (or a dangling link).
+    Missing,
+    /// Its real path lies outside the posts folder: it is, or goes through, a symbolic link
+    /// that leads out.
+    Outside { real_path: PathBuf },
+    /// A folder, a device, a FIFO, a socket: not something to upload.
+    NotRegular,
+}
+
+impl MediaFile {
+    /// For tests and benches that need no file system: every media file exists, as named,
+    /// and is small.
+    pub fn assume_present(path: &Path) -> MediaFile {
+        MediaFile::Regular {
+            real_path: path.to_path_buf(),
+            bytes: 1,
+        }
+    }
+}
 
 /// Evergreen posts rotate; ad hoc posts go out once at their time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +106,8 @@ impl PostKind {
 /// An image or video attached to a post, with its required description.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Media {
-    /// Resolved against the post file's folder; known to stay inside the posts directory.
+    /// The real path (symbolic links resolved), known to be a regular file inside the posts
+    /// directory when the post was read.
     pub path: PathBuf,
     pub alt: String,
 }
@@ -116,7 +174,9 @@ pub struct PostContext<'a> {
     /// Dates and local times in front matter are in the schedule's zone.
     pub timezone: &'a TimeZone,
     pub alt_text_limit: usize,
-    pub file_exists: &'a dyn Fn(&Path) -> bool,
+    /// What a media file is ([`crate::library::media_file`] on the real file system).
+    pub media_file: &'a dyn Fn(&Path) -> MediaFile,
+    pub media_limits: MediaLimits,
 }
 
 // The front matter exactly as written. Every value is `Spanned` so a message can point at it.
@@ -562,7 +622,7 @@ impl Checker<'_> {
                 self.error(
                     kind,
                     "an ad hoc post needs `at`, the time it goes out".into(),
-                    "add e.g. `at = 2026-09-28T16:00:00-06:00`",
+                    "add `at = YYYY-MM-DDTHH:MM:SS` with the time it goes out (in the schedule's time zone, or with an offset such as `-06:00`)",
                 );
                 None
             }
@@ -571,7 +631,7 @@ impl Checker<'_> {
                     self.error(
                         at,
                         "`at` needs a date and a time".into(),
-                        "write e.g. `at = 2026-09-28T16:00:00-06:00`",
+                        "write `at = YYYY-MM-DDTHH:MM:SS`, a date and time (no quotes)",
                     );
                     return None;
                 }
@@ -612,7 +672,7 @@ impl Checker<'_> {
             self.error(
                 raw,
                 format!("`{key}` must be a date or a date and time, not `{text}`"),
-                "write e.g. 2026-12-31 or 2026-09-28T16:00:00-06:00 (no quotes)",
+                "write a date, YYYY-MM-DD, or a date and time, YYYY-MM-DDTHH:MM:SS with an optional offset such as -06:00 (no quotes)",
             );
         }
         parsed
@@ -681,16 +741,55 @@ impl Checker<'_> {
                 continue;
             }
             let path = context.posts_dir.join(post_folder).join(relative);
-            if !(context.file_exists)(&path) {
-                self.error(
-                    &entry.file,
-                    format!("media file `{}` not found", path.display()),
-                    "the path is relative to this post's folder; check the name and that the file is committed",
-                );
-                continue;
-            }
+            let file = entry.file.get_ref();
+            let real_path = match (context.media_file)(&path) {
+                MediaFile::Missing => {
+                    self.error(
+                        &entry.file,
+                        format!("media file `{}` not found", path.display()),
+                        "the path is relative to this post's folder; check the name and that the file is committed",
+                    );
+                    continue;
+                }
+                MediaFile::Outside { .. } => {
+                    // The target is not named: it is outside, and may be a secret.
+                    self.error(
+                        &entry.file,
+                        format!("`{file}` leads outside the posts folder through a symbolic link"),
+                        "media must be files inside the posts folder: commit the file itself, not a link to it",
+                    );
+                    continue;
+                }
+                MediaFile::NotRegular => {
+                    self.error(
+                        &entry.file,
+                        format!("`{file}` is not a regular file"),
+                        "name an image or video file",
+                    );
+                    continue;
+                }
+                MediaFile::Regular { real_path, bytes } => {
+                    let (limit, kind) = context.media_limits.for_file(&path);
+                    if bytes > limit {
+                        self.error(
+                            &entry.file,
+                            format!(
+                                "`{file}` is {}, over the server's limit of {} for an {kind}",
+                                megabytes(bytes),
+                                megabytes(limit)
+                            ),
+                            "make it smaller (resize or compress it)",
+                        );
+                        continue;
+                    }
+                    real_path
+                }
+            };
             if let Some(alt) = alt {
-                media.push(Media { path, alt });
+                media.push(Media {
+                    path: real_path,
+                    alt,
+                });
             }
         }
         media
@@ -701,6 +800,11 @@ impl Checker<'_> {
 enum DayEdge {
     Start,
     End,
+}
+
+/// `bytes` in MB (10^6), one decimal.
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
 /// Whether a relative path never climbs above its starting folder (`a/../b` is fine, `../b` not).

@@ -62,6 +62,12 @@ pub struct ServerSeen {
     pub characters_reserved_per_url: usize,
     pub max_media_attachments: usize,
     pub description_limit: usize,
+    /// The largest image and video the server takes, in bytes (`None` in a state written
+    /// before they were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size_limit: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_size_limit: Option<u64>,
     /// The account the token belongs to.
     pub account_id: String,
     pub acct: String,

@@ -15,8 +15,16 @@
 //! never pauses still gives one every [`MAX_DELAY`]. Pending changes are kept in a set of
 //! paths, so memory stays bounded however long nobody asks.
 //!
-//! Watching may fail (the inotify watch limit, a missing folder). The daemon logs the
-//! [`WatchError`] and keeps running with SIGHUP as its only reload; the message says so.
+//! A recursive inotify watch follows the folder's inode, not its name: a posts folder deleted
+//! and created again, or swapped in by a rename (what `git checkout` of another tree, rsync or a
+//! deploy script does), is a new folder the old watch never sees. So the posts folder's parent
+//! is watched too (non-recursively, only the posts folder's own name counts there), and the
+//! daemon starts a new watcher after every reload, on the folder the config names then. While
+//! the posts folder does not exist, its nearest existing ancestor is watched, and its creation
+//! is a change.
+//!
+//! Watching may fail (the inotify watch limit). The daemon logs the [`WatchError`] and keeps
+//! running with SIGHUP as its only reload; the message says so.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -120,6 +128,11 @@ impl Relevance {
         if self.config_files.iter().any(|config| config == path) {
             return true;
         }
+        // A folder on the way to the posts folder appeared, went or was renamed (only seen
+        // while the posts folder is missing, through the watch on an ancestor).
+        if self.posts_dir.starts_with(path) && path != self.posts_dir {
+            return self.posts_dir.parent() != Some(path);
+        }
         match path.strip_prefix(&self.posts_dir) {
             Ok(inside) => !inside.components().any(|component| match component {
                 Component::Normal(name) => name.as_encoded_bytes().starts_with(b"."),
@@ -181,17 +194,25 @@ pub fn watch(posts_dir: &Path, config_file: &Path) -> Result<ChangeWatcher, Watc
             source,
         })
     };
-    watch_path(&mut watcher, &posts_dir, RecursiveMode::Recursive)?;
-    let mut config_folders: Vec<&Path> = Vec::new();
+    if posts_dir.is_dir() {
+        watch_path(&mut watcher, &posts_dir, RecursiveMode::Recursive)?;
+    }
+    // The posts folder's parent, or its nearest existing ancestor while it is missing.
+    let mut anchor = posts_dir.parent().unwrap_or(Path::new("/"));
+    while !anchor.is_dir() {
+        anchor = anchor.parent().unwrap_or(Path::new("/"));
+    }
+    let mut folders: Vec<&Path> = vec![anchor];
+    watch_path(&mut watcher, anchor, RecursiveMode::NonRecursive)?;
     for config in &config_files {
         let folder = config.parent().unwrap_or(Path::new("/"));
         // Inside the posts folder it is watched already, and a second, non-recursive watch
         // on the same folder would stop new subfolders there from being watched.
-        if folder.starts_with(&posts_dir) || config_folders.contains(&folder) {
+        if folder.starts_with(&posts_dir) || folders.contains(&folder) {
             continue;
         }
         watch_path(&mut watcher, folder, RecursiveMode::NonRecursive)?;
-        config_folders.push(folder);
+        folders.push(folder);
     }
     tracing::debug!(
         "watching {} and {} for changes",
@@ -326,6 +347,13 @@ mod tests {
         assert!(!check("/etc/perennial/config.toml.tmp"));
         assert!(!check("/etc/perennial/state.json"));
         assert!(!check("/srv/repo/posts-old/a.md"));
+        // The posts folder's own events, seen through the watch on its parent: it was
+        // deleted, created or renamed. Its parent's own events are not changes; a folder
+        // further up appearing is (the posts folder is missing and may be on its way).
+        assert!(check("/srv/repo/posts"));
+        assert!(!check("/srv/repo"));
+        assert!(check("/srv"));
+        assert!(!check("/srv/repo/.git"));
 
         // Only names inside the posts folder count, not the folders above it.
         let under_a_dot_folder = Relevance {

@@ -42,6 +42,8 @@ mod offline_fit;
 mod plan_rotation;
 #[path = "it/post_files.rs"]
 mod post_files;
+#[path = "it/posts_folder.rs"]
+mod posts_folder;
 #[path = "it/preview_command.rs"]
 mod preview_command;
 #[path = "it/queue_command.rs"]

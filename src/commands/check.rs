@@ -9,7 +9,8 @@ use crate::compose::{compose, limit_warning, Fit, FitProblem};
 use crate::config::Config;
 use crate::diagnostic::Diagnostic;
 use crate::library::{load_library, Library};
-use crate::post::{PostContext, DEFAULT_ALT_TEXT_LIMIT};
+use crate::plan::stale_adhoc;
+use crate::post::{MediaLimits, PostContext, DEFAULT_ALT_TEXT_LIMIT};
 
 pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
     let mut out = std::io::stdout().lock();
@@ -61,8 +62,12 @@ pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
     library
         .errors
         .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-    print_diagnostics(&mut out, args.format, &library.errors);
-    if args.format != Format::Json {
+    let warnings = stale_adhoc_warnings(&config, &library);
+    if args.format == Format::Json {
+        print_json(&mut out, &library.errors, &warnings);
+    } else {
+        print_diagnostics(&mut out, args.format, &library.errors);
+        print_warnings(&mut out, args.format, &warnings);
         print_summary(&mut out, &library, &fits);
     }
     if library.errors.is_empty() {
@@ -72,13 +77,21 @@ pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
     }
 }
 
-/// Loads the configured posts directory with the real file system.
+/// Loads the configured posts directory with the real file system, checking media against
+/// the server's limits as the daemon last saw them ([`crate::commands::offline_media_limits`]).
 pub fn load(config: &Config) -> Library {
+    load_with(config, crate::commands::offline_media_limits(config))
+}
+
+/// [`load`] with the media size limits given.
+pub fn load_with(config: &Config, media_limits: MediaLimits) -> Library {
+    let posts_dir = &config.posts.dir;
     let context = PostContext {
-        posts_dir: &config.posts.dir,
+        posts_dir,
         timezone: &config.schedule.timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        file_exists: &|path: &Path| path.is_file(),
+        media_file: &|path: &Path| crate::library::media_file(posts_dir, path),
+        media_limits,
     };
     load_library(&context)
 }
@@ -94,6 +107,100 @@ pub fn print_diagnostics(out: &mut impl Write, format: Format, diagnostics: &[Di
             .map_err(std::io::Error::other)
             .and_then(|()| writeln!(out)),
     };
+}
+
+/// A warning for every ad hoc post whose time has passed without it going out (per the state
+/// file, read without the lock), at its `at = ` line: an announcement or an example left with
+/// last year's date never goes out, and says so here rather than never.
+fn stale_adhoc_warnings(config: &Config, library: &Library) -> Vec<Diagnostic> {
+    let state = crate::commands::open_state(config)
+        .load()
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let now = jiff::Timestamp::now();
+    let zone = &config.schedule.timezone;
+    stale_adhoc(&library.posts, &state, now, config.schedule.grace)
+        .into_iter()
+        .filter_map(|stale| {
+            let post = library.posts.iter().find(|post| post.id == stale.post)?;
+            let source = std::fs::read_to_string(&post.file).unwrap_or_default();
+            let offset = at_line_offset(&source).unwrap_or(0);
+            let when = stale
+                .at
+                .to_zoned(zone.clone())
+                .strftime("%a %Y-%m-%d %H:%M %Z");
+            Some(
+                Diagnostic::at_offset(
+                    &post.file,
+                    &source,
+                    offset,
+                    format!(
+                        "this ad hoc post was due {when} and was not sent: {}",
+                        stale.consequence()
+                    ),
+                )
+                .with_hint("set `at` to a time to come, or remove the post"),
+            )
+        })
+        .collect()
+}
+
+/// Where the front matter's `at = ` line starts in a post file.
+fn at_line_offset(source: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in source.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed
+            .strip_prefix("at")
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return Some(offset + (line.len() - trimmed.len()));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Warnings after the errors: `path:line:col: warning: message` for people, `::warning` for
+/// GitHub. In JSON they follow the errors in the same array, each with
+/// `"severity": "warning"` (errors carry no severity, as before).
+fn print_warnings(out: &mut impl Write, format: Format, warnings: &[Diagnostic]) {
+    let _ = warnings.iter().try_for_each(|w| match format {
+        Format::Human => {
+            writeln!(
+                out,
+                "{}:{}:{}: warning: {}",
+                w.file.display(),
+                w.line,
+                w.column,
+                w.message
+            )?;
+            match &w.hint {
+                Some(hint) => writeln!(out, "  hint: {hint}"),
+                None => Ok(()),
+            }
+        }
+        Format::Github => writeln!(out, "{}", w.to_github().replacen("::error", "::warning", 1)),
+        Format::Json => Ok(()),
+    });
+}
+
+/// Errors, then warnings with `"severity": "warning"`, as one JSON array.
+fn print_json(out: &mut impl Write, errors: &[Diagnostic], warnings: &[Diagnostic]) {
+    let mut all: Vec<serde_json::Value> = errors
+        .iter()
+        .filter_map(|e| serde_json::to_value(e).ok())
+        .collect();
+    for warning in warnings {
+        if let Ok(mut value) = serde_json::to_value(warning) {
+            value["severity"] = "warning".into();
+            all.push(value);
+        }
+    }
+    let _ = serde_json::to_writer_pretty(&mut *out, &all)
+        .map_err(std::io::Error::other)
+        .and_then(|()| writeln!(out));
 }
 
 fn print_summary(out: &mut impl Write, library: &Library, fits: &[Fit]) {

@@ -125,6 +125,26 @@ pub fn offline_fit_from_state_with(
     }
 }
 
+/// The media size limits offline commands check against: the server's, as the daemon last saw
+/// it, while the config names that server; else Mastodon's defaults.
+pub fn offline_media_limits(config: &Config) -> crate::post::MediaLimits {
+    let state = open_state(config).load().ok().flatten();
+    media_limits_seen(
+        config,
+        state.as_ref().and_then(|state| state.server.as_ref()),
+    )
+}
+
+/// The media size limits in `seen`, when it is the server the config names.
+pub fn media_limits_seen(config: &Config, seen: Option<&ServerSeen>) -> crate::post::MediaLimits {
+    match seen
+        .filter(|seen| seen.url.trim_end_matches('/') == config.server.url.trim_end_matches('/'))
+    {
+        Some(seen) => crate::server::media_limits(seen.image_size_limit, seen.video_size_limit),
+        None => crate::post::MediaLimits::default(),
+    }
+}
+
 /// The config's spelling of a software (`[server] software`).
 pub fn software_name(software: Software) -> &'static str {
     match software {
@@ -176,6 +196,8 @@ mod tests {
             characters_reserved_per_url: 30,
             max_media_attachments: 6,
             description_limit: 1500,
+            image_size_limit: None,
+            video_size_limit: None,
             account_id: "1".into(),
             acct: "bot".into(),
             at: "2026-12-04T10:00:00Z".parse().unwrap(),

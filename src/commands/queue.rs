@@ -139,6 +139,24 @@ pub fn queue_report(
             }
         })
         .collect();
+    // Ad hoc posts whose time passed without them going out, also when that was before the
+    // daemon last looked (or it never ran): they will never go out at their time.
+    let stale: Vec<String> = crate::plan::stale_adhoc(&library.posts, state, now, config.schedule.grace)
+        .into_iter()
+        .filter(|stale| {
+            !plan.missed.iter().any(|missed| {
+                matches!(missed, Missed::Adhoc { post, at } if *post == stale.post && *at == stale.at)
+            })
+        })
+        .map(|stale| {
+            format!(
+                "ad hoc post {} was due {} and was not sent: {}",
+                stale.post,
+                short_time(stale.at, &zone),
+                stale.consequence()
+            )
+        })
+        .collect();
     let missed = plan
         .missed
         .iter()
@@ -153,6 +171,7 @@ pub fn queue_report(
                 short_time(*at, &zone)
             ),
         })
+        .chain(stale)
         .collect();
     let files_with_errors = library
         .files

@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use crate::count::{Software, DEFAULT_CHARACTERS_RESERVED_PER_URL};
+use crate::post::MediaLimits;
 
 use super::Limits;
 
@@ -69,6 +70,8 @@ pub struct ReportedLimits {
     pub characters_reserved_per_url: Option<usize>,
     pub max_media_attachments: Option<usize>,
     pub description_limit: Option<usize>,
+    pub image_size_limit: Option<u64>,
+    pub video_size_limit: Option<u64>,
 }
 
 impl ReportedLimits {
@@ -87,6 +90,12 @@ pub fn reported_limits(instance: &Value) -> ReportedLimits {
             .and_then(Value::as_u64)
             .and_then(|n| usize::try_from(n).ok())
     };
+    let bytes = |pointer: &str| {
+        instance
+            .pointer(pointer)
+            .and_then(Value::as_u64)
+            .filter(|&n| n > 0)
+    };
     ReportedLimits {
         max_characters: number("/configuration/statuses/max_characters")
             .or_else(|| number("/max_toot_chars"))
@@ -97,6 +106,8 @@ pub fn reported_limits(instance: &Value) -> ReportedLimits {
         description_limit: number("/configuration/media_attachments/description_limit")
             .or_else(|| number("/description_limit"))
             .filter(|&n| n > 0),
+        image_size_limit: bytes("/configuration/media_attachments/image_size_limit"),
+        video_size_limit: bytes("/configuration/media_attachments/video_size_limit"),
     }
 }
 
@@ -137,6 +148,16 @@ pub fn limits(
         description_limit: reported
             .description_limit
             .unwrap_or(DEFAULT_DESCRIPTION_LIMIT),
+        media: media_limits(reported.image_size_limit, reported.video_size_limit),
+    }
+}
+
+/// The media size limits: what the server reports, else Mastodon's defaults.
+pub fn media_limits(image: Option<u64>, video: Option<u64>) -> MediaLimits {
+    let defaults = MediaLimits::default();
+    MediaLimits {
+        image_bytes: image.unwrap_or(defaults.image_bytes),
+        video_bytes: video.unwrap_or(defaults.video_bytes),
     }
 }
 
@@ -224,7 +245,7 @@ mod tests {
             "domain": "fosstodon.org",
             "configuration": {
                 "statuses": {"max_characters": 500, "max_media_attachments": 4, "characters_reserved_per_url": 23},
-                "media_attachments": {"description_limit": 1500, "image_size_limit": 16777216}
+                "media_attachments": {"description_limit": 1500, "image_size_limit": 16777216, "video_size_limit": 41943040}
             }
         });
         let reported = reported_limits(&v2);
@@ -237,6 +258,10 @@ mod tests {
                 characters_reserved_per_url: 23,
                 max_media_attachments: 4,
                 description_limit: 1500,
+                media: MediaLimits {
+                    image_bytes: 16_777_216,
+                    video_bytes: 41_943_040,
+                },
             }
         );
         let overridden = limits(Software::Mastodon, reported, Some(1000));

@@ -74,8 +74,8 @@ use crate::token::Token;
 pub use error::{ConnectError, Disposition, ErrorKind, ServerError};
 pub use http::user_agent;
 pub use instance::{
-    default_max_characters, limit_warnings, ReportedLimits, DEFAULT_DESCRIPTION_LIMIT,
-    DEFAULT_MAX_MEDIA_ATTACHMENTS, MIN_SANE_MAX_CHARACTERS,
+    default_max_characters, limit_warnings, media_limits, ReportedLimits,
+    DEFAULT_DESCRIPTION_LIMIT, DEFAULT_MAX_MEDIA_ATTACHMENTS, MIN_SANE_MAX_CHARACTERS,
 };
 pub use notifications::{
     CatchUp, Mention, MentionStream, StreamEvent, NOTIFICATIONS_PAGE_LIMIT, STREAM_FIRST_RETRY,
@@ -144,6 +144,8 @@ pub struct Limits {
     pub max_media_attachments: usize,
     /// The longest alt text.
     pub description_limit: usize,
+    /// The largest media files.
+    pub media: crate::post::MediaLimits,
 }
 
 impl Limits {
@@ -429,6 +431,8 @@ impl Server {
             characters_reserved_per_url: limits.characters_reserved_per_url,
             max_media_attachments: limits.max_media_attachments,
             description_limit: limits.description_limit,
+            image_size_limit: Some(limits.media.image_bytes),
+            video_size_limit: Some(limits.media.video_bytes),
             account_id: self.inner.account.id.clone(),
             acct: self.inner.account.acct.clone(),
             at,
@@ -438,21 +442,17 @@ impl Server {
     /// Uploads a media file with its alt text and waits (at most
     /// [`MEDIA_PROCESSING_TIMEOUT`]) until the server has processed it; returns its id for
     /// [`NewStatus::media_ids`].
+    ///
+    /// `path` is the real path checked when the post was read (a regular file inside the
+    /// posts folder); it is checked again here, as it may have changed since: it must still
+    /// be its own real path (no symbolic link anywhere on it now) and a regular file. The file
+    /// is streamed from disk, never read into memory whole.
     pub async fn upload_media(&self, path: &Path, alt: &str) -> Result<String, ServerError> {
-        let bytes = tokio::fs::read(path).await.map_err(|e| {
-            ServerError::new(
-                "POST /api/v2/media",
-                ErrorKind::File {
-                    path: path.to_path_buf(),
-                    detail: e.to_string(),
-                },
-            )
-        })?;
         // v2 first (the server processes in the background); v1 for servers without it.
-        let media = match self.post_media("/api/v2/media", path, &bytes, alt).await {
+        let media = match self.post_media("/api/v2/media", path, alt).await {
             Err(error) if error.status() == Some(404) => {
                 debug!("no /api/v2/media on this server, trying v1");
-                self.post_media("/api/v1/media", path, &bytes, alt).await?
+                self.post_media("/api/v1/media", path, alt).await?
             }
             result => result?,
         };
@@ -466,15 +466,24 @@ impl Server {
         &self,
         api_path: &str,
         path: &Path,
-        bytes: &[u8],
         alt: &str,
     ) -> Result<RawMedia, ServerError> {
         let api = &self.inner.api;
         let endpoint = format!("POST {api_path}");
+        let file_error = |detail: String| {
+            ServerError::new(
+                endpoint.clone(),
+                ErrorKind::File {
+                    path: path.to_path_buf(),
+                    detail,
+                },
+            )
+        };
+        let (file, length) = open_media(path).await.map_err(file_error)?;
         let timeout = api.timeout().max(MIN_MEDIA_UPLOAD_TIMEOUT);
         let request = api
             .request(Method::POST, api_path)
-            .multipart(media_form(path, bytes.to_vec(), alt))
+            .multipart(media_form(path, file, length, alt))
             .timeout(timeout);
         api.send(&endpoint, request, timeout)
             .await?
@@ -672,13 +681,44 @@ fn is_garbled(error: &ServerError) -> bool {
     matches!(error.kind(), ErrorKind::InvalidResponse { .. })
 }
 
-fn media_form(path: &Path, bytes: Vec<u8>, alt: &str) -> reqwest::multipart::Form {
+/// Opens a media file for upload: `path` must still be its own real path (a symbolic link
+/// put anywhere on it since the post was read would lead elsewhere) and a regular file.
+async fn open_media(path: &Path) -> Result<(tokio::fs::File, u64), String> {
+    let real = tokio::fs::canonicalize(path)
+        .await
+        .map_err(|e| e.to_string())?;
+    if real != path {
+        return Err(
+            "the path goes through a symbolic link now; it is not uploaded (run `perennial check`)"
+                .to_string(),
+        );
+    }
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| e.to_string())?;
+    let metadata = file.metadata().await.map_err(|e| e.to_string())?;
+    if !metadata.is_file() {
+        return Err("not a regular file; it is not uploaded".to_string());
+    }
+    Ok((file, metadata.len()))
+}
+
+fn media_form(
+    path: &Path,
+    file: tokio::fs::File,
+    length: u64,
+    alt: &str,
+) -> reqwest::multipart::Form {
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "media".to_string());
     let mime = mime_guess::from_path(path).first_or_octet_stream();
-    let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name);
+    // At most the length seen when it was opened: a file that grows meanwhile sends no more.
+    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(
+        tokio::io::AsyncReadExt::take(file, length),
+    ));
+    let part = reqwest::multipart::Part::stream_with_length(body, length).file_name(file_name);
     // A guessed MIME type is always a valid one.
     let part = match part.mime_str(mime.essence_str()) {
         Ok(part) => part,

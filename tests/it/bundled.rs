@@ -35,6 +35,19 @@ fn bundled_config_and_posts_load_without_errors() {
         .filter(|p| p.kind.name() == "adhoc")
         .count();
     assert!(adhoc >= 2, "the example has ad hoc posts");
+    // Issue 15 item 7: an example dated in the past never goes out and teaches nothing.
+    // This fails the day a bundled ad hoc post's time passes: date them a year or more ahead.
+    let now = jiff::Timestamp::now();
+    for post in &library.posts {
+        if let perennial::post::PostKind::Adhoc { at, .. } = post.kind {
+            assert!(
+                at > now,
+                "the bundled ad hoc post {} is dated {at}, in the past: move it (and the \
+                 year simulation's year) a year or more ahead",
+                post.id
+            );
+        }
+    }
     let with_media = library.posts.iter().filter(|p| !p.media.is_empty()).count();
     assert!(with_media >= 2, "the example has posts with media");
     let long = library

@@ -23,6 +23,8 @@ fn seen(url: &str, software: Software) -> ServerSeen {
         characters_reserved_per_url: 23,
         max_media_attachments: 4,
         description_limit: 1500,
+        image_size_limit: None,
+        video_size_limit: None,
         account_id: "1".into(),
         acct: "bot".into(),
         at: "2026-12-04T10:00:00Z".parse().unwrap(),

@@ -27,7 +27,8 @@ fn post(config: &Config, id: &str, front_matter: &str) -> Post {
         posts_dir: Path::new("posts"),
         timezone: &config.schedule.timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        file_exists: &|_: &Path| true,
+        media_file: &perennial::post::MediaFile::assume_present,
+        media_limits: perennial::post::MediaLimits::default(),
     };
     let source = format!("+++\ntitle = \"{id}\"\n{front_matter}\n+++\nText of {id}.\n");
     let file = format!("posts/{id}.md");
@@ -439,7 +440,8 @@ fn editing_a_post_does_not_reshuffle_the_plan() {
             posts_dir: Path::new("posts"),
             timezone: &config.schedule.timezone,
             alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-            file_exists: &|_: &Path| true,
+            media_file: &perennial::post::MediaFile::assume_present,
+            media_limits: perennial::post::MediaLimits::default(),
         };
         parse_post(
             "b/post-03",

@@ -24,7 +24,8 @@ fn read_fixture(dir: &str, path: &Path) -> Result<Post, Vec<perennial::diagnosti
         posts_dir: Path::new(dir),
         timezone: &timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        file_exists: &|p: &Path| p.is_file(),
+        media_file: &|p: &Path| perennial::library::media_file(Path::new(dir), p),
+        media_limits: perennial::post::MediaLimits::default(),
     };
     let id = path.file_stem().unwrap().to_str().unwrap();
     read_post(id, path, &context)
@@ -107,9 +108,12 @@ fn a_post_with_every_field_keeps_each_value() {
     assert_eq!(post.long_posts, Some(LongPosts::Thread));
     assert_eq!(post.media.len(), 1);
     assert_eq!(post.media[0].alt, "A single red pixel.");
+    // The real path: every link resolved, known to be inside the posts folder.
     assert_eq!(
         post.media[0].path,
         Path::new("tests/data/posts/valid/images/pixel.png")
+            .canonicalize()
+            .unwrap()
     );
     assert!(post.is_active_at("2026-09-15T12:00:00Z".parse().unwrap()));
     assert!(!post.is_active_at("2026-10-01T06:00:00Z".parse::<Timestamp>().unwrap()));
@@ -129,7 +133,8 @@ fn in_memory_context(timezone: &TimeZone) -> PostContext<'_> {
         posts_dir: Path::new("posts"),
         timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        file_exists: &|_: &Path| true,
+        media_file: &perennial::post::MediaFile::assume_present,
+        media_limits: perennial::post::MediaLimits::default(),
     }
 }
 

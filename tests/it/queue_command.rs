@@ -25,7 +25,7 @@ fn queue_json_plans_the_bundled_posts_in_the_configured_zone() {
             "--days",
             "14",
             "--from",
-            "2026-11-22T20:00:00-07:00",
+            "2028-01-02T20:00:00-07:00",
             "--json",
         ],
     );
@@ -38,16 +38,16 @@ fn queue_json_plans_the_bundled_posts_in_the_configured_zone() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["timezone"], "America/Denver");
     let entries = report["entries"].as_array().unwrap();
-    // Two weekday slots for two weeks, plus the call for volunteers on 1 December.
+    // Two weekday slots for two weeks, plus the call for volunteers on 11 January.
     assert_eq!(entries.len(), 21, "{entries:#?}");
     let adhoc: Vec<&serde_json::Value> =
         entries.iter().filter(|e| e["reason"] == "adhoc").collect();
     assert_eq!(adhoc.len(), 1);
-    assert_eq!(adhoc[0]["post"], "calls/volunteers-winter-2026");
+    assert_eq!(adhoc[0]["post"], "calls/volunteers-winter-2028");
     assert!(adhoc[0]["at"]
         .as_str()
         .unwrap()
-        .starts_with("2026-12-01T09:30:00-07:00"));
+        .starts_with("2028-01-11T09:30:00-07:00"));
     for entry in entries {
         let at = entry["at"].as_str().unwrap();
         assert!(at.contains("-07:00[America/Denver]"), "{at}");
@@ -75,19 +75,19 @@ fn queue_prints_a_readable_plan() {
     let state = tempfile::tempdir().unwrap();
     let output = queue(
         state.path(),
-        &["--days", "3", "--from", "2026-11-30T00:00:00-07:00"],
+        &["--days", "3", "--from", "2028-01-10T00:00:00-07:00"],
     );
     assert_eq!(output.status.code(), Some(0));
     let text = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "Plan from Mon 2026-11-30 00:00 to Thu 2026-12-03 00:00 (America/Denver):"
+        "Plan from Mon 2028-01-10 00:00 to Thu 2028-01-13 00:00 (America/Denver):"
     );
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("  Tue 2026-12-01 09:30  ad hoc  calls/volunteers-winter-2026")),
+            .any(|l| l.starts_with("  Tue 2028-01-11 09:30  ad hoc  calls/volunteers-winter-2028")),
         "{text}"
     );
     assert_eq!(

@@ -545,7 +545,10 @@ async fn mentions_on_gotosocial_are_answered_in_thread_once_and_after_a_restart(
     };
     let setup = Setup::new(
         &gts,
-        "[mentions]\nenabled = true\nreply_visibility = \"unlisted\"\npoll_every = \"10s\"\n\n\
+        // The server outlives one run (a developer's may hold earlier runs' mentions from
+        // alice): those are older than the lookback, and the caps are far above this test.
+        "[mentions]\nenabled = true\nreply_visibility = \"unlisted\"\npoll_every = \"10s\"\n\
+         first_start_lookback = \"1m\"\nper_account_per_hour = 1000\nper_hour = 1000\n\n\
          [[guides]]\ntopic = \"packaging\"\nkeywords = [\"packaging\", \"pyproject\"]\n\
          title = \"Python Package Guide\"\nurl = \"https://www.pyopensci.org/python-package-guide/\"\n",
     );

@@ -71,6 +71,8 @@ async fn connects_to_mastodon_reading_limits_from_v2_instance() {
             characters_reserved_per_url: 23,
             max_media_attachments: 4,
             description_limit: 1500,
+            // What the fake reports, Mastodon's own defaults.
+            media: perennial::post::MediaLimits::default(),
         }
     );
     assert_eq!(connected.limits().counter().limit(), 640);
@@ -117,6 +119,8 @@ async fn connects_to_gotosocial() {
             characters_reserved_per_url: 25,
             max_media_attachments: 4,
             description_limit: 1500,
+            // What the fake reports, Mastodon's own defaults.
+            media: perennial::post::MediaLimits::default(),
         }
     );
     assert_eq!(connected.account().id, "01HZZZZZZZZZZZZZZZZZZZZZ01");
@@ -403,15 +407,17 @@ async fn a_429_waits_until_the_rate_limit_resets() {
     let status = NewStatus::new("hello", Visibility::Public);
 
     let error = connected.post_status(&status).await.unwrap_err();
+    // The reset is in whole seconds (`.000000`), which may be cut down to its second: one
+    // second more.
     assert_eq!(
         error.kind(),
         &ErrorKind::RateLimited {
-            retry_after: Some(Duration::from_secs(90))
+            retry_after: Some(Duration::from_secs(91))
         }
     );
     assert!(error.retryable());
     assert!(!error.uncertain());
-    assert_eq!(error.retry_after(), Some(Duration::from_secs(90)));
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(91)));
 
     // `Retry-After` wins over the reset time.
     let error = connected.post_status(&status).await.unwrap_err();
@@ -656,6 +662,34 @@ async fn a_missing_media_file_is_permanent() {
     assert!(!error.retryable());
     assert!(!error.uncertain());
     assert!(server.requests_to(Route::Media).is_empty());
+}
+
+/// Issue 15 item 1, at upload time: a media path that became a symbolic link after the post
+/// was read (or a folder on it did) is not uploaded, and nothing of its target is sent.
+#[tokio::test]
+async fn a_media_path_that_became_a_link_since_the_post_was_read_is_not_uploaded() {
+    let server = FakeServer::start(FakeOptions::mastodon());
+    let connected = connect(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(root.join("secret"), "root:x:0:0").unwrap();
+    std::os::unix::fs::symlink(root.join("secret"), root.join("image.png")).unwrap();
+    std::fs::create_dir(root.join("real")).unwrap();
+    std::fs::write(root.join("real/pic.png"), b"\x89PNG").unwrap();
+    std::os::unix::fs::symlink(root.join("real"), root.join("images")).unwrap();
+    for path in [root.join("image.png"), root.join("images/pic.png")] {
+        let error = connected.upload_media(&path, "alt").await.unwrap_err();
+        assert!(matches!(error.kind(), ErrorKind::File { .. }), "{error:?}");
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert!(!error.retryable());
+    }
+    assert!(server.requests_to(Route::Media).is_empty());
+    // The real path itself is uploaded, from the file.
+    connected
+        .upload_media(&root.join("real/pic.png"), "alt")
+        .await
+        .unwrap();
+    assert_eq!(server.media().len(), 1);
 }
 
 // ---------------------------------------------------------------------------------------

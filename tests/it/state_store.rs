@@ -142,6 +142,8 @@ fn full_state() -> State {
             characters_reserved_per_url: 23,
             max_media_attachments: 4,
             description_limit: 1500,
+            image_size_limit: Some(16 * 1024 * 1024),
+            video_size_limit: None,
             account_id: "109".to_string(),
             acct: "pyopensci".to_string(),
             at: at("2025-03-04T08:00:00Z"),

@@ -158,20 +158,21 @@ async fn a_change_made_while_nobody_waits_is_reported_later() {
     assert_eq!(next_change(&mut watcher).await.paths(), &paths(&[&post]));
 }
 
-#[test]
-fn a_posts_folder_that_does_not_exist_is_an_error_with_the_fallback() {
+/// A posts folder that does not exist (yet, or any more) is watched for through its parent:
+/// its creation is a change, and so is a posts folder swapped in by a rename.
+#[tokio::test]
+async fn a_posts_folder_that_does_not_exist_is_reported_when_it_appears() {
     let dir = tempfile::tempdir().unwrap();
     let posts = dir.path().join("posts");
     let config = dir.path().join("config.toml");
-    let error = watch(&posts, &config).unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        format!(
-            "cannot watch {} for changes: it does not exist; posts and config will be reloaded \
-             only on SIGHUP (`systemctl reload perennial`)",
-            posts.display()
-        )
-    );
+    let mut watcher = watch(&posts, &config).unwrap();
+    assert_nothing_pending(&mut watcher).await;
+    let staged = dir.path().join("staged");
+    std::fs::create_dir_all(staged.join("tips")).unwrap();
+    // A sibling is not a change; the posts folder arriving by rename is.
+    assert_nothing_pending(&mut watcher).await;
+    std::fs::rename(&staged, &posts).unwrap();
+    assert!(next_change(&mut watcher).await.paths().contains(&posts));
 }
 
 #[tokio::test]

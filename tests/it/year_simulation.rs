@@ -1,6 +1,6 @@
 //! One year of the real daemon (issue 8, "prove it"): the bundled config and posts plus 500
 //! generated posts, posted by `daemon::run` to the in-process fake server with paused tokio
-//! time, from Monday 2026-11-23 to Tuesday 2027-11-23 (America/Denver). Everything is the
+//! time, from Monday 2027-11-29 to Tuesday 2028-11-28 (America/Denver). Everything is the
 //! real code: the clock, slots, jitter, DST, the blackout, the rotation, composing
 //! (truncation, threads, media), publishing and the state file.
 //!
@@ -40,7 +40,7 @@ const ZONE: &str = "America/Denver";
 const TIMES: [(i8, i8); 2] = [(9, 30), (15, 30)];
 const JITTER: SignedDuration = SignedDuration::from_mins(10);
 const REPEAT_AFTER: SignedDuration = SignedDuration::from_hours(30 * 24);
-const BLACKOUT: (Date, Date) = (date(2026, 12, 24), date(2027, 1, 2));
+const BLACKOUT: (Date, Date) = (date(2027, 12, 24), date(2028, 1, 2));
 const WEIGHTS: [(&str, f64); 4] = [
     ("package-showcase", 2.0),
     ("volunteer-spotlight", 2.0),
@@ -48,8 +48,8 @@ const WEIGHTS: [(&str, f64); 4] = [
     ("who-we-are", 1.0),
 ];
 /// The first day simulated (a Monday) and the day after the last.
-const FIRST_DAY: Date = date(2026, 11, 23);
-const END_DAY: Date = date(2027, 11, 23);
+const FIRST_DAY: Date = date(2027, 11, 29);
+const END_DAY: Date = date(2028, 11, 28);
 /// Generated posts per category (500 in all). who-we-are stays small so that its posts
 /// come round again during the year (and its weight-2 post more often than the others);
 /// each category still always has a post not sent within 30 days, so every category
@@ -544,10 +544,10 @@ async fn a_year_of_the_bundled_posts_and_500_more_keeps_every_schedule_and_rotat
     // 09:30 and 15:30 local time (+ jitter), and the UTC offset changed between them.
     let mut dst_lines = Vec::new();
     for (day, offset_hours) in [
-        (date(2027, 3, 12), -7),
-        (date(2027, 3, 15), -6),
-        (date(2027, 11, 5), -6),
-        (date(2027, 11, 8), -7),
+        (date(2028, 3, 10), -7),
+        (date(2028, 3, 13), -6),
+        (date(2028, 11, 3), -6),
+        (date(2028, 11, 6), -7),
     ] {
         let on_day: Vec<Zoned> = slot_posts
             .iter()
@@ -579,7 +579,7 @@ async fn a_year_of_the_bundled_posts_and_500_more_keeps_every_schedule_and_rotat
                 .join(", ")
         ));
     }
-    for sunday in [date(2027, 3, 14), date(2027, 11, 7)] {
+    for sunday in [date(2028, 3, 12), date(2028, 11, 5)] {
         if sent.iter().any(|s| s.at.to_zoned(zone()).date() == sunday) {
             problems.push(format!("DST: a post on Sunday {sunday}"));
         }
@@ -683,7 +683,8 @@ fn synthetic_post(id: &str, front_matter: &str) -> Post {
         posts_dir: Path::new("/posts"),
         timezone: &zone,
         alt_text_limit: 1500,
-        file_exists: &|_| false,
+        media_file: &|_| perennial::post::MediaFile::Missing,
+        media_limits: perennial::post::MediaLimits::default(),
     };
     let source = format!("+++\ntitle = \"{id}\"\n{front_matter}+++\nBody.\n");
     parse_post(id, Path::new(&format!("/posts/{id}.md")), &source, &context).unwrap()
