@@ -6,20 +6,31 @@
 //! directory, so a crash or an error at any point leaves either the old file or the new one,
 //! whole. [`StateStore::lock`] keeps two daemons off one state directory; readers such as
 //! `perennial queue` load without it (they only ever see a whole file).
+//!
+//! A lock only holds while the folder it is in stays: `flock(2)` locks an open file, so once
+//! the folder is removed (or renamed away and replaced), a second daemon creates a new lock
+//! file in a new folder and locks that. So the store remembers the device and inode of the
+//! folder and of the lock file when it locks, and every save first checks that both are still
+//! the ones at that path ([`StateError::Replaced`]); the daemon then stops instead of writing
+//! beside another one. Each process writes its own temporary file (`state.json.tmp.<pid>`),
+//! and stale ones are removed when the lock is taken.
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::{State, SCHEMA_VERSION};
 
 /// The file's name inside the state directory.
 pub const STATE_FILE_NAME: &str = "state.json";
 
-/// The file a save writes before renaming it over [`STATE_FILE_NAME`]. A stale one, left by a
-/// write that was interrupted, is replaced by the next save.
-const TEMP_FILE_NAME: &str = "state.json.tmp";
+/// The temporary file a save writes before renaming it over [`STATE_FILE_NAME`] is this,
+/// then `.` and the process id ([`StateStore::temp_path`]): two processes never write the
+/// same one. Stale ones (a save interrupted by a crash; the bare name, which earlier builds
+/// shared between processes) are removed by [`StateStore::lock`].
+const TEMP_FILE_PREFIX: &str = "state.json.tmp";
 
 /// The file [`StateStore::lock`] locks. It is never deleted: deleting a lock file races with
 /// the next daemon opening it.
@@ -86,6 +97,18 @@ pub enum StateError {
     /// The lock file could not be created or locked (not because someone else holds it).
     #[error("cannot lock the state directory ({}): {error}", path.display())]
     Lock { path: PathBuf, error: io::Error },
+
+    /// The state directory, or its lock file, is no longer the one this process locked: it
+    /// was removed, or renamed away and replaced, while perennial ran. Another perennial may
+    /// have locked the new one; nothing was written.
+    #[error(
+        "the state directory {} was replaced or removed under the running perennial ({detail}); \
+         another perennial may be using it now. Not saving, and stopping, so that nothing is \
+         posted twice: make sure only one perennial runs with this state directory, then \
+         start it again",
+        dir.display()
+    )]
+    Replaced { dir: PathBuf, detail: String },
 }
 
 /// One step of [`StateStore::save`], named in [`StateError::Write`].
@@ -172,6 +195,39 @@ impl WriteSteps for RealWriteSteps {}
 pub struct StateStore {
     dir: PathBuf,
     path: PathBuf,
+    /// What [`StateStore::lock`] locked, checked before every save (shared by clones).
+    locked: Arc<Mutex<Option<LockedIds>>>,
+}
+
+/// A file's identity: its device and inode (`stat(2)`'s `st_dev` and `st_ino`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+/// The state directory and its lock file as they were when the lock was taken.
+#[derive(Debug, Clone, Copy)]
+struct LockedIds {
+    dir: Option<FileId>,
+    lock: Option<FileId>,
+}
+
+/// The identity of `metadata`'s file; `None` where the platform has no inodes.
+fn file_id(metadata: &fs::Metadata) -> Option<FileId> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileId {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        None
+    }
 }
 
 /// Held while a daemon owns the state directory; the lock is released when it is dropped
@@ -197,7 +253,11 @@ impl StateStore {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         let dir = dir.into();
         let path = dir.join(STATE_FILE_NAME);
-        StateStore { dir, path }
+        StateStore {
+            dir,
+            path,
+            locked: Arc::default(),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -207,6 +267,23 @@ impl StateStore {
     /// The state file, `<dir>/state.json`.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The temporary file this process writes a save to, `<dir>/state.json.tmp.<pid>`. If a
+    /// directory is in the way (nothing perennial makes), `.1`, `.2`… is added instead, so a
+    /// stray directory never fails every save.
+    pub fn temp_path(&self) -> PathBuf {
+        let base = format!("{TEMP_FILE_PREFIX}.{}", std::process::id());
+        let mut candidate = self.dir.join(&base);
+        for n in 1..=16 {
+            match fs::symlink_metadata(&candidate) {
+                Ok(metadata) if metadata.is_dir() => {
+                    candidate = self.dir.join(format!("{base}.{n}"));
+                }
+                _ => break,
+            }
+        }
+        candidate
     }
 
     /// Reads the state. `Ok(None)` only when there is no state file yet; a file that exists
@@ -247,9 +324,13 @@ impl StateStore {
     /// The state is first serialized and parsed back as [`StateStore::load`] would, so a
     /// file the next start would refuse is never written. On an error before the rename the
     /// previous `state.json` is untouched and the temporary file is removed.
+    ///
+    /// When this store holds the lock, the directory and its lock file must still be the
+    /// ones it locked ([`StateError::Replaced`]), checked before anything is written.
     pub fn save_with(&self, state: &State, steps: &mut dyn WriteSteps) -> Result<(), StateError> {
+        self.check_still_locked()?;
         let bytes = self.serialize_checked(state)?;
-        let temp = self.dir.join(TEMP_FILE_NAME);
+        let temp = self.temp_path();
         let result = self.replace(&bytes, &temp, steps);
         if result.is_err() {
             // Best effort: a leftover is harmless (the next save replaces it).
@@ -259,7 +340,8 @@ impl StateStore {
     }
 
     /// Takes the exclusive lock on `<dir>/lock` (creating the directory if needed), or fails
-    /// at once if another process holds it.
+    /// at once if another process holds it. Remembers the directory's and the lock file's
+    /// identity for the checks before each save, and removes stale temporary files.
     pub fn lock(&self) -> Result<StateLock, StateError> {
         create_private_dir(&self.dir).map_err(|error| StateError::Lock {
             path: self.dir.clone(),
@@ -275,11 +357,114 @@ impl StateStore {
             error,
         })?;
         match file.try_lock() {
-            Ok(()) => Ok(StateLock { _file: file }),
-            Err(fs::TryLockError::WouldBlock) => Err(StateError::Locked {
-                dir: self.dir.clone(),
-            }),
-            Err(fs::TryLockError::Error(error)) => Err(StateError::Lock { path, error }),
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StateError::Locked {
+                    dir: self.dir.clone(),
+                })
+            }
+            Err(fs::TryLockError::Error(error)) => return Err(StateError::Lock { path, error }),
+        }
+        let lock_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |error: io::Error| StateError::Lock { path, error }
+        };
+        let ids = LockedIds {
+            dir: file_id(&fs::metadata(&self.dir).map_err(lock_error(&self.dir))?),
+            lock: file_id(&file.metadata().map_err(lock_error(&path))?),
+        };
+        *self.locked.lock().unwrap_or_else(|e| e.into_inner()) = Some(ids);
+        // Also checks that `<dir>/lock` is still the file just locked (it may have been
+        // replaced between opening and locking).
+        self.check_still_locked()?;
+        self.remove_stale_temps();
+        Ok(StateLock { _file: file })
+    }
+
+    /// Fails when this store locked its directory and the directory or the lock file at its
+    /// path is no longer the one it locked (removed, or renamed away and replaced).
+    fn check_still_locked(&self) -> Result<(), StateError> {
+        let Some(locked) = *self.locked.lock().unwrap_or_else(|e| e.into_inner()) else {
+            return Ok(());
+        };
+        let replaced = |detail: String| StateError::Replaced {
+            dir: self.dir.clone(),
+            detail,
+        };
+        let lock_path = self.dir.join(LOCK_FILE_NAME);
+        let checks = [
+            (
+                &self.dir,
+                locked.dir,
+                fs::metadata(&self.dir),
+                "the directory",
+            ),
+            (
+                &lock_path,
+                locked.lock,
+                fs::symlink_metadata(&lock_path),
+                "its lock file",
+            ),
+        ];
+        for (path, id, metadata, what) in checks {
+            match metadata {
+                Ok(metadata) if file_id(&metadata) == id => {}
+                Ok(_) => {
+                    return Err(replaced(format!(
+                        "{what} {} is another one than the one locked at start",
+                        path.display()
+                    )))
+                }
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                    return Err(replaced(format!("{what} {} is gone", path.display())))
+                }
+                Err(error) => {
+                    return Err(replaced(format!(
+                        "cannot look at {what} {}: {error}",
+                        path.display()
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes temporary files left by interrupted saves (this process's, other processes'
+    /// and the shared name older versions used), and empty directories of those names. Only
+    /// called while holding the lock: no other perennial is saving into this directory.
+    /// Best effort: a leftover is harmless.
+    fn remove_stale_temps(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                continue;
+            };
+            let ours = name == TEMP_FILE_PREFIX
+                || name
+                    .strip_prefix(TEMP_FILE_PREFIX)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .is_some_and(|rest| {
+                        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                    });
+            if !ours {
+                continue;
+            }
+            let path = entry.path();
+            let removed = match entry.file_type() {
+                Ok(kind) if kind.is_dir() => fs::remove_dir(&path),
+                _ => fs::remove_file(&path),
+            };
+            match removed {
+                Ok(()) => {
+                    tracing::debug!(path = %path.display(), "removed a stale temporary state file")
+                }
+                Err(error) => {
+                    tracing::debug!(path = %path.display(), %error, "cannot remove a stale temporary state file")
+                }
+            }
         }
     }
 

@@ -169,7 +169,7 @@ fn newer_state() -> State {
 }
 
 fn temp_path(store: &StateStore) -> PathBuf {
-    store.dir().join("state.json.tmp")
+    store.temp_path()
 }
 
 #[test]
@@ -711,4 +711,142 @@ fn state_dir_precedence() {
             "$STATE_DIRECTORY = {env:?}"
         );
     }
+}
+
+// Issue 15, item 6: the lock cannot be defeated by removing or replacing the folder.
+
+/// The state folder is removed under a store holding the lock, and a second store (a second
+/// daemon) locks a new folder at the same path: the first may no longer save there.
+#[test]
+fn a_state_folder_replaced_under_the_lock_refuses_every_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    let first = StateStore::new(&state_dir);
+    let _first_lock = first.lock().unwrap();
+    first.save(&full_state()).unwrap();
+
+    std::fs::remove_dir_all(&state_dir).unwrap();
+    let second = StateStore::new(&state_dir);
+    let _second_lock = second.lock().expect("the new folder is free to lock");
+    second.save(&newer_state()).unwrap();
+
+    let error = first.save(&full_state()).unwrap_err();
+    assert!(
+        matches!(&error, StateError::Replaced { dir, .. } if *dir == state_dir),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "the state directory {} was replaced or removed under the running perennial (",
+            state_dir.display()
+        )),
+        "{message}"
+    );
+    // The second's state is untouched, and so is the folder.
+    assert_eq!(second.load().unwrap(), Some(newer_state()));
+    second.save(&full_state()).unwrap();
+}
+
+/// Removed and not replaced: the save fails and does not create the folder again.
+#[test]
+fn a_state_folder_removed_under_the_lock_is_not_recreated_by_a_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    let store = StateStore::new(&state_dir);
+    let _lock = store.lock().unwrap();
+    std::fs::remove_dir_all(&state_dir).unwrap();
+    let error = store.save(&full_state()).unwrap_err();
+    assert!(matches!(&error, StateError::Replaced { .. }), "{error:?}");
+    assert!(error.to_string().contains("is gone"), "{error}");
+    assert!(!state_dir.exists());
+}
+
+/// Only the lock file replaced (someone deleted it while the daemon ran): a second daemon
+/// could lock the new one, so saving stops too.
+#[test]
+fn a_lock_file_replaced_under_the_lock_refuses_every_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::new(dir.path());
+    let _lock = store.lock().unwrap();
+    std::fs::remove_file(dir.path().join("lock")).unwrap();
+    let _other = StateStore::new(dir.path()).lock().unwrap();
+    let error = store.save(&full_state()).unwrap_err();
+    assert!(matches!(&error, StateError::Replaced { .. }), "{error:?}");
+    assert!(error.to_string().contains("lock file"), "{error}");
+    assert_eq!(store.load().unwrap(), None);
+}
+
+/// A stale `state.json.tmp` that is a directory (left by anything) used to fail every save
+/// at "cannot create"; temporary files are now per process, and such a directory is in
+/// nobody's way.
+#[test]
+fn a_stale_temp_directory_does_not_fail_every_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::new(dir.path());
+    let stale = dir.path().join("state.json.tmp");
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("something"), b"kept").unwrap();
+    let _lock = store.lock().unwrap();
+    store.save(&full_state()).unwrap();
+    store.save(&newer_state()).unwrap();
+    assert_eq!(store.load().unwrap(), Some(newer_state()));
+    // Not ours to delete with what is in it.
+    assert!(stale.join("something").is_file());
+    // Even this process's own name taken by a directory does not stop saving.
+    let own = dir
+        .path()
+        .join(format!("state.json.tmp.{}", std::process::id()));
+    std::fs::create_dir(&own).unwrap();
+    std::fs::write(own.join("x"), b"x").unwrap();
+    store.save(&full_state()).unwrap();
+    assert_eq!(store.load().unwrap(), Some(full_state()));
+}
+
+/// Records the temporary file each save writes.
+#[derive(Default)]
+struct TempNames(Vec<PathBuf>);
+
+impl WriteSteps for TempNames {
+    fn create_temp(&mut self, temp: &Path) -> io::Result<File> {
+        self.0.push(temp.to_path_buf());
+        File::create(temp)
+    }
+}
+
+/// Each process writes its own temporary file, so two processes never write into one; stale
+/// ones (this name or the old shared one) are removed when the lock is taken.
+#[test]
+fn temp_files_are_per_process_and_stale_ones_go_when_locking() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::new(dir.path());
+    let mut names = TempNames::default();
+    store.save_with(&full_state(), &mut names).unwrap();
+    let expected = dir
+        .path()
+        .join(format!("state.json.tmp.{}", std::process::id()));
+    assert_eq!(names.0, [expected]);
+
+    let stale = [
+        "state.json.tmp",
+        "state.json.tmp.1",
+        "state.json.tmp.4194304",
+        "state.json.tmp.77.2",
+    ];
+    for name in stale {
+        std::fs::write(dir.path().join(name), b"{\"version\": 1, \"hist").unwrap();
+    }
+    std::fs::create_dir(dir.path().join("state.json.tmp.5")).unwrap();
+    let unrelated = ["state.json.tmp.notes", "state.json.bak"];
+    for name in unrelated {
+        std::fs::write(dir.path().join(name), b"keep me").unwrap();
+    }
+    let _lock = store.lock().unwrap();
+    for name in stale.iter().chain(&["state.json.tmp.5"]) {
+        assert!(!dir.path().join(name).exists(), "{name} is still there");
+    }
+    for name in unrelated {
+        assert!(dir.path().join(name).is_file(), "{name} was removed");
+    }
+    assert_eq!(store.load().unwrap(), Some(full_state()));
 }
