@@ -885,6 +885,14 @@ impl Daemon {
                     });
                     return Ok(false);
                 }
+                // Only entries that may still be planned as due are kept (within `grace` and
+                // `jitter` of their slot), so a long run does not grow the list.
+                let now = self.clock.now();
+                let window = self.config.schedule.grace.max(SignedDuration::ZERO)
+                    + self.config.schedule.jitter.max(SignedDuration::ZERO);
+                self.given_up.retain(|(_, given_up)| {
+                    given_up.checked_add(window).is_ok_and(|end| end >= now)
+                });
                 self.given_up.push((post, slot));
                 if reason == PostReason::Slot {
                     // The slot is over; the rotation goes on from the next one, with the
@@ -950,6 +958,35 @@ impl Daemon {
         Ok(())
     }
 
+    /// Keeps the state in step with the posts folder before each plan: a renamed post keeps
+    /// its record (logged), and what no plan needs any more is dropped
+    /// ([`crate::state::prune`]), so the state stays bounded over the years. Saves when
+    /// either changed something.
+    fn upkeep(&mut self, now: Timestamp) -> Result<(), RunError> {
+        let renames = crate::state::follow_renames(&self.library, &mut self.state);
+        for rename in &renames {
+            tracing::info!(
+                from = %rename.from,
+                to = %rename.to,
+                "renamed: {} → {}, keeping its history",
+                rename.from,
+                rename.to
+            );
+        }
+        let pruned = crate::state::prune(&self.library, &mut self.state, now);
+        if pruned.any() {
+            tracing::debug!(
+                history = pruned.history,
+                failed = pruned.failed,
+                "dropped state entries no plan needs any more"
+            );
+        }
+        if !renames.is_empty() || pruned.any() {
+            self.save()?;
+        }
+        Ok(())
+    }
+
     /// A post failed with other fitting settings than today's (the limit was fixed, the
     /// server changed) is tried again.
     fn retry_failed_on_new_settings(&mut self) -> Result<(), RunError> {
@@ -994,6 +1031,7 @@ impl Daemon {
                     .map_or_else(tokio::time::Instant::now, |retry| retry.at)
             } else {
                 let now = self.clock.now();
+                self.upkeep(now)?;
                 let plan = self.plan(now, ENTRIES_AHEAD);
                 tracing::debug!(%now, entries = plan.entries.len(), first = ?plan.entries.first().map(|e| e.at), "planned");
                 self.report_missed(&plan);

@@ -19,7 +19,7 @@
 //!   most `grace` late; the others are reported as missed. Ad hoc posts more than `grace`
 //!   late are reported as missed too.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::{SignedDuration, Timestamp};
 use rand::{Rng, SeedableRng};
@@ -242,10 +242,11 @@ impl MissedSlots {
 struct Planner<'a> {
     input: &'a PlanInput<'a>,
     credit: BTreeMap<String, f64>,
-    /// Post id → when it last went out (history, then the plan itself).
+    /// Post id → when it last went out (history, then the plan itself): the index built in
+    /// one pass over the history, which [`crate::state::prune`] keeps bounded.
     last_posted: HashMap<&'a str, Timestamp>,
     /// Ad hoc posts done: (id, at).
-    adhoc_done: Vec<(&'a str, Timestamp)>,
+    adhoc_done: HashSet<(&'a str, Timestamp)>,
     /// Category → its posts that can ever be in the rotation, with their tie-break keys.
     categories: BTreeMap<&'a str, Vec<(&'a Post, u64)>>,
 }
@@ -258,12 +259,12 @@ impl<'a> Planner<'a> {
             .map(|post| (post.id.as_str(), post))
             .collect();
         let mut last_posted = HashMap::new();
-        let mut adhoc_done = Vec::new();
+        let mut adhoc_done = HashSet::new();
         for entry in &input.state.history {
             if let Some(post) = by_id.get(entry.post.as_str()) {
                 last_posted.insert(post.id.as_str(), entry.at);
                 if entry.reason == PostReason::Adhoc {
-                    adhoc_done.push((post.id.as_str(), entry.slot));
+                    adhoc_done.insert((post.id.as_str(), entry.slot));
                 }
             }
         }
@@ -299,9 +300,7 @@ impl<'a> Planner<'a> {
     }
 
     fn adhoc_done(&self, post: &Post, at: Timestamp) -> bool {
-        self.adhoc_done
-            .iter()
-            .any(|(id, done_at)| *id == post.id && *done_at == at)
+        self.adhoc_done.contains(&(post.id.as_str(), at))
     }
 
     fn failed(&self, post: &Post) -> bool {
@@ -310,7 +309,7 @@ impl<'a> Planner<'a> {
 
     fn adhoc(&mut self, post: &'a Post, at: Timestamp) -> Entry {
         self.last_posted.insert(post.id.as_str(), at);
-        self.adhoc_done.push((post.id.as_str(), at));
+        self.adhoc_done.insert((post.id.as_str(), at));
         Entry {
             at,
             slot: at,

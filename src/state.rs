@@ -6,6 +6,7 @@
 //! opaque strings (GoToSocial's are ULIDs), never parsed as numbers.
 
 mod store;
+mod upkeep;
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,7 @@ use crate::config::Visibility;
 pub use store::{
     resolve_state_dir, SaveStep, StateError, StateLock, StateStore, WriteSteps, STATE_FILE_NAME,
 };
+pub use upkeep::{follow_renames, prune, Pruned, Rename, KEPT_FOR};
 
 /// The schema version this build writes. A file with a higher version is refused (it was
 /// written by a newer perennial); lower versions are migrated on read.
@@ -27,7 +29,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[serde(deny_unknown_fields)]
 pub struct State {
     pub version: u32,
-    /// Every post that went out, oldest first. Append-only.
+    /// The posts that went out, oldest first: every one of the last [`KEPT_FOR`], and before
+    /// that what the plan needs (each post's newest entry and newest ad hoc one); see
+    /// [`prune`].
     #[serde(default)]
     pub history: Vec<Posted>,
     #[serde(default)]
@@ -37,7 +41,8 @@ pub struct State {
     #[serde(default)]
     pub pending: Option<PostIntent>,
     /// Post id → the version of it that the server rejected. A post stays out of the plan
-    /// while its file's hash equals the failed one.
+    /// while its file's hash equals the failed one. Entries of posts no longer in the posts
+    /// folder go after [`KEPT_FOR`] ([`prune`]).
     #[serde(default)]
     pub failed: BTreeMap<String, FailedPost>,
     #[serde(default)]
@@ -360,7 +365,8 @@ impl State {
         clamped
     }
 
-    /// The last time `post` went out, if ever.
+    /// The last time `post` went out, if ever. A scan of the history (bounded by [`prune`]);
+    /// the planner builds its own index in one pass instead.
     pub fn last_posted(&self, post: &str) -> Option<Timestamp> {
         self.history
             .iter()

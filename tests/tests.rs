@@ -52,6 +52,8 @@ mod queue_command;
 mod real_gotosocial;
 #[path = "it/server_api.rs"]
 mod server_api;
+#[path = "it/state_over_years.rs"]
+mod state_over_years;
 #[path = "it/state_store.rs"]
 mod state_store;
 #[path = "it/systemd_notify.rs"]

@@ -97,6 +97,10 @@ pub fn queue_report(
     now: Timestamp,
     args: &QueueArgs,
 ) -> QueueReport {
+    // A renamed post keeps its history, as the daemon will see it (the file is not written).
+    let mut state = state.clone();
+    crate::state::follow_renames(library, &mut state);
+    let state = &state;
     let zone = config.schedule.timezone.clone();
     let until = now
         .to_zoned(zone.clone())
