@@ -18,8 +18,9 @@
 //! Exactly once does not rest on the history: the intent (`pending`) is saved before anything
 //! is sent and is never pruned. So with at most a year of posts plus two entries per post,
 //! the plan is the same as with the whole history (tests/it/state_over_years.rs checks that
-//! over ten simulated years), except for a post that comes back more than [`KEPT_FOR`] after
-//! its file was removed: it counts as never posted.
+//! over ten simulated years), except for a post that was missing from the folder at a prune
+//! and had not gone out for [`KEPT_FOR`]: when it comes back it counts as never posted (it may
+//! go out before its turn, but never twice within [`KEPT_FOR`]).
 
 use std::collections::{HashMap, HashSet};
 
