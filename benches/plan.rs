@@ -121,7 +121,8 @@ fn ten_years() {
         posts_dir: Path::new("posts"),
         timezone: &config.schedule.timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        file_exists: &|_: &Path| true,
+        media_file: &perennial::post::MediaFile::assume_present,
+        media_limits: perennial::post::MediaLimits::default(),
     };
     const PRESENT: usize = 200;
     const GONE: usize = 40;

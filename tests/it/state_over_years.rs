@@ -131,7 +131,8 @@ fn post_with(config: &Config, id: &str, front_matter: &str, body: &str) -> Post 
         posts_dir: Path::new("posts"),
         timezone: &config.schedule.timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        file_exists: &|_: &Path| true,
+        media_file: &perennial::post::MediaFile::assume_present,
+        media_limits: perennial::post::MediaLimits::default(),
     };
     let source = format!("+++\ntitle = \"A post\"\n{front_matter}\n+++\n{body}\n");
     parse_post(id, Path::new(&format!("posts/{id}.md")), &source, &context)
