@@ -112,7 +112,7 @@ pub struct PreviewArgs {
     /// The counting rule (default: `software` in the config; `auto` previews with Mastodon's).
     #[arg(long, value_enum)]
     pub software: Option<PreviewSoftware>,
-    /// Print JSON: [{"post", "statuses": [{"text", "spoiler_text", "visibility", "language", "in_reply_to", "length"}]}].
+    /// Print JSON: [{"post", "software", "limit", "fitted", "unsendable", "statuses": [{"text", "spoiler_text", "visibility", "language", "in_reply_to", "length"}], "media": [{"file", "alt", "bytes"}]}].
     #[arg(long)]
     pub json: bool,
 }
