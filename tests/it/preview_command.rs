@@ -82,6 +82,23 @@ fn preview_of_named_posts_shows_only_those_and_an_unknown_post_fails() {
     );
 }
 
+/// Issue 17 item 5: a post without a content warning is never told that its content warning
+/// takes the room.
+#[test]
+fn preview_at_a_tiny_limit_names_only_what_the_post_has() {
+    let output = perennial(
+        &repository_root(),
+        &["preview", "--limit", "30", "packaging-tips/pyproject-toml"],
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("error: this post cannot be sent at the limit of 30"),
+        "{text}"
+    );
+    assert!(text.contains("fits beside the link, so"), "{text}");
+    assert!(!text.contains("content warning"), "{text}");
+}
+
 #[test]
 fn check_reports_how_each_post_fits_and_a_short_that_does_not_fit() {
     let dir = tempfile::tempdir().unwrap();
@@ -110,15 +127,17 @@ fn check_reports_how_each_post_fits_and_a_short_that_does_not_fit() {
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(
         text.contains(
-            "posts/long.md:3:9: `short` is 134 characters with the link, over the limit of 100"
+            "posts/long.md:3:9: error: `short` is 134 characters with the link, over the limit of 100"
         ),
         "{text}"
     );
-    // Five sentences of 51: two never fit in 100 - " (i/5)", so one sentence per part.
+    // Five sentences of 51: two never fit in 100 - " (i/5)", so one sentence per part. The
+    // length is the server's count of the longest part against the limit, in aligned columns.
     assert!(
-        text.contains("ok     thread  posts  evergreen  259 chars  thread of 5"),
+        text.contains("ok     thread  posts  evergreen  57/100  thread of 5"),
         "{text}"
     );
+    assert!(text.contains("error  long    1 problem(s) above"), "{text}");
 }
 
 /// Issue 17 item 2: `preview`, `post --dry-run` and `preview --json` show all that is sent:
