@@ -74,3 +74,28 @@ fn comments_cite_only_sources_in_the_repository_or_public() {
     }
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
+
+/// Issue 17 item 3: the README's examples call `perennial`, so it says how to get that
+/// command before the first of them, and the first command works without it.
+#[test]
+fn the_readme_says_how_to_get_the_command_before_using_it() {
+    let readme = std::fs::read_to_string(repository_root().join("README.md")).unwrap();
+    let install = readme
+        .find("cargo install --path . --locked")
+        .expect("the README says how to install the command");
+    let first_use = readme
+        .find("perennial check")
+        .expect("the README shows check");
+    assert!(
+        install < first_use,
+        "installing comes after the first `perennial` example"
+    );
+    assert!(readme.contains("systemd/install.sh"));
+    assert!(readme.starts_with("# perennial\n\n```sh\ncargo run --release -- run --dry-run"));
+    // `cargo install` installs the binary under the name the examples use.
+    let manifest = manifest();
+    let bins = manifest["bin"].as_array().unwrap();
+    assert!(bins
+        .iter()
+        .any(|bin| bin["name"].as_str() == Some("perennial")));
+}
