@@ -106,9 +106,9 @@ pub struct QueueArgs {
     #[arg(long, value_name = "N", default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=3660))]
     pub days: u32,
     /// Plan as if it were this moment (RFC 3339, e.g. 2027-02-01T09:00:00-07:00); default: now.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub from: Option<jiff::Timestamp>,
-    /// Print JSON: {"timezone", "from", "until", "entries": [{"at", "reason", "post", "category", "fit", "statuses", "length", "limit"}], "missed", "pending", "failed", "files_with_errors", "truncated"}.
+    /// Print JSON: {"timezone", "from", "until", "entries": [{"at" (every time RFC 3339 with the zone's offset), "reason", "post", "category", "fit", "statuses", "length", "limit"}], "missed", "pending", "failed", "files_with_errors", "truncated"}.
     #[arg(long)]
     pub json: bool,
 }
@@ -124,7 +124,7 @@ pub struct PreviewArgs {
     /// The counting rule (default: `software` in the config; `auto` previews with Mastodon's).
     #[arg(long, value_enum)]
     pub software: Option<PreviewSoftware>,
-    /// Print JSON: [{"post", "statuses": [{"text", "spoiler_text", "visibility", "language", "in_reply_to", "length"}]}].
+    /// Print JSON: [{"post", "software", "limit", "fitted", "unsendable", "statuses": [{"text", "spoiler_text", "visibility", "language", "in_reply_to", "length"}], "media": [{"file", "alt", "bytes"}]}].
     #[arg(long)]
     pub json: bool,
 }
@@ -150,4 +150,14 @@ pub enum Format {
     Human,
     Github,
     Json,
+}
+
+/// `--from`: an RFC 3339 time with its offset. clap shows the error after "invalid value
+/// 'tomorrow' for '--from <TIME>'", so the message says what is expected, not what the
+/// parser tripped on.
+fn parse_time(text: &str) -> Result<jiff::Timestamp, String> {
+    text.parse::<jiff::Timestamp>().map_err(|_| {
+        "expected a date and time with its UTC offset, like 2027-02-01T09:00:00-07:00 (RFC 3339)"
+            .to_string()
+    })
 }

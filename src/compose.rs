@@ -121,11 +121,18 @@ pub enum Unsendable {
         parts: usize,
         length: usize,
         limit: usize,
+        /// What takes the room besides the text ([`beside_text`]).
+        beside: String,
     },
     /// The first status does not have the post's link.
     LinkLost { link: String, limit: usize },
     /// A status has nothing of the body: only the link, `…`, hashtags or a part number.
-    NoText { text: String, limit: usize },
+    NoText {
+        text: String,
+        limit: usize,
+        /// What takes the room besides the text ([`beside_text`]).
+        beside: String,
+    },
 }
 
 impl std::fmt::Display for Unsendable {
@@ -136,6 +143,7 @@ impl std::fmt::Display for Unsendable {
                 parts,
                 length,
                 limit,
+                beside,
             } => {
                 let which = if *parts == 1 {
                     "the status".to_string()
@@ -144,16 +152,20 @@ impl std::fmt::Display for Unsendable {
                 };
                 write!(
                     f,
-                    "this post cannot be sent at the limit of {limit} characters: with its text cut to nothing, {which} is still {length} characters (the link, the content warning and hashtags take that much)"
+                    "this post cannot be sent at the limit of {limit} characters: with its text cut to nothing, {which} is still {length} characters with {beside} alone"
                 )
             }
             Unsendable::LinkLost { link, limit } => write!(
                 f,
                 "this post cannot be sent at the limit of {limit} characters: its link {link} does not fit"
             ),
-            Unsendable::NoText { text, limit } => write!(
+            Unsendable::NoText {
+                text,
+                limit,
+                beside,
+            } => write!(
                 f,
-                "this post cannot be sent at the limit of {limit} characters: no word of the text fits beside the link and the content warning, so it would go out as {text:?}"
+                "this post cannot be sent at the limit of {limit} characters: no word of the text fits beside {beside}, so it would go out as {text:?}"
             ),
         }
     }
@@ -168,7 +180,7 @@ impl std::fmt::Display for FitProblem {
             ),
             FitProblem::NoRoom => write!(
                 f,
-                "this post cannot be sent: the limit leaves no room for its text beside the link and the content warning"
+                "this post cannot be sent: the limit leaves no room for its text"
             ),
             FitProblem::Unsendable(reason) => reason.fmt(f),
         }
@@ -228,6 +240,7 @@ fn unsendable_reason(composed: &Composed, post: &Post, counter: &Counter) -> Opt
             parts,
             length: status.length,
             limit,
+            beside: beside_text(post, composed),
         });
     }
     let link = post.link.as_deref();
@@ -251,7 +264,39 @@ fn unsendable_reason(composed: &Composed, post: &Post, counter: &Counter) -> Opt
         .map(|status| Unsendable::NoText {
             text: status.text.clone(),
             limit,
+            beside: beside_text(post, composed),
         })
+}
+
+/// What a composition of `post` holds besides its text, in words: only what it has (a post
+/// with no content warning is never told that its content warning takes the room).
+fn beside_text(post: &Post, composed: &Composed) -> String {
+    let mut things = Vec::new();
+    if post.link.is_some() {
+        things.push("the link");
+    }
+    if post
+        .content_warning
+        .as_deref()
+        .is_some_and(|cw| !cw.is_empty())
+    {
+        things.push("the content warning");
+    }
+    if composed
+        .statuses
+        .iter()
+        .any(|status| status.text.contains(" #"))
+    {
+        things.push("the hashtags");
+    }
+    if composed.statuses.len() > 1 {
+        things.push("the part number");
+    }
+    match things.as_slice() {
+        [] => "the ellipsis".to_string(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// Whether `text` has a word besides `link`, `…`, a thread part's number and hashtags that
@@ -531,7 +576,7 @@ fn truncate(
         let chosen = hashtags_kept(counter, link, candidates, room, shrink, body_room);
         let tags = &candidates[..chosen];
         let budget = room.saturating_sub(tail_weight(counter, link, tags) + shrink);
-        let kept = text.cut(0, budget, true);
+        let kept = text.cut(0, budget, true, false);
         let kept_text = kept.render(body);
         // Hashtags and the link that the kept text already has are not repeated.
         let tail_tags = missing_tags(&kept_text, tags);
@@ -558,13 +603,33 @@ fn thread(
     // No part holds more than `room`, so fewer parts than this can never do.
     let at_least = text.total_weight().div_ceil(room.max(1)).max(2);
     for n in at_least..=max_thread {
-        if let Some(parts) = pack(text, link, candidates, room, n, counter, false) {
-            return Some((parts, false));
+        // Cut between paragraphs and list items where that needs no more parts; else as
+        // before, with a part that goes on inside an item marked.
+        for prefer_lines in [true, false] {
+            if let Some(parts) = pack(
+                text,
+                link,
+                candidates,
+                room,
+                (n, prefer_lines),
+                counter,
+                false,
+            ) {
+                return Some((parts, false));
+            }
         }
     }
-    pack(text, link, candidates, room, max_thread, counter, true)
-        .filter(|parts| parts.len() >= 2)
-        .map(|parts| (parts, true))
+    pack(
+        text,
+        link,
+        candidates,
+        room,
+        (max_thread, false),
+        counter,
+        true,
+    )
+    .filter(|parts| parts.len() >= 2)
+    .map(|parts| (parts, true))
 }
 
 /// Greedy packing into at most `n` parts; `None` if the body does not fit in `n` parts
@@ -574,12 +639,13 @@ fn pack(
     link: Option<&str>,
     candidates: &[String],
     room: usize,
-    n: usize,
+    (n, prefer_lines): (usize, bool),
     counter: &Counter,
     truncate_last: bool,
 ) -> Option<Vec<String>> {
     let suffix = |i: usize, n: usize| format!(" ({i}/{n})");
     let suffix_weight = |i: usize| counter.count(&suffix(i, n));
+    let continued_weight = counter.count(CONTINUED_ITEM);
     let mut shrink = 0;
     'retry: loop {
         // Hashtags in the first part: dropped from the end before they take more than half.
@@ -593,6 +659,8 @@ fn pack(
             first_room,
         );
         let mut cuts: Vec<Cut> = Vec::new();
+        // Whether each part starts inside a list item (it then starts with `• … `).
+        let mut continued: Vec<bool> = Vec::new();
         let mut start = text.skip_space(0);
         for i in 1..=n {
             if start >= text.segments.len() {
@@ -603,9 +671,11 @@ fn pack(
             } else {
                 0
             };
-            let budget = room.saturating_sub(tail + suffix_weight(i) + shrink);
+            let inside_item = i > 1 && text.inside_list_item(start);
+            let prefix = if inside_item { continued_weight } else { 0 };
+            let budget = room.saturating_sub(tail + prefix + suffix_weight(i) + shrink);
             let last = i == n;
-            let cut = text.cut(start, budget, last && truncate_last);
+            let cut = text.cut(start, budget, last && truncate_last, prefer_lines);
             if cut.end_segment <= start {
                 // Not even one word fits in this part (a URL longer than the limit under a
                 // literal counter): stop here, or give up on this number of parts.
@@ -617,6 +687,7 @@ fn pack(
             let finished = cut.end_segment >= text.segments.len();
             start = text.skip_space(cut.end_segment);
             cuts.push(cut);
+            continued.push(inside_item);
             if finished || start >= text.segments.len() {
                 break;
             }
@@ -633,7 +704,10 @@ fn pack(
         let mut parts = Vec::with_capacity(parts_count);
         for (index, cut) in cuts.iter().enumerate() {
             let i = index + 1;
-            let part_text = cut.render(text.body);
+            let part_text = match continued[index] {
+                true => format!("{CONTINUED_ITEM}{}", cut.render(text.body)),
+                false => cut.render(text.body),
+            };
             let part = if i == 1 {
                 let tags = missing_tags(&part_text, &candidates[..chosen]);
                 assemble(
@@ -701,6 +775,10 @@ impl Cut {
     }
 }
 
+/// The start of a thread part that goes on with a list item the part before cut: the reader
+/// sees that it continues an item, not a new paragraph.
+const CONTINUED_ITEM: &str = "• … ";
+
 const SENTENCE_END: &[char] = &['.', '!', '?', '…', '。', '！', '？'];
 const CLOSERS: &[char] = &['"', '\'', ')', ']', '”', '’', '»'];
 const DANGLING: &[char] = &[
@@ -750,6 +828,23 @@ impl<'a> Text<'a> {
             .map_or(self.body.len(), |s| s.start)
     }
 
+    /// Whether segment `i` is inside a list item's line (`• ` or `3. `), not at its start.
+    fn inside_list_item(&self, i: usize) -> bool {
+        let at = self.byte_at(i);
+        let line_start = self.body[..at].rfind('\n').map_or(0, |n| n + 1);
+        let line = self.body[line_start..at].trim_start();
+        let item = line.starts_with("• ")
+            || line
+                .split_once(". ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        item && !self.body[line_start..at].trim().is_empty()
+    }
+
+    /// Whether a cut right before segment `i` ends a line: a paragraph or a list item.
+    fn line_end_before(&self, i: usize) -> bool {
+        i < self.segments.len() && self.is_space(i) && self.segment_text(i).contains('\n')
+    }
+
     /// Whether a cut right before segment `i` (i > start) ends a sentence or a paragraph.
     fn sentence_end_before(&self, i: usize) -> bool {
         let next_is_space = i >= self.segments.len() || self.is_space(i);
@@ -781,7 +876,10 @@ impl<'a> Text<'a> {
     /// sentence end when that keeps at least half of the budget, else at a word boundary.
     /// Without `may_truncate` (thread parts before the last) the piece ends at a sentence
     /// end, or at a word boundary only when no sentence end fits, and carries no ellipsis.
-    fn cut(&self, start: usize, budget: usize, may_truncate: bool) -> Cut {
+    ///
+    /// With `prefer_lines` (thread parts), a piece ends between paragraphs or list items
+    /// rather than inside one when that keeps at least half of the budget.
+    fn cut(&self, start: usize, budget: usize, may_truncate: bool, prefer_lines: bool) -> Cut {
         let n = self.segments.len();
         let weight = |end: usize| self.before[end] - self.before[start];
         let start_byte = self.byte_at(start);
@@ -797,6 +895,7 @@ impl<'a> Text<'a> {
         let sentence_cost = if may_truncate { 2 } else { 0 };
         let word_cost = if may_truncate { 1 } else { 0 };
         let mut best_sentence: Option<usize> = None;
+        let mut best_line: Option<usize> = None;
         let mut best_word: Option<usize> = None;
         for end in start + 1..=n {
             let w = weight(end);
@@ -809,10 +908,17 @@ impl<'a> Text<'a> {
             }
             if w + sentence_cost <= budget && self.sentence_end_before(end) {
                 best_sentence = Some(end);
+                if self.line_end_before(end) {
+                    best_line = Some(end);
+                }
             }
             best_word = Some(end);
         }
         let keeps_enough = |end: usize| weight(end) * 2 >= budget;
+        let best_sentence = match best_line {
+            Some(line) if prefer_lines && !may_truncate && keeps_enough(line) => Some(line),
+            _ => best_sentence,
+        };
         // Every sentence end that fits is also a word boundary that fits, so `best_word`
         // is `None` only when nothing fits at all.
         let (end, ending) = match (best_sentence, best_word) {
@@ -1146,7 +1252,11 @@ mod tests {
         );
         // Limit 19: the link fits, but no word beside it ("…" and the link).
         let c = generic(&p, 19, &[]);
-        assert!(c.unsendable().unwrap().contains("no word of the text fits"));
+        let reason = c.unsendable().unwrap();
+        assert!(reason.contains("no word of the text fits"), "{reason}");
+        // It names what is there, and nothing the post does not have.
+        assert!(reason.contains("fits beside the link, so"), "{reason}");
+        assert!(!reason.contains("content warning"), "{reason}");
         // Without a link, limit 1 would be a lone "…".
         let p = post("", "Hello there, this is long.");
         let c = generic(&p, 1, &[]);

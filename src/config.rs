@@ -406,10 +406,23 @@ impl Checker<'_> {
             Some(name) => match TimeZone::get(name.get_ref()) {
                 Ok(tz) => (tz, name.get_ref().clone()),
                 Err(_) => {
+                    // A typo gets the closest name in the time zone database.
+                    let names: Vec<String> = jiff::tz::db()
+                        .available()
+                        .map(|name| name.as_str().to_string())
+                        .collect();
+                    let hint = match crate::diagnostic::closest_match(
+                        name.get_ref(),
+                        names.iter().map(String::as_str),
+                    ) {
+                        Some(best) => format!("did you mean \"{best}\"?"),
+                        None => "use an IANA name such as \"America/Denver\" or \"Europe/Berlin\""
+                            .to_string(),
+                    };
                     self.error(
                         name,
                         format!("unknown time zone `{}`", name.get_ref()),
-                        "use an IANA name such as \"America/Denver\" or \"Europe/Berlin\"",
+                        &hint,
                     );
                     (TimeZone::UTC, "UTC".to_string())
                 }

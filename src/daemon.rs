@@ -8,6 +8,7 @@
 //! [`crate::state`] only.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -1070,9 +1071,14 @@ impl Daemon {
                 if self.state.rotation.last_slot != before.last_slot || before.checked.is_none() {
                     self.save()?;
                 }
-                let next = upcoming.entries.iter().find(|entry| !entry.is_due(now));
+                let ahead: Vec<&Entry> = upcoming
+                    .entries
+                    .iter()
+                    .filter(|entry| !entry.is_due(now))
+                    .collect();
+                let next = ahead.first().copied();
                 if self.token_refusal.is_none() {
-                    self.announce(next);
+                    self.announce(&ahead);
                 }
                 if self.options.once {
                     if self.mentions.is_some() {
@@ -1422,15 +1428,17 @@ impl Daemon {
         Ok(self.after_reply(outcome?, 1))
     }
 
-    /// Tells systemd and the log (and the dry-run reader) what comes next.
     /// Whether `entry` is due at `now` and not given up on in this run.
     fn to_send(&self, entry: &Entry, now: Timestamp) -> bool {
         entry.is_due(now) && !self.given_up.contains(&(entry.post.clone(), entry.slot))
     }
 
-    /// Tells systemd and the log what comes next, once per change: the daemon wakes for
-    /// mentions and every few hours, and the same "next:" line each time is noise.
-    fn announce(&mut self, next: Option<&Entry>) {
+    /// Tells systemd and the log what comes next (`ahead`, the first), once per change: the
+    /// daemon wakes for mentions and every few hours, and the same "next:" line each time is
+    /// noise. A dry run says it on standard output instead of the log (each line once), and
+    /// the first time shows the next post whole and the plan after it.
+    fn announce(&mut self, ahead: &[&Entry]) {
+        let next = ahead.first().copied();
         let zone = self.config.schedule.timezone.clone();
         let line = match next {
             Some(entry) => {
@@ -1450,11 +1458,62 @@ impl Daemon {
             return;
         }
         self.notifier.status(&line);
-        tracing::info!("{line}");
-        if self.options.dry_run && self.announced.is_none() {
+        if !self.options.dry_run {
+            tracing::info!("{line}");
+        } else if self.announced.is_none() {
+            self.print_dry_run_start(ahead);
+        } else {
             println!("{line}");
         }
         self.announced = Some(line);
+    }
+
+    /// A dry run's start: the next post exactly as it will go out, then the plan after it.
+    fn print_dry_run_start(&self, ahead: &[&Entry]) {
+        let Some(next) = ahead.first() else {
+            println!("nothing planned");
+            return;
+        };
+        match self.post_of(next) {
+            Some(post) => {
+                let composed = compose(post, &fit_settings(&self.config, &self.counter()));
+                self.print_dry_run(post, next, &composed, "next:");
+            }
+            None => println!(
+                "next: an empty slot at {} (nothing eligible)",
+                self.local_time(next.at)
+            ),
+        }
+        if ahead.len() > 1 {
+            println!("then:");
+        }
+        for entry in &ahead[1..] {
+            let what = match self.post_of(entry) {
+                Some(post) => {
+                    let composed = compose(post, &fit_settings(&self.config, &self.counter()));
+                    format!("{} ({})", post.id, composed.fit)
+                }
+                None => "an empty slot (nothing eligible)".to_string(),
+            };
+            println!("  {}  {what}", self.local_time(entry.at));
+        }
+        if self.options.once {
+            println!("(--once: nothing is due now)");
+        } else {
+            println!("(each post is printed whole when it falls due; Ctrl-C stops)");
+        }
+    }
+
+    fn post_of(&self, entry: &Entry) -> Option<&Post> {
+        let id = entry.post.as_ref()?;
+        self.library.posts.iter().find(|post| &post.id == id)
+    }
+
+    /// `Fri 2026-12-04 09:31 MST`: a time in the schedule's zone.
+    fn local_time(&self, at: Timestamp) -> String {
+        at.to_zoned(self.config.schedule.timezone.clone())
+            .strftime("%a %Y-%m-%d %H:%M %Z")
+            .to_string()
     }
 
     /// At start: ad hoc posts whose time passed without them going out before the daemon
@@ -1523,7 +1582,7 @@ impl Daemon {
         let settings = fit_settings(&self.config, &counter);
         let composed = compose(&post, &settings);
         if self.options.dry_run {
-            self.print_dry_run(&post, entry, &composed);
+            self.print_dry_run(&post, entry, &composed, "would post now:");
             let ids = (0..composed.statuses.len())
                 .map(|i| format!("dry-run-{i}"))
                 .collect();
@@ -1555,12 +1614,19 @@ impl Daemon {
         self.after_send(outcome?, deadline, key)
     }
 
-    fn print_dry_run(&self, post: &Post, entry: &Entry, composed: &crate::compose::Composed) {
-        let zone = self.config.schedule.timezone.clone();
-        let at = entry.at.to_zoned(zone).strftime("%a %Y-%m-%d %H:%M %Z");
-        println!(
-            "[{at}] would post {} ({}, {}):",
+    /// A post of a dry run, whole, through the printer `preview` uses; `what` says whether it
+    /// is the next one or one due now.
+    fn print_dry_run(
+        &self,
+        post: &Post,
+        entry: &Entry,
+        composed: &crate::compose::Composed,
+        what: &str,
+    ) {
+        let heading = format!(
+            "{what} {} at {} ({}, {})",
             post.id,
+            self.local_time(entry.at),
             match entry.reason {
                 PostReason::Slot => "rotation slot",
                 PostReason::Adhoc => "ad hoc",
@@ -1568,15 +1634,10 @@ impl Daemon {
             },
             composed.fit
         );
-        let parts = composed.statuses.len();
-        for (index, status) in composed.statuses.iter().enumerate() {
-            println!("--- {}/{parts} ({} characters)", index + 1, status.length);
-            if !status.spoiler_text.is_empty() {
-                println!("CW: {}", status.spoiler_text);
-            }
-            println!("{}", status.text);
-        }
-        println!("---");
+        let mut out = std::io::stdout().lock();
+        let _ =
+            crate::show::write_composed(&mut out, &heading, post, composed, self.counter().limit());
+        let _ = writeln!(out, "---");
     }
 
     /// `[mentions] enabled` changed on a reload: start or stop answering mentions now.

@@ -75,7 +75,64 @@ impl Diagnostic {
     }
 }
 
-/// `path:line:col: message`, then the hint indented on its own line.
+/// How serious a problem is: an error fails `check`, a warning does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Diagnostic {
+    /// The problem for people: `path:line:col: error: message` (the first line as compilers
+    /// print it, which editors and `grep` find), then, as rustc shows it, the line of
+    /// `source` (the file's text, when it can be read) with a caret under the place and the
+    /// hint as `= help: …`.
+    pub fn render(&self, severity: Severity, source: Option<&str>) -> String {
+        use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
+
+        let (level, name) = match severity {
+            Severity::Error => (Level::ERROR, "error"),
+            Severity::Warning => (Level::WARNING, "warning"),
+        };
+        let heading = format!(
+            "{}:{}:{}: {name}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        );
+        let line = source.and_then(|source| source.lines().nth(self.line.saturating_sub(1)));
+        let title = level.no_name().primary_title(heading.as_str());
+        let group = match line {
+            Some(line) => {
+                // The caret spans the word at the column: up to the next space, `=` or `,`.
+                let start = line
+                    .char_indices()
+                    .nth(self.column.saturating_sub(1))
+                    .map_or(line.len(), |(i, _)| i);
+                let rest = &line[start..];
+                let word = rest
+                    .find(|c: char| c.is_whitespace() || c == '=' || c == ',')
+                    .unwrap_or(rest.len());
+                let end = start + word.max(rest.chars().next().map_or(0, char::len_utf8));
+                title.element(
+                    Snippet::source(line)
+                        .line_start(self.line)
+                        .annotation(AnnotationKind::Primary.span(start..end)),
+                )
+            }
+            None => annotate_snippets::Group::with_title(title),
+        };
+        let group = match &self.hint {
+            Some(hint) => group.element(Level::HELP.message(hint.as_str())),
+            None => group,
+        };
+        Renderer::plain().render(&[group])
+    }
+}
+
+/// `path:line:col: message`, then the hint indented on its own line (logs and messages; `check`
+/// shows people [`Diagnostic::render`]).
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -166,7 +223,104 @@ pub fn from_toml_error(
     let offset = base_offset + error.span().map_or(0, |span| span.start);
     let message = error.message().trim().to_string();
     let hint = hint_for_serde_message(&message);
+    if message.starts_with("duplicate key") {
+        if let Some(diagnostic) = duplicate_key(file, file_source, base_offset, offset) {
+            return diagnostic;
+        }
+    }
+    let message = match (plain_words(&message), key_before(file_source, offset)) {
+        (Some((expected, found)), Some(key)) => format!("`{key}` must be {expected}, not {found}"),
+        (Some((expected, found)), None) => format!("expected {expected}, found {found}"),
+        (None, _) => message,
+    };
     Diagnostic::at_offset(file, file_source, offset, message).with_optional_hint(hint)
+}
+
+/// The key of a `key = value` line when `offset` is in its value.
+fn key_before(source: &str, offset: usize) -> Option<&str> {
+    let before = source.get(..offset)?;
+    let line = &before[before.rfind('\n').map_or(0, |n| n + 1)..];
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    (!key.is_empty() && !key.contains(char::is_whitespace)).then_some(key)
+}
+
+/// A key set twice, named, with where it was first set (the parser says only "duplicate
+/// key", at the second). Looks back, from `offset`, for the last line of the same table
+/// (from `base_offset` or the last `[table]` header) that sets the same key.
+fn duplicate_key(
+    file: &Path,
+    source: &str,
+    base_offset: usize,
+    offset: usize,
+) -> Option<Diagnostic> {
+    let key_of = |line: &str| -> Option<String> {
+        let (key, _) = line.split_once('=')?;
+        let key = key.trim().trim_matches('"').trim_matches('\'');
+        (!key.is_empty()).then(|| key.to_string())
+    };
+    let rest = source.get(offset..)?;
+    let key = key_of(rest.lines().next()?)?;
+    let before = source.get(base_offset..offset)?;
+    let mut first = None;
+    let mut at = base_offset;
+    for line in before.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            first = None; // a new table: keys before it are another table's
+        } else if key_of(trimmed).as_deref() == Some(key.as_str()) && first.is_none() {
+            first = Some(at + (line.len() - trimmed.len()));
+        }
+        at += line.len();
+    }
+    let (first_line, _) = line_and_column(source, first?);
+    Some(
+        Diagnostic::at_offset(
+            file,
+            source,
+            offset,
+            format!("`{key}` is set twice; it was first set on line {first_line}"),
+        )
+        .with_hint(format!("keep one `{key} = …` and remove the other")),
+    )
+}
+
+/// serde's messages in a person's words: "invalid type: string "heavy", expected f64" gives
+/// ("a number", "the text "heavy"").
+fn plain_words(message: &str) -> Option<(&'static str, String)> {
+    let parsed = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+        .and_then(|rest| rest.rsplit_once(", expected "));
+    let (found, expected) = parsed?;
+    let expected = match expected {
+        "f32" | "f64" => "a number",
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" | "isize" => {
+            "a whole number"
+        }
+        "a sequence" => "a list",
+        "a boolean" | "bool" => "true or false",
+        "a map" => "a table",
+        "a string" => "a string in double quotes",
+        _ => return None,
+    };
+    let found = if let Some(text) = found.strip_prefix("string ") {
+        format!("the text {text}")
+    } else if let Some(number) = found
+        .strip_prefix("integer ")
+        .or_else(|| found.strip_prefix("floating point "))
+    {
+        format!("the number {}", number.trim_matches('`'))
+    } else if let Some(value) = found.strip_prefix("boolean ") {
+        value.trim_matches('`').to_string()
+    } else if found == "sequence" {
+        "a list".to_string()
+    } else if found == "map" {
+        "a table".to_string()
+    } else {
+        found.to_string()
+    };
+    Some((expected, found))
 }
 
 /// A hint for serde's usual messages: a typo in a key or a value, a missing key, a wrong type.
@@ -242,6 +396,38 @@ mod tests {
         assert_eq!(
             diagnostic.to_string(),
             "posts/a,b.md:3:7: bad: 100%\n  hint: fix it"
+        );
+    }
+
+    #[test]
+    fn people_see_the_line_with_a_caret_and_the_severity() {
+        let source = "+++\ntitle = \"x\"\nweight = \"heavy\"\n+++\n";
+        let diagnostic = Diagnostic {
+            file: PathBuf::from("posts/tips/a.md"),
+            line: 3,
+            column: 10,
+            message: "`weight` must be a number".into(),
+            hint: Some("write the number without quotes".into()),
+        };
+        let shown = diagnostic.render(Severity::Error, Some(source));
+        assert_eq!(
+            shown,
+            "posts/tips/a.md:3:10: error: `weight` must be a number\n  \
+              |\n\
+             3 | weight = \"heavy\"\n  \
+              |          ^^^^^^^\n  \
+              |\n  \
+              = help: write the number without quotes"
+        );
+        // Without the file's text: the first line and the hint.
+        let shown = diagnostic.render(Severity::Warning, None);
+        assert!(
+            shown.starts_with("posts/tips/a.md:3:10: warning: `weight` must be a number\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.ends_with("= help: write the number without quotes"),
+            "{shown}"
         );
     }
 

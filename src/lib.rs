@@ -22,6 +22,7 @@ pub mod reply;
 pub mod retry;
 pub mod schedule;
 pub mod server;
+pub mod show;
 pub mod state;
 pub mod systemd;
 pub mod token;

@@ -1,5 +1,5 @@
 //! Answering mentions: which ones get a reply (guards and caps, pure), and sending a reply
-//! at most once across crashes and restarts (product.md §5).
+//! at most once across crashes and restarts (README.md, "Answering mentions").
 //!
 //! * **Who gets a reply** is [`decide`], a pure function of the mention, what was handled
 //!   before, the config and `now`. In order: a mention already handled is ignored; the bot's

@@ -1,7 +1,7 @@
 //! The plan: which post goes out when. A pure function of (posts, schedule, state, now):
 //! the same inputs always give the same plan, and `perennial queue` prints it.
 //!
-//! Rules (product.md §3):
+//! Rules (README.md, "Seeing the plan"):
 //! - Ad hoc posts go out at their own `at`, once (an ad hoc post is identified by its id and
 //!   its `at`, so moving `at` to a new date schedules it again). With `then = "evergreen"`
 //!   they join the rotation once `at` has passed. Blackouts do not hold them back.

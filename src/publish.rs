@@ -1,5 +1,5 @@
 //! Sends one post (every part of its thread) exactly once, whatever the network and the
-//! server do (product.md §4):
+//! server do (README.md, "Running the daemon"; ARCHITECTURE.md, "Exactly once"):
 //!
 //! 1. The intent (post, version, slot, the exact text of every part) is saved before the
 //!    first request; each part's status id is saved as soon as the server accepts it.

@@ -137,7 +137,7 @@ pub fn compose_reply(mention: &Mention, settings: &ReplySettings) -> Decision {
 
     let mention_prefix = format!("@{}", mention.acct);
     let fitted = if guides.is_empty() {
-        // product.md §5 exempts only replies to the bot; any reply is exempted here. In a
+        // A mention that is itself a reply gets no help reply, whatever it replies to: in a
         // thread the bot once joined, every reply mentions it (Mastodon adds the thread's
         // participants), so a help reply there would answer people talking to each other.
         if mention.in_reply_to_id.is_some() {

@@ -1,6 +1,6 @@
 //! The access token: where it is read from, and a type that never prints it.
 //!
-//! Sources, first found wins (product.md §6):
+//! Sources, first found wins (README.md, "Running the daemon"):
 //!
 //! 1. `$CREDENTIALS_DIRECTORY/token`, the systemd credential (`LoadCredential=token:…`).
 //!    When the directory is set but holds no `token` (the unit loads other credentials

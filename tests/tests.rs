@@ -50,6 +50,8 @@ mod preview_command;
 mod queue_command;
 #[path = "it/real_gotosocial.rs"]
 mod real_gotosocial;
+#[path = "it/repository.rs"]
+mod repository;
 #[path = "it/server_api.rs"]
 mod server_api;
 #[path = "it/state_over_years.rs"]

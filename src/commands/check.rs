@@ -7,7 +7,7 @@ use crate::cli::{exit, CheckArgs, Format};
 use crate::commands::{fit_settings, offline_fit_from_state};
 use crate::compose::{compose, limit_warning, Fit, FitProblem};
 use crate::config::Config;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Severity};
 use crate::library::{load_library, Library};
 use crate::plan::stale_adhoc;
 use crate::post::{MediaLimits, PostContext, DEFAULT_ALT_TEXT_LIMIT};
@@ -52,12 +52,24 @@ pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
                 line: 1,
                 column: 1,
                 message,
-                hint: Some(
-                    "if the limit is wrong, set `max_characters` in the config; else shorten the content warning or the link".into(),
-                ),
+                hint: Some(format!(
+                    "if the limit is wrong, set `max_characters` in the config; else shorten {}",
+                    match (post.content_warning.is_some(), post.link.is_some()) {
+                        (true, true) => "the content warning or the link",
+                        (true, false) => "the content warning or the text",
+                        (false, true) => "the link",
+                        (false, false) => "the text",
+                    }
+                )),
             });
         }
-        fits.push(composed.fit);
+        let longest = composed
+            .statuses
+            .iter()
+            .map(|s| s.length)
+            .max()
+            .unwrap_or(0);
+        fits.push((composed.fit, longest));
     }
     library
         .errors
@@ -68,7 +80,7 @@ pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
     } else {
         print_diagnostics(&mut out, args.format, &library.errors);
         print_warnings(&mut out, args.format, &warnings);
-        print_summary(&mut out, &library, &fits);
+        print_summary(&mut out, &library, &fits, counter.limit());
     }
     if library.errors.is_empty() {
         exit::OK
@@ -99,7 +111,7 @@ pub fn load_with(config: &Config, media_limits: MediaLimits) -> Library {
 pub fn print_diagnostics(out: &mut impl Write, format: Format, diagnostics: &[Diagnostic]) {
     // A closed stdout (e.g. `| head`) is not worth a panic; the exit code still tells.
     let _ = match format {
-        Format::Human => diagnostics.iter().try_for_each(|d| writeln!(out, "{d}")),
+        Format::Human => print_human(out, Severity::Error, diagnostics),
         Format::Github => diagnostics
             .iter()
             .try_for_each(|d| writeln!(out, "{}", d.to_github())),
@@ -162,25 +174,47 @@ fn at_line_offset(source: &str) -> Option<usize> {
     None
 }
 
-/// Warnings after the errors: `path:line:col: warning: message` for people, `::warning` for
+/// Each problem as rustc shows one (the file's line, a caret, `error:` or `warning:`), with a
+/// blank line after each. Each file is read once; one that cannot be read (gone, or not UTF-8)
+/// is shown without its line.
+fn print_human(
+    out: &mut impl Write,
+    severity: Severity,
+    diagnostics: &[Diagnostic],
+) -> std::io::Result<()> {
+    let mut sources: std::collections::HashMap<&Path, Option<String>> = Default::default();
+    for diagnostic in diagnostics {
+        let source = sources
+            .entry(diagnostic.file.as_path())
+            .or_insert_with(|| read_source(&diagnostic.file));
+        writeln!(out, "{}\n", diagnostic.render(severity, source.as_deref()))?;
+    }
+    Ok(())
+}
+
+/// A user's file for showing its lines: at most 1 MiB (a post file is refused beyond that),
+/// and only when it is UTF-8.
+fn read_source(file: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .ok()?
+        .take(1 << 20)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// Warnings after the errors: `warning:` with the line and a caret for people, `::warning` for
 /// GitHub. In JSON they follow the errors in the same array, each with
 /// `"severity": "warning"` (errors carry no severity, as before).
 fn print_warnings(out: &mut impl Write, format: Format, warnings: &[Diagnostic]) {
+    if format == Format::Human {
+        let _ = print_human(out, Severity::Warning, warnings);
+        return;
+    }
     let _ = warnings.iter().try_for_each(|w| match format {
-        Format::Human => {
-            writeln!(
-                out,
-                "{}:{}:{}: warning: {}",
-                w.file.display(),
-                w.line,
-                w.column,
-                w.message
-            )?;
-            match &w.hint {
-                Some(hint) => writeln!(out, "  hint: {hint}"),
-                None => Ok(()),
-            }
-        }
+        Format::Human => Ok(()),
         Format::Github => writeln!(out, "{}", w.to_github().replacen("::error", "::warning", 1)),
         Format::Json => Ok(()),
     });
@@ -203,33 +237,65 @@ fn print_json(out: &mut impl Write, errors: &[Diagnostic], warnings: &[Diagnosti
         .and_then(|()| writeln!(out));
 }
 
-fn print_summary(out: &mut impl Write, library: &Library, fits: &[Fit]) {
-    let width = library
-        .files
-        .iter()
-        .map(|(id, _)| id.len())
-        .max()
-        .unwrap_or(0);
+/// One line per post file in aligned columns: `ok`, the id, category, kind, the length the
+/// server counts against its limit (of the longest status, for a thread), how it fits.
+fn print_summary(out: &mut impl Write, library: &Library, fits: &[(Fit, usize)], limit: usize) {
+    let mut rows: Vec<[String; 6]> = Vec::with_capacity(library.files.len());
     let mut bad = 0;
     for (id, file) in &library.files {
         let problems = library.errors.iter().filter(|e| &e.file == file).count();
-        let line = match library.posts.binary_search_by(|p| p.id.as_str().cmp(id)) {
+        match library.posts.binary_search_by(|p| p.id.as_str().cmp(id)) {
             Ok(index) if problems == 0 => {
                 let post = &library.posts[index];
-                format!(
-                    "ok     {id:width$}  {}  {}  {} chars  {}",
-                    post.category,
-                    post.kind.name(),
-                    post.text.chars().count(),
-                    fits[index]
-                )
+                let (fit, length) = fits[index];
+                rows.push([
+                    "ok".into(),
+                    id.clone(),
+                    post.category.clone(),
+                    post.kind.name().to_string(),
+                    format!("{length}/{limit}"),
+                    fit.to_string(),
+                ]);
             }
             _ => {
                 bad += 1;
-                format!("error  {id:width$}  {problems} problem(s) above")
+                rows.push([
+                    "error".into(),
+                    id.clone(),
+                    format!("{problems} problem(s) above"),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ]);
             }
-        };
-        let _ = writeln!(out, "{line}");
+        }
+    }
+    let ok_rows = rows.iter().filter(|row| row[0] == "ok");
+    let mut widths = [5, 0, 0, 0, 0, 0];
+    for row in ok_rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    widths[1] = rows
+        .iter()
+        .map(|row| row[1].chars().count())
+        .max()
+        .unwrap_or(0);
+    for row in &rows {
+        let mut line = String::new();
+        for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
+            if column > 0 {
+                line.push_str("  ");
+            }
+            // The length column is right-aligned so that the numbers line up.
+            if column == 4 {
+                line.push_str(&format!("{cell:>width$}"));
+            } else {
+                line.push_str(&format!("{cell:width$}"));
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     let _ = writeln!(
         out,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::cli::{exit, Format, PreviewArgs, PreviewSoftware};
 use crate::commands::check::{load, print_diagnostics};
 use crate::commands::{fit_settings, offline_fit_from_state_with, software_name};
-use crate::compose::{compose, limit_warning, FitProblem, Status};
+use crate::compose::{compose, limit_warning, Status};
 use crate::config::Config;
 use crate::count::Software;
 
@@ -22,6 +22,8 @@ struct PreviewJson<'a> {
     /// Why the post would not be sent (`null` when it would).
     unsendable: Option<String>,
     statuses: &'a [Status],
+    /// Uploaded with the first status: file, alt text and size in bytes.
+    media: Vec<crate::show::MediaShown>,
 }
 
 pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
@@ -65,7 +67,7 @@ pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
             } else {
                 "does not exist"
             };
-            eprintln!("perennial: post `{wanted}` {reason}");
+            eprintln!("error: post `{wanted}` {reason}");
             code = exit::FAILURE;
         }
     }
@@ -76,7 +78,7 @@ pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
         .collect();
     if args.posts.is_empty() && !library.errors.is_empty() {
         eprintln!(
-            "perennial: {} problem(s) in post files; those posts are left out (run `perennial check`)",
+            "error: {} problem(s) in post files; those posts are left out (run `perennial check`)",
             library.errors.len()
         );
         code = exit::FAILURE;
@@ -95,6 +97,7 @@ pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
                 fitted: &fit.source,
                 unsendable: c.unsendable(),
                 statuses: &c.statuses,
+                media: crate::show::media(post),
             })
             .collect();
         let _ = serde_json::to_writer_pretty(&mut out, &items);
@@ -103,41 +106,13 @@ pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
     }
     let limit = counter.limit();
     for (post, c) in &composed {
-        let _ = writeln!(
-            out,
-            "=== {} ({}; {:?} rules, limit {})",
+        let heading = format!(
+            "{} ({}; {} rules, limit {limit})",
             post.id,
             c.fit,
-            counter.software(),
-            limit
+            software_name(counter.software())
         );
-        for problem in &c.problems {
-            if let FitProblem::ShortTooLong { .. } = problem {
-                let _ = writeln!(out, "warning: {problem}");
-            }
-        }
-        if let Some(reason) = c.unsendable() {
-            let _ = writeln!(out, "error: {reason}; the daemon will not send it");
-        }
-        for (i, status) in c.statuses.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "--- status {} of {}: {}/{} characters, {}, {}{}",
-                i + 1,
-                c.statuses.len(),
-                status.length,
-                limit,
-                status.visibility.as_str(),
-                status.language,
-                status
-                    .in_reply_to
-                    .map_or(String::new(), |r| format!(", replies to status {}", r + 1)),
-            );
-            if !status.spoiler_text.is_empty() {
-                let _ = writeln!(out, "CW: {}", status.spoiler_text);
-            }
-            let _ = writeln!(out, "{}", status.text);
-        }
+        let _ = crate::show::write_composed(&mut out, &heading, post, c, limit);
         let _ = writeln!(out);
     }
     code

@@ -18,11 +18,16 @@ use crate::state::{PostReason, State};
 /// More entries than anyone reads (`every = "2s"` for 14 days would be 600,000).
 const MAX_ENTRIES: usize = 1000;
 
+/// Every time in the JSON is RFC 3339 with the zone's offset and whole seconds
+/// (`2027-02-01T09:30:00-07:00`), which Python's `datetime.fromisoformat` and JavaScript's
+/// `Date` read; the zone's name is given once, in `timezone`.
 #[derive(Debug, Serialize)]
 pub struct QueueReport {
     pub timezone: String,
-    pub from: Timestamp,
-    pub until: Timestamp,
+    #[serde(serialize_with = "rfc3339")]
+    pub from: jiff::Zoned,
+    #[serde(serialize_with = "rfc3339")]
+    pub until: jiff::Zoned,
     pub entries: Vec<QueueEntry>,
     /// What was missed while the daemon was not running (not yet seen by it).
     pub missed: Vec<String>,
@@ -41,7 +46,8 @@ pub struct QueueReport {
 
 #[derive(Debug, Serialize)]
 pub struct QueueEntry {
-    /// RFC 3339 with the zone's offset and name (jiff's `Zoned` form).
+    /// RFC 3339 with the zone's offset.
+    #[serde(serialize_with = "rfc3339")]
     pub at: jiff::Zoned,
     pub reason: PostReason,
     /// `None`: a slot with nothing eligible to post.
@@ -55,6 +61,12 @@ pub struct QueueEntry {
     pub limit: usize,
     /// Why the post would not be sent, if it would not (the daemon fails it instead).
     pub unsendable: Option<String>,
+}
+
+/// `2027-02-01T09:30:00-07:00`: RFC 3339 with the offset, without the zone's name in
+/// brackets (RFC 9557) that RFC 3339 parsers refuse, and without fractions of a second.
+fn rfc3339<S: serde::Serializer>(at: &jiff::Zoned, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&at.strftime("%Y-%m-%dT%H:%M:%S%:z"))
 }
 
 pub fn run(config_path: &Path, args: &crate::cli::QueueArgs) -> u8 {
@@ -184,8 +196,8 @@ pub fn queue_report(
         .count();
     QueueReport {
         timezone: config.schedule.timezone_name.clone(),
-        from: now,
-        until,
+        from: now.to_zoned(zone.clone()),
+        until: until.to_zoned(zone.clone()),
         truncated: plan.entries.len() >= MAX_ENTRIES,
         entries,
         missed,
@@ -218,8 +230,8 @@ fn print_human(out: &mut impl Write, report: &QueueReport) -> std::io::Result<()
     writeln!(
         out,
         "Plan from {} to {} ({}):",
-        short_time(report.from, &zone),
-        short_time(report.until, &zone),
+        short_time(report.from.timestamp(), &zone),
+        short_time(report.until.timestamp(), &zone),
         report.timezone
     )?;
     if let Some(pending) = &report.pending {

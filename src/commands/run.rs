@@ -120,15 +120,10 @@ async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
         let fit = crate::commands::offline_fit_from_state(&config);
         eprintln!("{}", fit.source);
         let composed = compose(post, &fit_settings(&config, &fit.counter));
-        for (index, status) in composed.statuses.iter().enumerate() {
-            println!(
-                "--- {}/{} ({} characters)",
-                index + 1,
-                composed.statuses.len(),
-                status.length
-            );
-            println!("{}", status.text);
-        }
+        let heading = format!("{} ({}), would be posted now", post.id, composed.fit);
+        let mut out = std::io::stdout().lock();
+        let _ =
+            crate::show::write_composed(&mut out, &heading, post, &composed, fit.counter.limit());
         println!("--- dry run: nothing sent");
         return Ok(exit::OK);
     }

@@ -31,13 +31,21 @@ fn broken_posts_are_all_reported_with_line_and_column_and_exit_1() {
     let output = perennial(&cli_dir(), &["check"]);
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
+    // The place and severity first, then as rustc shows a problem: the line with a caret
+    // under it, the hint.
     assert!(
-        text.contains("posts/showcase/typo.md:3:1: unknown field `lnk`"),
+        text.contains("posts/showcase/typo.md:3:1: error: unknown field `lnk`, expected one of `title`, `category`, `link`,"),
         "{text}"
     );
-    assert!(text.contains("hint: did you mean `link`?"), "{text}");
     assert!(
-        text.contains("posts/tips/no-at.md:3:8: an ad hoc post needs `at`"),
+        text.contains("  |\n3 | lnk = \"https://example.org\"\n  | ^^^\n"),
+        "{text}"
+    );
+    assert!(text.contains("  = help: did you mean `link`?"), "{text}");
+    assert!(
+        text.contains(
+            "posts/tips/no-at.md:3:8: error: an ad hoc post needs `at`, the time it goes out\n  |\n3 | kind = \"adhoc\"\n  |        ^^^^^^^\n"
+        ),
         "{text}"
     );
     assert!(text.contains("ok     tips/good"), "{text}");
@@ -88,9 +96,10 @@ fn a_bad_config_exits_78_with_its_location() {
     assert_eq!(output.status.code(), Some(78));
     let text = stdout(&output);
     assert!(
-        text.starts_with("config.toml:3:12: unknown variant `mastadon`"),
+        text.starts_with("config.toml:3:12: error: unknown variant `mastadon`"),
         "{text}"
     );
+    assert!(text.contains("3 | software = \"mastadon\"\n"), "{text}");
     assert!(text.contains("did you mean `mastodon`?"), "{text}");
 }
 
@@ -124,12 +133,15 @@ fn check_reports_a_post_that_cannot_be_sent_at_an_absurd_limit_and_warns_about_t
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(
         text.contains(
-            "posts/linked.md:1:1: this post cannot be sent at the limit of 10 characters"
+            "posts/linked.md:1:1: error: this post cannot be sent at the limit of 10 characters"
         ),
         "{text}"
     );
+    // It names what takes the room, and nothing the post does not have.
+    assert!(text.contains("26 characters with the link alone"), "{text}");
+    assert!(!text.contains("content warning"), "{text}");
     assert!(
-        text.contains("hint: if the limit is wrong, set `max_characters`"),
+        text.contains("= help: if the limit is wrong, set `max_characters`"),
         "{text}"
     );
     assert!(

@@ -296,9 +296,105 @@ async fn run_with_a_token_that_cannot_read_its_own_statuses_exits_78() {
     assert!(!stderr.contains(&fake.token()));
 }
 
+/// The README's first command, `cargo run --release -- run --dry-run`, as a user runs it (the
+/// binary, in the repository, no token, until stopped): it shows the next post's text whole,
+/// every status of it as `preview` composes it, with the plan after it, each line once and
+/// times in the schedule's zone; SIGTERM stops it with exit 0.
 #[test]
-fn run_dry_run_on_the_bundled_config_says_what_comes_next() {
-    // `--once` so that it exits: the README's first command runs until stopped.
+fn run_dry_run_on_the_bundled_config_shows_the_next_post_whole() {
+    use std::io::BufRead;
+
+    let state = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+        .current_dir(crate::support::repository_root())
+        .args(["run", "--dry-run"])
+        .env_remove("PERENNIAL_TOKEN")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env("STATE_DIRECTORY", state.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if lines_tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    // Everything up to the line that ends the start (the daemon then waits for the slot).
+    let mut shown = Vec::new();
+    loop {
+        let Ok(line) = lines.recv_timeout(BOUND) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the dry run did not show the next post within the bound:\n{}",
+                shown.join("\n")
+            );
+        };
+        let end = line.starts_with("(each post is printed whole");
+        shown.push(line);
+        if end {
+            break;
+        }
+    }
+    assert!(sigterm(child.id()));
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stdout = shown.join("\n");
+    assert!(stdout.starts_with("dry run: nothing is sent"), "{stdout}");
+    // The next post, named with its time in the schedule's zone (America/Denver).
+    let heading = shown
+        .iter()
+        .find(|line| line.starts_with("=== next: "))
+        .unwrap_or_else(|| panic!("no next post in:\n{stdout}"));
+    assert!(
+        heading.contains(" MST (") || heading.contains(" MDT ("),
+        "{heading}"
+    );
+    let id = heading["=== next: ".len()..].split(' ').next().unwrap();
+    // Its text in full: every status exactly as `preview --json` composes it.
+    let preview = std::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
+        .current_dir(crate::support::repository_root())
+        .args(["preview", "--json", id])
+        .env("STATE_DIRECTORY", state.path())
+        .output()
+        .unwrap();
+    let preview: serde_json::Value = serde_json::from_slice(&preview.stdout).unwrap();
+    let statuses = preview[0]["statuses"].as_array().unwrap();
+    assert!(!statuses.is_empty());
+    for (index, status) in statuses.iter().enumerate() {
+        let text = status["text"].as_str().unwrap();
+        assert!(
+            stdout.contains(text),
+            "status {index} of {id}:\n{text}\nnot in:\n{stdout}"
+        );
+        let length = status["length"].as_u64().unwrap();
+        assert!(
+            stdout.contains(&format!(
+                "--- status {} of {}: {length}/500 characters",
+                index + 1,
+                statuses.len()
+            )),
+            "{stdout}"
+        );
+    }
+    for media in preview[0]["media"].as_array().unwrap() {
+        assert!(stdout.contains(media["alt"].as_str().unwrap()), "{stdout}");
+    }
+    // Then the plan after it, and each line once: the next post is not also a log line.
+    assert!(stdout.contains("\nthen:\n"), "{stdout}");
+    assert!(!stderr.contains("next:"), "{stderr}");
+    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn run_dry_run_once_on_the_bundled_config_says_what_comes_next() {
+    // `--once` so that it exits.
     let state = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_perennial"))
         .current_dir(crate::support::repository_root())
@@ -316,7 +412,7 @@ fn run_dry_run_on_the_bundled_config_says_what_comes_next() {
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.starts_with("dry run: nothing is sent"), "{stdout}");
-    assert!(stdout.contains("\nnext: "), "{stdout}");
+    assert!(stdout.contains("\n=== next: "), "{stdout}");
     assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0);
 }
 

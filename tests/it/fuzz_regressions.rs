@@ -22,16 +22,22 @@ const TARGETS: &[(&str, Check)] = &[
     ("compose", fuzz_checks::compose),
 ];
 
-/// The files of `fuzz/<kind>/<target>/`, sorted (none when the folder does not exist).
+/// The files of `fuzz/<kind>/<target>/`, sorted; the folder must exist (a missing one would
+/// run nothing and pass, and a crash input dropped beside it would never run). `README.md`
+/// and dot files (`.gitkeep`) are not inputs.
 fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
     let dir = repository_root().join("fuzz").join(kind).join(target);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|error| {
+        panic!("fuzz/{kind}/{target}/ cannot be read ({error}); every fuzz target has one")
+    });
     let mut files: Vec<PathBuf> = entries
         .map(|entry| entry.expect("a readable folder").path())
         .filter(|path| path.is_file())
-        .filter(|path| path.file_name().is_none_or(|n| n != "README.md"))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name != "README.md" && !name.starts_with('.'))
+        })
         .collect();
     files.sort();
     files

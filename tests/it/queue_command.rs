@@ -48,9 +48,13 @@ fn queue_json_plans_the_bundled_posts_in_the_configured_zone() {
         .as_str()
         .unwrap()
         .starts_with("2028-01-11T09:30:00-07:00"));
+    // Every time is RFC 3339 with the zone's offset, in whole seconds; the zone once.
+    assert_eq!(report["from"], "2028-01-02T20:00:00-07:00");
+    assert_eq!(report["until"], "2028-01-16T20:00:00-07:00");
     for entry in entries {
         let at = entry["at"].as_str().unwrap();
-        assert!(at.contains("-07:00[America/Denver]"), "{at}");
+        assert!(at.ends_with("-07:00") && at.len() == 25, "{at}");
+        assert!(at.parse::<jiff::Timestamp>().is_ok(), "{at}");
         assert!(entry["length"].as_u64().unwrap() <= entry["limit"].as_u64().unwrap());
         assert!(entry["fit"].is_string(), "{entry}");
     }
@@ -68,6 +72,21 @@ fn queue_json_plans_the_bundled_posts_in_the_configured_zone() {
     assert_eq!(first_repeat, 17, "{posts:?}");
     // Nothing was written: queue only reads the state.
     assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_from_that_is_not_a_time_says_what_is_expected() {
+    let state = tempfile::tempdir().unwrap();
+    let output = queue(state.path(), &["--from", "tomorrow"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "expected a date and time with its UTC offset, like 2027-02-01T09:00:00-07:00"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("four digit integer"), "{stderr}");
 }
 
 #[test]
