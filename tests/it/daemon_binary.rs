@@ -25,20 +25,7 @@ async fn next_message(socket: &UnixDatagram) -> String {
 async fn the_binary_posts_every_two_seconds_notifies_systemd_and_stops_on_sigterm() {
     let fake = FakeServer::start(FakeOptions::mastodon());
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("config.toml"),
-        format!(
-            "[server]\nurl = \"{}\"\n\n[posts]\ndir = \"posts\"\n\n[schedule]\ntimezone = \"UTC\"\nevery = \"2s\"\n\n[state]\ndir = \"state\"\n",
-            fake.url()
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.path().join("posts/tips")).unwrap();
-    std::fs::write(
-        dir.path().join("posts/tips/first.md"),
-        "+++\ntitle = \"first\"\n+++\nThe first post.\n",
-    )
-    .unwrap();
+    write_config(dir.path(), &fake.url(), "");
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
 
@@ -261,20 +248,7 @@ async fn run_with_a_token_that_cannot_read_its_own_statuses_exits_78() {
     let fake = FakeServer::start(FakeOptions::gotosocial());
     fake.inject_quirk(Route::OwnStatuses, Quirk::OutsideScopes);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("config.toml"),
-        format!(
-            "[server]\nurl = \"{}\"\n\n[posts]\ndir = \"posts\"\n\n[schedule]\ntimezone = \"UTC\"\nevery = \"2s\"\n\n[state]\ndir = \"state\"\n",
-            fake.url()
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.path().join("posts/tips")).unwrap();
-    std::fs::write(
-        dir.path().join("posts/tips/first.md"),
-        "+++\ntitle = \"first\"\n+++\nThe first post.\n",
-    )
-    .unwrap();
+    write_config(dir.path(), &fake.url(), "");
     let output = tokio::time::timeout(
         BOUND,
         tokio::process::Command::new(env!("CARGO_BIN_EXE_perennial"))

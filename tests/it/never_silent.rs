@@ -15,6 +15,9 @@ use perennial::state::{MentionOutcome, SkipReason, StateStore};
 use crate::daemon_runs::{fake, ts, Bot, PATIENCE};
 use crate::fake_server::{FakeOptions, Fault, Quirk, Route};
 
+/// Mentions on, with one guide that "packaging" asks for.
+const MENTIONS_WITH_A_GUIDE: &str = "[mentions]\nenabled = true\n\n[[guides]]\ntopic = \"packaging\"\nkeywords = [\"packaging\"]\ntitle = \"Python Package Guide\"\nurl = \"https://www.pyopensci.org/python-package-guide/\"\n";
+
 /// One slot a day at 09:00, no jitter.
 const DAILY_0900: &str = "times = [\"09:00\"]\njitter = \"0m\"\ngrace = \"30m\"";
 
@@ -161,7 +164,7 @@ async fn an_absurd_retry_after_on_a_reply_or_the_notifications_does_not_stop_rep
     let bot = Bot::new(
         fake(FakeOptions::mastodon(), &clock),
         DAILY_0900,
-        "[mentions]\nenabled = true\n\n[[guides]]\ntopic = \"packaging\"\nkeywords = [\"packaging\"]\ntitle = \"Python Package Guide\"\nurl = \"https://www.pyopensci.org/python-package-guide/\"\n",
+        MENTIONS_WITH_A_GUIDE,
         &[],
     );
     let started = clock.now();
@@ -382,7 +385,7 @@ async fn mentions_are_answered_while_a_post_waits_out_a_503_with_retry_after() {
     let bot = Bot::new(
         fake(FakeOptions::gotosocial(), &clock),
         DAILY_0900,
-        "[mentions]\nenabled = true\n\n[[guides]]\ntopic = \"packaging\"\nkeywords = [\"packaging\"]\ntitle = \"Python Package Guide\"\nurl = \"https://www.pyopensci.org/python-package-guide/\"\n",
+        MENTIONS_WITH_A_GUIDE,
         &[("tips/only", "", "Body of tips/only.")],
     );
     // GoToSocial at start-up: 503 with Retry-After: 120.
