@@ -461,6 +461,13 @@ pub fn stale_adhoc(
     grace: SignedDuration,
 ) -> Vec<StaleAdhoc> {
     let earliest = now - grace.max(SignedDuration::ZERO);
+    // The ad hoc sends on record, looked up once rather than scanned for each post.
+    let sent: HashSet<(&str, Timestamp)> = state
+        .history
+        .iter()
+        .filter(|entry| entry.reason == PostReason::Adhoc)
+        .map(|entry| (entry.post.as_str(), entry.slot))
+        .collect();
     let mut stale: Vec<StaleAdhoc> = posts
         .iter()
         .filter_map(|post| match post.kind {
@@ -470,9 +477,7 @@ pub fn stale_adhoc(
             _ => None,
         })
         .filter(|(post, at, _)| {
-            let done = state.history.iter().any(|entry| {
-                entry.reason == PostReason::Adhoc && entry.post == post.id && entry.slot == *at
-            });
+            let done = sent.contains(&(post.id.as_str(), *at));
             let in_flight = state
                 .pending
                 .as_ref()

@@ -21,9 +21,9 @@ pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
             return exit::CONFIG;
         }
     };
-    let mut library = load(&config);
     // How each good post fits the configured server; a `short` that does not fit is an error.
     let fit = offline_fit_from_state(&config);
+    let mut library = load_with(&config, fit.media);
     eprintln!("{}", fit.source);
     if let Some(warning) = limit_warning(&fit.counter) {
         eprintln!("warning: {warning}");

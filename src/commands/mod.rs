@@ -36,6 +36,8 @@ pub struct OfflineFit {
     /// E.g. "fitted for gotosocial, 500 characters, as the daemon saw https://a.example on
     /// 2026-12-04".
     pub source: String,
+    /// The media size limits that go with it ([`media_limits_seen`]).
+    pub media: crate::post::MediaLimits,
 }
 
 /// The fit that offline commands (`check`, `preview`, `queue`, `post --dry-run`) use, so
@@ -54,8 +56,7 @@ pub fn offline_fit_with(
     software: Option<Software>,
     limit: Option<usize>,
 ) -> OfflineFit {
-    let same_server = seen
-        .filter(|seen| seen.url.trim_end_matches('/') == config.server.url.trim_end_matches('/'));
+    let same_server = same_server(config, seen);
     let (software, software_from) = match (software, config.server.software, same_server) {
         (Some(software), _, _) => (software, Some("--software")),
         (None, SoftwareSetting::Fixed(software), _) => (software, Some("the config's `software`")),
@@ -93,7 +94,17 @@ pub fn offline_fit_with(
     if !fixed.is_empty() {
         source.push_str(&format!("; set by {}", fixed.join(" and ")));
     }
-    OfflineFit { counter, source }
+    OfflineFit {
+        counter,
+        source,
+        media: media_limits_seen(config, seen),
+    }
+}
+
+/// `seen`, when it is the server the config names (a trailing slash aside): what the daemon
+/// saw of another server says nothing of this one.
+fn same_server<'s>(config: &Config, seen: Option<&'s ServerSeen>) -> Option<&'s ServerSeen> {
+    seen.filter(|seen| seen.url.trim_end_matches('/') == config.server.url.trim_end_matches('/'))
 }
 
 /// [`offline_fit`] with what the state file says of the server. The state is only read (no
@@ -135,11 +146,10 @@ pub fn offline_media_limits(config: &Config) -> crate::post::MediaLimits {
     )
 }
 
-/// The media size limits in `seen`, when it is the server the config names.
+/// The media size limits in `seen`, when it is the server the config names; else
+/// Mastodon's defaults.
 pub fn media_limits_seen(config: &Config, seen: Option<&ServerSeen>) -> crate::post::MediaLimits {
-    match seen
-        .filter(|seen| seen.url.trim_end_matches('/') == config.server.url.trim_end_matches('/'))
-    {
+    match same_server(config, seen) {
         Some(seen) => crate::server::media_limits(seen.image_size_limit, seen.video_size_limit),
         None => crate::post::MediaLimits::default(),
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::cli::{exit, Format, PreviewArgs, PreviewSoftware};
-use crate::commands::check::{load, print_diagnostics};
+use crate::commands::check::{load_with, print_diagnostics};
 use crate::commands::{fit_settings, offline_fit_from_state_with, software_name};
 use crate::compose::{compose, limit_warning, Status};
 use crate::config::Config;
@@ -40,7 +40,6 @@ pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
             return exit::CONFIG;
         }
     };
-    let library = load(&config);
     let software = args.software.map(|software| match software {
         PreviewSoftware::Mastodon => Software::Mastodon,
         PreviewSoftware::Gotosocial => Software::Gotosocial,
@@ -49,6 +48,7 @@ pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
         PreviewSoftware::Generic => Software::Generic,
     });
     let fit = offline_fit_from_state_with(&config, software, args.limit.map(|l| l as usize));
+    let library = load_with(&config, fit.media);
     if !args.json {
         eprintln!("{}", fit.source);
     }

@@ -7,7 +7,7 @@ use jiff::{Timestamp, ToSpan};
 use serde::Serialize;
 
 use crate::cli::{exit, Format, QueueArgs};
-use crate::commands::check::{load, print_diagnostics};
+use crate::commands::check::{load_with, print_diagnostics};
 use crate::commands::{fit_settings, offline_fit, open_state, software_name};
 use crate::compose::compose;
 use crate::config::Config;
@@ -78,7 +78,6 @@ pub fn run(config_path: &Path, args: &crate::cli::QueueArgs) -> u8 {
             return exit::CONFIG;
         }
     };
-    let library = load(&config);
     let state = match open_state(&config).load() {
         Ok(state) => state.unwrap_or_default(),
         Err(error) => {
@@ -86,6 +85,10 @@ pub fn run(config_path: &Path, args: &crate::cli::QueueArgs) -> u8 {
             return exit::FAILURE;
         }
     };
+    let library = load_with(
+        &config,
+        crate::commands::media_limits_seen(&config, state.server.as_ref()),
+    );
     let now = args.from.unwrap_or_else(Timestamp::now);
     let report = queue_report(&config, &library, &state, now, args);
     if !args.json {

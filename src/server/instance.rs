@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+use crate::compose::MIN_SANE_LIMIT;
 use crate::count::{Software, DEFAULT_CHARACTERS_RESERVED_PER_URL};
 use crate::post::MediaLimits;
 
@@ -161,13 +162,10 @@ pub fn media_limits(image: Option<u64>, video: Option<u64>) -> MediaLimits {
     }
 }
 
-/// Below this many characters a post cannot hold a sentence and its link: the composer's
-/// floor, [`crate::compose::MIN_SANE_LIMIT`] (one number for `check`, `preview` and the daemon).
-pub const MIN_SANE_MAX_CHARACTERS: usize = crate::compose::MIN_SANE_LIMIT;
-
 /// What to warn the operator about at start: a `max_characters` in force below
-/// [`MIN_SANE_MAX_CHARACTERS`], and a configured `max_characters` above what the server itself
-/// reports (the server would refuse every post longer than its own limit). Pure, so that the
+/// [`MIN_SANE_LIMIT`] (the composer's floor, the one `check` and `preview` warn about too), and
+/// a configured `max_characters` above what the server itself reports (the server would
+/// refuse every post longer than its own limit). Pure, so that the
 /// conditions are tested without a server; `connect` logs each line as a warning.
 pub fn limit_warnings(
     limits: &Limits,
@@ -175,7 +173,7 @@ pub fn limit_warnings(
     max_characters_override: Option<usize>,
 ) -> Vec<String> {
     let mut warnings = Vec::new();
-    if limits.max_characters < MIN_SANE_MAX_CHARACTERS {
+    if limits.max_characters < MIN_SANE_LIMIT {
         let source = match (max_characters_override, reported.max_characters) {
             (Some(_), _) => "`max_characters` in config.toml",
             (None, Some(_)) => "the server's instance document",
@@ -183,7 +181,7 @@ pub fn limit_warnings(
         };
         warnings.push(format!(
             "the status length limit is {} characters (from {source}), below the sane floor \
-             of {MIN_SANE_MAX_CHARACTERS}: most posts will be cut to almost nothing or fail; \
+             of {MIN_SANE_LIMIT}: most posts will be cut to almost nothing or fail; \
              check [server] max_characters and the server's limit",
             limits.max_characters
         ));
@@ -291,11 +289,8 @@ mod tests {
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("10 characters"), "{warnings:?}");
         assert!(warnings[0].contains("instance document"), "{warnings:?}");
-        assert_eq!(
-            warnings_for(Some(MIN_SANE_MAX_CHARACTERS - 1), None).len(),
-            1
-        );
-        assert!(warnings_for(Some(MIN_SANE_MAX_CHARACTERS), None).is_empty());
+        assert_eq!(warnings_for(Some(MIN_SANE_LIMIT - 1), None).len(), 1);
+        assert!(warnings_for(Some(MIN_SANE_LIMIT), None).is_empty());
         assert!(warnings_for(Some(500), None).is_empty());
         assert!(
             warnings_for(None, None).is_empty(),

@@ -75,7 +75,7 @@ pub use error::{ConnectError, Disposition, ErrorKind, ServerError};
 pub use http::user_agent;
 pub use instance::{
     default_max_characters, limit_warnings, media_limits, ReportedLimits,
-    DEFAULT_DESCRIPTION_LIMIT, DEFAULT_MAX_MEDIA_ATTACHMENTS, MIN_SANE_MAX_CHARACTERS,
+    DEFAULT_DESCRIPTION_LIMIT, DEFAULT_MAX_MEDIA_ATTACHMENTS,
 };
 pub use notifications::{
     CatchUp, Mention, MentionStream, StreamEvent, NOTIFICATIONS_PAGE_LIMIT, STREAM_FIRST_RETRY,
