@@ -14,6 +14,7 @@ use perennial::state::{MentionOutcome, SkipReason, StateStore};
 
 use crate::daemon_runs::{fake, ts, Bot, PATIENCE};
 use crate::fake_server::{FakeOptions, Fault, Quirk, Route};
+use crate::support::Captured;
 
 /// Mentions on, with one guide that "packaging" asks for.
 const MENTIONS_WITH_A_GUIDE: &str = "[mentions]\nenabled = true\n\n[[guides]]\ntopic = \"packaging\"\nkeywords = [\"packaging\"]\ntitle = \"Python Package Guide\"\nurl = \"https://www.pyopensci.org/python-package-guide/\"\n";
@@ -598,34 +599,6 @@ async fn sigterm_mid_thread_stops_after_the_part_in_flight_and_the_rest_resumes(
         statuses[1].in_reply_to_id.as_deref(),
         Some(&*statuses[0].id)
     );
-}
-
-/// What the daemon logs while `f` runs, as text (the current-thread runtime runs the
-/// daemon's task on this thread, so a thread-local subscriber sees it).
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-    fn subscriber(&self) -> impl tracing::Subscriber {
-        let writer = self.clone();
-        tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish()
-    }
 }
 
 #[tokio::test(start_paused = true)]

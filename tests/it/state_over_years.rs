@@ -3,7 +3,6 @@
 //! and plan as the whole history would.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -20,6 +19,7 @@ use perennial::state::{
 
 use crate::daemon_runs::{fake, ts, Bot, PATIENCE};
 use crate::fake_server::{FakeOptions, StoredStatus};
+use crate::support::Captured;
 
 const DAILY_0900: &str = "times = [\"09:00\"]\njitter = \"0m\"";
 
@@ -28,34 +28,6 @@ fn post_of(status: &StoredStatus) -> String {
     let start = status.text.find("Body of ").expect("a test post") + "Body of ".len();
     let rest = &status.text[start..];
     rest[..rest.find('.').unwrap()].to_string()
-}
-
-/// What the daemon logs while a test runs (the current-thread runtime runs the daemon's
-/// task on the test's thread, so a thread-local subscriber sees it).
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-    fn subscriber(&self) -> impl tracing::Subscriber {
-        let writer = self.clone();
-        tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish()
-    }
 }
 
 // ---------------------------------------------------------------------------------------

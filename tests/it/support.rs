@@ -88,3 +88,32 @@ pub fn sigterm(pid: u32) -> bool {
         .status()
         .is_ok_and(|status| status.success())
 }
+
+/// What the daemon logs while a test runs, as text (the current-thread runtime runs the
+/// daemon's task on the test's thread, so a thread-local subscriber sees it):
+/// `let _guard = tracing::subscriber::set_default(captured.subscriber());`.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+    pub fn subscriber(&self) -> impl tracing::Subscriber {
+        let writer = self.clone();
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish()
+    }
+}
