@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fake_server::{FakeOptions, FakeServer};
-use perennial::config::Visibility;
+use perennial::posts::config::Visibility;
 use support::{caps_off, perennial_run, proc_status_field, sigterm};
 
 /// How long the whole burst, and the start-up, may take.

@@ -8,10 +8,10 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use perennial::compose::{compose, FitSettings};
-use perennial::config::{LongPosts, Visibility};
-use perennial::count::{Counter, Software};
-use perennial::post::{Post, PostKind};
+use perennial::posts::config::{LongPosts, Visibility};
+use perennial::posts::post::{Post, PostKind};
+use perennial::text::compose::{compose, FitSettings};
+use perennial::text::count::{Counter, Software};
 
 fn main() {
     let paragraph =

@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use perennial::library::load_library;
-use perennial::post::{PostContext, DEFAULT_ALT_TEXT_LIMIT};
+use perennial::posts::library::load_library;
+use perennial::posts::post::{PostContext, DEFAULT_ALT_TEXT_LIMIT};
 
 const POSTS: usize = 10_000;
 
@@ -27,8 +27,8 @@ fn main() {
         posts_dir: &posts_dir,
         timezone: &timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        media_file: &|path: &Path| perennial::library::media_file(&posts_dir, path),
-        media_limits: perennial::post::MediaLimits::default(),
+        media_file: &|path: &Path| perennial::posts::library::media_file(&posts_dir, path),
+        media_limits: perennial::posts::post::MediaLimits::default(),
     };
     let mut times: Vec<Duration> = Vec::new();
     for run in 0..6 {

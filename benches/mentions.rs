@@ -17,7 +17,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use fake_server::{FakeOptions, FakeServer};
-use perennial::config::Visibility;
+use perennial::posts::config::Visibility;
 use support::{caps_off, perennial_run, proc_status_field, sigterm};
 
 const MENTIONS: usize = 1000;

@@ -9,10 +9,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
-use perennial::config::Config;
-use perennial::library::Library;
 use perennial::plan::{plan, record_checked, record_entry, seed_for, PlanInput};
-use perennial::post::{parse_post, PostContext, DEFAULT_ALT_TEXT_LIMIT};
+use perennial::posts::config::Config;
+use perennial::posts::library::Library;
+use perennial::posts::post::{parse_post, PostContext, DEFAULT_ALT_TEXT_LIMIT};
 use perennial::state::{prune, PostReason, Posted, State, StateStore};
 
 const POSTS: usize = 10_000;
@@ -24,8 +24,8 @@ fn main() {
         posts_dir: Path::new("posts"),
         timezone: &config.schedule.timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        media_file: &perennial::post::MediaFile::assume_present,
-        media_limits: perennial::post::MediaLimits::default(),
+        media_file: &perennial::posts::post::MediaFile::assume_present,
+        media_limits: perennial::posts::post::MediaLimits::default(),
     };
     let posts: Vec<_> = (0..POSTS)
         .map(|i| {
@@ -121,8 +121,8 @@ fn ten_years() {
         posts_dir: Path::new("posts"),
         timezone: &config.schedule.timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        media_file: &perennial::post::MediaFile::assume_present,
-        media_limits: perennial::post::MediaLimits::default(),
+        media_file: &perennial::posts::post::MediaFile::assume_present,
+        media_limits: perennial::posts::post::MediaLimits::default(),
     };
     const PRESENT: usize = 200;
     const GONE: usize = 40;

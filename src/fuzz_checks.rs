@@ -33,15 +33,17 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use pulldown_cmark::{Event, Options, Parser, Tag};
 
-use crate::compose::{self as composer, Composed, Fit, FitProblem, FitSettings};
-use crate::config::{normalize_hashtag, Config, Guide, LongPosts, Visibility};
-use crate::count::{Counter, Software};
-use crate::diagnostic::{decode_utf8, Diagnostic};
-use crate::html::html_to_text;
-use crate::markdown::markdown_to_text;
-use crate::post::{parse_post, Post, PostContext, PostKind, DEFAULT_ALT_TEXT_LIMIT, MAX_MEDIA};
-use crate::reply::{compose_reply, mention_text, Decision, NoReplyReason, ReplySettings};
-use crate::server::Mention;
+use crate::network::mastodon::Mention;
+use crate::posts::config::{normalize_hashtag, Config, Guide, LongPosts, Visibility};
+use crate::posts::diagnostic::{decode_utf8, Diagnostic};
+use crate::posts::markdown::markdown_to_text;
+use crate::posts::post::{
+    parse_post, Post, PostContext, PostKind, DEFAULT_ALT_TEXT_LIMIT, MAX_MEDIA,
+};
+use crate::text::compose::{self as composer, Composed, Fit, FitProblem, FitSettings};
+use crate::text::count::{Counter, Software};
+use crate::text::html::html_to_text;
+use crate::text::reply::{compose_reply, mention_text, Decision, NoReplyReason, ReplySettings};
 
 /// Separates the fields of a structured input (`compose`, `mention`): U+001E RECORD SEPARATOR.
 pub const FIELD_SEPARATOR: char = '\u{1e}';
@@ -92,12 +94,12 @@ pub fn post(data: &[u8]) {
         // Any name exists except those saying otherwise, so both answers are explored.
         media_file: &|path: &Path| {
             if path.to_string_lossy().contains("missing") {
-                crate::post::MediaFile::Missing
+                crate::posts::post::MediaFile::Missing
             } else {
-                crate::post::MediaFile::assume_present(path)
+                crate::posts::post::MediaFile::assume_present(path)
             }
         },
-        media_limits: crate::post::MediaLimits::default(),
+        media_limits: crate::posts::post::MediaLimits::default(),
     };
     match parse_post("tips/fuzz", file, &source, &context) {
         Err(problems) => {

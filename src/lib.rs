@@ -1,29 +1,16 @@
 //! perennial: keeps a community's fediverse account alive.
+//!
+//! The folders are the layers, in the order data flows (ARCHITECTURE.md draws them and says
+//! what each must not know; `tests/it/tidy.rs` fails the build when an import runs upward):
+//! [`posts`] → [`text`] → [`state`] → [`plan`] → [`network`] → [`daemon`] → [`commands`].
 
-pub mod cli;
-pub mod clock;
 pub mod commands;
-pub mod compose;
-pub mod config;
-pub mod count;
 pub mod daemon;
-pub mod diagnostic;
+pub mod network;
+pub mod plan;
+pub mod posts;
+pub mod state;
+pub mod text;
+
 #[doc(hidden)]
 pub mod fuzz_checks;
-pub mod html;
-pub mod library;
-pub mod logging;
-pub mod markdown;
-pub mod mentions;
-pub mod plan;
-pub mod post;
-pub mod publish;
-pub mod reply;
-pub mod retry;
-pub mod schedule;
-pub mod server;
-pub mod show;
-pub mod state;
-pub mod systemd;
-pub mod token;
-pub mod watch;

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use perennial::cli::{Cli, Command};
 use perennial::commands;
+use perennial::commands::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

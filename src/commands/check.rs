@@ -3,14 +3,15 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::cli::{exit, CheckArgs, Format};
-use crate::commands::{fit_settings, offline_fit_from_state};
-use crate::compose::{compose, limit_warning, Fit, FitProblem};
-use crate::config::Config;
-use crate::diagnostic::{Diagnostic, Severity};
-use crate::library::{load_library, Library};
+use crate::commands::cli::{exit, CheckArgs, Format};
 use crate::plan::stale_adhoc;
-use crate::post::{MediaLimits, PostContext, DEFAULT_ALT_TEXT_LIMIT};
+use crate::posts::config::Config;
+use crate::posts::diagnostic::{Diagnostic, Severity};
+use crate::posts::library::{load_configured, Library};
+use crate::state::fit::offline_fit_from_state;
+use crate::text::compose::fit_settings;
+
+use crate::text::compose::{compose, limit_warning, Fit, FitProblem};
 
 pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
     let mut out = std::io::stdout().lock();
@@ -23,7 +24,7 @@ pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
     };
     // How each good post fits the configured server; a `short` that does not fit is an error.
     let fit = offline_fit_from_state(&config);
-    let mut library = load_with(&config, fit.media);
+    let mut library = load_configured(&config, fit.media);
     eprintln!("{}", fit.source);
     if let Some(warning) = limit_warning(&fit.counter) {
         eprintln!("warning: {warning}");
@@ -90,22 +91,9 @@ pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
 }
 
 /// Loads the configured posts directory with the real file system, checking media against
-/// the server's limits as the daemon last saw them ([`crate::commands::offline_media_limits`]).
+/// the server's limits as the daemon last saw them ([`crate::state::fit::offline_media_limits`]).
 pub fn load(config: &Config) -> Library {
-    load_with(config, crate::commands::offline_media_limits(config))
-}
-
-/// [`load`] with the media size limits given.
-pub fn load_with(config: &Config, media_limits: MediaLimits) -> Library {
-    let posts_dir = &config.posts.dir;
-    let context = PostContext {
-        posts_dir,
-        timezone: &config.schedule.timezone,
-        alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        media_file: &|path: &Path| crate::library::media_file(posts_dir, path),
-        media_limits,
-    };
-    load_library(&context)
+    load_configured(config, crate::state::fit::offline_media_limits(config))
 }
 
 pub fn print_diagnostics(out: &mut impl Write, format: Format, diagnostics: &[Diagnostic]) {
@@ -125,7 +113,7 @@ pub fn print_diagnostics(out: &mut impl Write, format: Format, diagnostics: &[Di
 /// file, read without the lock), at its `at = ` line: an announcement or an example left with
 /// last year's date never goes out, and says so here rather than never.
 fn stale_adhoc_warnings(config: &Config, library: &Library) -> Vec<Diagnostic> {
-    let state = crate::commands::open_state(config)
+    let state = crate::state::fit::open_state(config)
         .load()
         .ok()
         .flatten()

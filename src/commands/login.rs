@@ -12,11 +12,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use crate::cli::{exit, LoginArgs};
-use crate::config::Config;
-use crate::server::oauth::{scopes, CodeError, OAuthClient};
-use crate::server::DEFAULT_REQUEST_TIMEOUT;
-use crate::token::Token;
+use crate::commands::cli::{exit, LoginArgs};
+use crate::network::mastodon::oauth::{scopes, CodeError, OAuthClient};
+use crate::network::mastodon::DEFAULT_REQUEST_TIMEOUT;
+use crate::network::token::Token;
+use crate::posts::config::Config;
 
 /// Where the token goes when neither `--token-file` nor the config's `token_file` says: the
 /// file `perennial.service` loads as its credential (`LoadCredential=token:/etc/perennial/token`).

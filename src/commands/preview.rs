@@ -5,12 +5,15 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::cli::{exit, Format, PreviewArgs, PreviewSoftware};
-use crate::commands::check::{load_with, print_diagnostics};
-use crate::commands::{fit_settings, offline_fit_from_state_with, software_name};
-use crate::compose::{compose, limit_warning, Status};
-use crate::config::Config;
-use crate::count::Software;
+use crate::commands::check::print_diagnostics;
+use crate::commands::cli::{exit, Format, PreviewArgs, PreviewSoftware};
+use crate::posts::config::software_name;
+use crate::posts::config::Config;
+use crate::posts::library::load_configured;
+use crate::state::fit::offline_fit_from_state_with;
+use crate::text::compose::fit_settings;
+use crate::text::compose::{compose, limit_warning, Status};
+use crate::text::count::Software;
 
 #[derive(Serialize)]
 struct PreviewJson<'a> {
@@ -23,7 +26,7 @@ struct PreviewJson<'a> {
     unsendable: Option<String>,
     statuses: &'a [Status],
     /// Uploaded with the first status: file, alt text and size in bytes.
-    media: Vec<crate::show::MediaShown>,
+    media: Vec<crate::commands::show::MediaShown>,
 }
 
 pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
@@ -48,7 +51,7 @@ pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
         PreviewSoftware::Generic => Software::Generic,
     });
     let fit = offline_fit_from_state_with(&config, software, args.limit.map(|l| l as usize));
-    let library = load_with(&config, fit.media);
+    let library = load_configured(&config, fit.media);
     if !args.json {
         eprintln!("{}", fit.source);
     }
@@ -97,7 +100,7 @@ pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
                 fitted: &fit.source,
                 unsendable: c.unsendable(),
                 statuses: &c.statuses,
-                media: crate::show::media(post),
+                media: crate::commands::show::media(post),
             })
             .collect();
         let _ = serde_json::to_writer_pretty(&mut out, &items);
@@ -112,7 +115,7 @@ pub fn run(config_path: &Path, args: &PreviewArgs) -> u8 {
             c.fit,
             software_name(counter.software())
         );
-        let _ = crate::show::write_composed(&mut out, &heading, post, c, limit);
+        let _ = crate::commands::show::write_composed(&mut out, &heading, post, c, limit);
         let _ = writeln!(out);
     }
     code

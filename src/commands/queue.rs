@@ -6,14 +6,17 @@ use std::path::Path;
 use jiff::{Timestamp, ToSpan};
 use serde::Serialize;
 
-use crate::cli::{exit, Format, QueueArgs};
-use crate::commands::check::{load_with, print_diagnostics};
-use crate::commands::{fit_settings, offline_fit, open_state, software_name};
-use crate::compose::compose;
-use crate::config::Config;
-use crate::library::Library;
+use crate::commands::check::print_diagnostics;
+use crate::commands::cli::{exit, Format, QueueArgs};
 use crate::plan::{plan, seed_for, Missed, PlanInput};
+use crate::posts::config::software_name;
+use crate::posts::config::Config;
+use crate::posts::library::load_configured;
+use crate::posts::library::Library;
+use crate::state::fit::{offline_fit, open_state};
 use crate::state::{PostReason, State};
+use crate::text::compose::compose;
+use crate::text::compose::fit_settings;
 
 /// More entries than anyone reads (`every = "2s"` for 14 days would be 600,000).
 const MAX_ENTRIES: usize = 1000;
@@ -69,7 +72,7 @@ fn rfc3339<S: serde::Serializer>(at: &jiff::Zoned, serializer: S) -> Result<S::O
     serializer.collect_str(&at.strftime("%Y-%m-%dT%H:%M:%S%:z"))
 }
 
-pub fn run(config_path: &Path, args: &crate::cli::QueueArgs) -> u8 {
+pub fn run(config_path: &Path, args: &crate::commands::cli::QueueArgs) -> u8 {
     let mut out = std::io::stdout().lock();
     let config = match Config::load(config_path) {
         Ok(config) => config,
@@ -85,9 +88,9 @@ pub fn run(config_path: &Path, args: &crate::cli::QueueArgs) -> u8 {
             return exit::FAILURE;
         }
     };
-    let library = load_with(
+    let library = load_configured(
         &config,
-        crate::commands::media_limits_seen(&config, state.server.as_ref()),
+        crate::state::fit::media_limits_seen(&config, state.server.as_ref()),
     );
     let now = args.from.unwrap_or_else(Timestamp::now);
     let report = queue_report(&config, &library, &state, now, args);

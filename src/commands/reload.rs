@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::cli::{exit, ReloadArgs};
+use crate::commands::cli::{exit, ReloadArgs};
 use crate::daemon::RELOADED_FILE;
 use crate::state::resolve_state_dir;
 

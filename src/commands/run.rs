@@ -6,15 +6,17 @@ use std::path::Path;
 use jiff::SignedDuration;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{exit, PostArgs, RunArgs};
-use crate::clock::{Clock, SystemClock};
-use crate::commands::fit_settings;
-use crate::compose::compose;
+use crate::commands::cli::{exit, PostArgs, RunArgs};
+use crate::daemon::clock::{Clock, SystemClock};
+use crate::daemon::publish::{
+    new_intent, settings_fingerprint, IntentSpec, Outcome, Progress, Publisher,
+};
 use crate::daemon::{self, Controls, Environment, RunError, RunOptions};
-use crate::publish::{new_intent, settings_fingerprint, IntentSpec, Outcome, Progress, Publisher};
-use crate::server::{Server, ServerOptions};
+use crate::network::mastodon::{Server, ServerOptions};
+use crate::network::token::load_token;
 use crate::state::PostReason;
-use crate::token::load_token;
+use crate::text::compose::compose;
+use crate::text::compose::fit_settings;
 
 /// A manual post is retried this long when the server cannot be reached.
 const MANUAL_POST_DEADLINE: SignedDuration = SignedDuration::from_mins(10);
@@ -28,7 +30,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 pub fn run(config_path: &Path, args: &RunArgs) -> u8 {
-    crate::logging::init(tracing::level_filters::LevelFilter::INFO);
+    crate::daemon::logging::init(tracing::level_filters::LevelFilter::INFO);
     let options = RunOptions {
         dry_run: args.dry_run,
         once: args.once,
@@ -77,7 +79,7 @@ fn listen_for_signals(controls: &Controls) -> std::io::Result<()> {
 }
 
 pub fn post(config_path: &Path, args: &PostArgs) -> u8 {
-    crate::logging::init(tracing::level_filters::LevelFilter::INFO);
+    crate::daemon::logging::init(tracing::level_filters::LevelFilter::INFO);
     runtime().block_on(async {
         match post_now(config_path, args).await {
             Ok(code) => code,
@@ -117,19 +119,24 @@ async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
         return Ok(exit::FAILURE);
     };
     if args.dry_run {
-        let fit = crate::commands::offline_fit_from_state(&config);
+        let fit = crate::state::fit::offline_fit_from_state(&config);
         eprintln!("{}", fit.source);
         let composed = compose(post, &fit_settings(&config, &fit.counter));
         let heading = format!("{} ({}), would be posted now", post.id, composed.fit);
         let mut out = std::io::stdout().lock();
-        let _ =
-            crate::show::write_composed(&mut out, &heading, post, &composed, fit.counter.limit());
+        let _ = crate::commands::show::write_composed(
+            &mut out,
+            &heading,
+            post,
+            &composed,
+            fit.counter.limit(),
+        );
         println!("--- dry run: nothing sent");
         return Ok(exit::OK);
     }
-    let sources = crate::token::TokenSources::from_env(config.server.token_file.clone());
+    let sources = crate::network::token::TokenSources::from_env(config.server.token_file.clone());
     let token = load_token(&sources)?.ok_or(RunError::NoToken)?;
-    let store = crate::commands::open_state(&config);
+    let store = crate::state::fit::open_state(&config);
     let _lock = store.lock()?;
     let mut state = store.load()?.unwrap_or_default();
     let server = Server::connect(ServerOptions::from_config(&config.server), token).await?;

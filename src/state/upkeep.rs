@@ -26,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::library::Library;
+use crate::posts::library::Library;
 
 use super::{PostReason, State};
 

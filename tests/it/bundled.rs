@@ -2,7 +2,7 @@
 //! always load without a single error (so the example can never rot).
 
 use perennial::commands::check::load;
-use perennial::config::Config;
+use perennial::posts::config::Config;
 
 use crate::support::repository_root;
 
@@ -39,7 +39,7 @@ fn bundled_config_and_posts_load_without_errors() {
     // This fails the day a bundled ad hoc post's time passes: date them a year or more ahead.
     let now = jiff::Timestamp::now();
     for post in &library.posts {
-        if let perennial::post::PostKind::Adhoc { at, .. } = post.kind {
+        if let perennial::posts::post::PostKind::Adhoc { at, .. } = post.kind {
             assert!(
                 at > now,
                 "the bundled ad hoc post {} is dated {at}, in the past: move it (and the \
@@ -66,9 +66,9 @@ fn bundled_config_and_posts_load_without_errors() {
 /// example meets (fosstodon's 500, and smaller servers).
 #[test]
 fn bundled_threads_are_cut_between_items_or_say_a_part_continues_one() {
-    use perennial::commands::fit_settings;
-    use perennial::compose::{compose, Fit};
-    use perennial::count::{Counter, Software};
+    use perennial::text::compose::fit_settings;
+    use perennial::text::compose::{compose, Fit};
+    use perennial::text::count::{Counter, Software};
 
     let config = Config::load(&repository_root().join("config.toml")).unwrap();
     let library = load(&config);

@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 
-use perennial::compose::{compose, Composed, Fit, FitProblem, FitSettings};
-use perennial::config::{LongPosts, Visibility};
-use perennial::count::{Counter, Software};
-use perennial::post::{Post, PostKind};
+use perennial::posts::config::{LongPosts, Visibility};
+use perennial::posts::post::{Post, PostKind};
+use perennial::text::compose::{compose, Composed, Fit, FitProblem, FitSettings};
+use perennial::text::count::{Counter, Software};
 use proptest::prelude::*;
 use unicode_segmentation::UnicodeSegmentation;
 

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use perennial::config::{Config, Slots};
+use perennial::posts::config::{Config, Slots};
 
 use crate::support::{assert_all_match, assert_paired, fixtures, render_without_file};
 
@@ -75,7 +75,7 @@ fn grace_of_the_minimum_loads_and_jitter_longer_than_grace_is_allowed() {
         "[server]\nurl = \"https://a.example\"\n[schedule]\ntimes = [\"09:30\"]\njitter = \"2h\"\ngrace = \"10s\"\n",
     )
     .unwrap();
-    assert_eq!(config.schedule.grace, perennial::config::MIN_GRACE);
+    assert_eq!(config.schedule.grace, perennial::posts::config::MIN_GRACE);
     let errors = Config::parse(
         Path::new("c.toml"),
         "[server]\nurl = \"https://a.example\"\n[schedule]\ngrace = \"9s\"\n",

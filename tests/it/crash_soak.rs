@@ -63,7 +63,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use perennial::config::Visibility;
+use perennial::posts::config::Visibility;
 use perennial::state::{MentionOutcome, PostReason, State, StateStore};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -1020,7 +1020,7 @@ async fn killed_at_random_moments_it_never_double_posts_loses_a_part_or_misses_a
 #[tokio::test(start_paused = true)]
 async fn an_entry_that_falls_due_while_a_post_waits_is_still_posted() {
     use crate::daemon_runs::{fake, ts, Bot};
-    use perennial::clock::TokioClock;
+    use perennial::daemon::clock::TokioClock;
     use perennial::daemon::RunOptions;
 
     let clock = TokioClock::starting_at(ts("2027-01-04T08:59:00Z"));

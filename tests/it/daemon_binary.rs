@@ -450,7 +450,7 @@ async fn post_sends_one_post_now_and_records_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_with_a_token_prints_the_replies_the_bundled_guides_give_and_sends_nothing() {
-    use perennial::config::Visibility;
+    use perennial::posts::config::Visibility;
     let fake = FakeServer::start(FakeOptions::mastodon());
     fake.add_mention(
         "alice@example.org",

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use perennial::clock::{Clock, TokioClock};
-use perennial::config::Config;
+use perennial::daemon::clock::{Clock, TokioClock};
+use perennial::daemon::publish::{Checkpoint, Step};
+use perennial::daemon::systemd::Notifier;
 use perennial::daemon::{self, Controls, Environment, RunError, RunOptions};
+use perennial::network::token::TokenSources;
 use perennial::plan::{plan, seed_for, PlanInput};
-use perennial::publish::{Checkpoint, Step};
+use perennial::posts::config::Config;
 use perennial::state::{State, StateStore};
-use perennial::systemd::Notifier;
-use perennial::token::TokenSources;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -467,7 +467,7 @@ async fn three_days_of_downtime_give_no_burst() {
     handle.await.unwrap().unwrap();
     // Down until Thursday 09:05 (past six slots, the last within grace), then back.
     let down_until = ts("2027-01-07T09:20:00Z");
-    tokio::time::sleep(perennial::clock::until(clock.now(), down_until)).await;
+    tokio::time::sleep(perennial::daemon::clock::until(clock.now(), down_until)).await;
     bot.once(&clock).await;
     let statuses = bot.fake.statuses();
     assert_eq!(statuses.len(), 2, "one catch-up at most: {statuses:#?}");

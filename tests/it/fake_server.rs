@@ -39,7 +39,7 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 use unicode_segmentation::UnicodeSegmentation;
 
-use perennial::config::Visibility;
+use perennial::posts::config::Visibility;
 
 /// The token the fake server accepts unless [`FakeOptions::token`] says otherwise.
 pub const TEST_TOKEN: &str = "fake-token-s3cr3t-0123456789abcdef";

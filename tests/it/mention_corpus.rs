@@ -8,11 +8,11 @@
 use std::collections::BTreeSet;
 
 use jiff::Timestamp;
-use perennial::config::{Config, Guide, Visibility};
-use perennial::count::{Counter, Software};
-use perennial::html::html_to_text;
-use perennial::reply::{compose_reply, Decision, NoReplyReason, Reply, ReplySettings};
-use perennial::server::Mention;
+use perennial::network::mastodon::Mention;
+use perennial::posts::config::{Config, Guide, Visibility};
+use perennial::text::count::{Counter, Software};
+use perennial::text::html::html_to_text;
+use perennial::text::reply::{compose_reply, Decision, NoReplyReason, Reply, ReplySettings};
 use serde::Deserialize;
 
 use crate::fake_server::FakeServer;

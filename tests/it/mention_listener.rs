@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
-use perennial::config::{SoftwareSetting, Visibility};
-use perennial::server::{
+use perennial::network::mastodon::{
     Mention, MentionStream, Server, ServerOptions, StreamEvent, NOTIFICATIONS_PAGE_LIMIT,
     STREAM_FIRST_RETRY, STREAM_IDLE_LIMIT, STREAM_MAX_RETRY, STREAM_STABLE_AFTER,
 };
-use perennial::token::Token;
+use perennial::network::token::Token;
+use perennial::posts::config::{SoftwareSetting, Visibility};
 use serde_json::json;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;

@@ -2,10 +2,10 @@
 //! the exact reply texts, visibility, the "thanks!" rule, and fitting to small limits and
 //! long `@acct`s.
 
-use perennial::config::{Config, Guide, Visibility};
-use perennial::count::{Counter, Software};
-use perennial::reply::{compose_reply, Decision, NoReplyReason, Reply, ReplySettings};
-use perennial::server::Mention;
+use perennial::network::mastodon::Mention;
+use perennial::posts::config::{Config, Guide, Visibility};
+use perennial::text::count::{Counter, Software};
+use perennial::text::reply::{compose_reply, Decision, NoReplyReason, Reply, ReplySettings};
 
 use crate::support::repository_root;
 

@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use perennial::clock::{Clock, TokioClock};
-use perennial::config::Visibility;
+use perennial::daemon::clock::{Clock, TokioClock};
+use perennial::daemon::publish::{Checkpoint, Step};
 use perennial::daemon::RunOptions;
-use perennial::publish::{Checkpoint, Step};
+use perennial::posts::config::Visibility;
 use perennial::state::{MentionOutcome, SkipReason};
 use tokio::sync::Notify;
 

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use perennial::clock::{Clock, TokioClock};
-use perennial::config::Visibility;
+use perennial::daemon::clock::{Clock, TokioClock};
 use perennial::daemon::{self, Controls, RunOptions};
+use perennial::posts::config::Visibility;
 use perennial::state::{MentionOutcome, SkipReason, StateStore};
 
 use crate::daemon_runs::{fake, ts, Bot, PATIENCE};
@@ -547,7 +547,7 @@ async fn the_daemon_keeps_what_it_learnt_of_the_server_for_offline_commands() {
     );
     bot.once(&clock).await;
     let seen = bot.state().server.expect("the server is remembered");
-    assert_eq!(seen.software, perennial::count::Software::Gotosocial);
+    assert_eq!(seen.software, perennial::text::count::Software::Gotosocial);
     assert_eq!(seen.max_characters, 700);
     assert_eq!(seen.url, bot.fake.url().trim_end_matches('/'));
 }
@@ -568,8 +568,8 @@ async fn sigterm_mid_thread_stops_after_the_part_in_flight_and_the_rest_resumes(
     let controls = Controls::default();
     let stop = controls.shutdown.clone();
     // SIGTERM arrives while part 1 is on the wire.
-    let checkpoint: perennial::publish::Checkpoint = Arc::new(move |step| {
-        if step == perennial::publish::Step::BeforePart(0) {
+    let checkpoint: perennial::daemon::publish::Checkpoint = Arc::new(move |step| {
+        if step == perennial::daemon::publish::Step::BeforePart(0) {
             stop.cancel();
         }
         false
@@ -654,8 +654,8 @@ async fn slots_passed_while_a_post_was_retried_are_not_called_missed_while_stopp
     // Once the thread's first part is out, the rest waits out 40 minutes of 503s (a thread
     // already started is always finished): eight slots pass meanwhile.
     let server = bot.fake.clone();
-    let checkpoint: perennial::publish::Checkpoint = Arc::new(move |step| {
-        if step == perennial::publish::Step::Recorded(0) {
+    let checkpoint: perennial::daemon::publish::Checkpoint = Arc::new(move |step| {
+        if step == perennial::daemon::publish::Step::Recorded(0) {
             for _ in 0..12 {
                 server.inject(
                     Route::PostStatus,

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use perennial::count::Software;
 use perennial::state::{ServerSeen, State, StateStore};
+use perennial::text::count::Software;
 
 use crate::support::repository_root;
 

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use jiff::{SignedDuration, Timestamp};
-use perennial::config::Config;
+use perennial::plan::schedule::SlotClock;
 use perennial::plan::{plan, record_checked, record_entry, seed_for, Entry, Missed, PlanInput};
-use perennial::post::{parse_post, Post, PostContext, DEFAULT_ALT_TEXT_LIMIT};
-use perennial::schedule::SlotClock;
+use perennial::posts::config::Config;
+use perennial::posts::post::{parse_post, Post, PostContext, DEFAULT_ALT_TEXT_LIMIT};
 use perennial::state::{FailedPost, PostReason, State};
 
 /// A config whose `[schedule]` section is `schedule` (plus optional weights).
@@ -27,8 +27,8 @@ fn post(config: &Config, id: &str, front_matter: &str) -> Post {
         posts_dir: Path::new("posts"),
         timezone: &config.schedule.timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        media_file: &perennial::post::MediaFile::assume_present,
-        media_limits: perennial::post::MediaLimits::default(),
+        media_file: &perennial::posts::post::MediaFile::assume_present,
+        media_limits: perennial::posts::post::MediaLimits::default(),
     };
     let source = format!("+++\ntitle = \"{id}\"\n{front_matter}\n+++\nText of {id}.\n");
     let file = format!("posts/{id}.md");
@@ -440,8 +440,8 @@ fn editing_a_post_does_not_reshuffle_the_plan() {
             posts_dir: Path::new("posts"),
             timezone: &config.schedule.timezone,
             alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-            media_file: &perennial::post::MediaFile::assume_present,
-            media_limits: perennial::post::MediaLimits::default(),
+            media_file: &perennial::posts::post::MediaFile::assume_present,
+            media_limits: perennial::posts::post::MediaLimits::default(),
         };
         parse_post(
             "b/post-03",

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use perennial::config::{LongPosts, Visibility};
-use perennial::library::read_post;
-use perennial::post::{parse_post, Post, PostContext, PostKind, DEFAULT_ALT_TEXT_LIMIT};
+use perennial::posts::config::{LongPosts, Visibility};
+use perennial::posts::library::read_post;
+use perennial::posts::post::{parse_post, Post, PostContext, PostKind, DEFAULT_ALT_TEXT_LIMIT};
 
 use crate::support::{assert_all_match, assert_paired, fixtures, render_without_file};
 
@@ -18,14 +18,17 @@ fn denver() -> TimeZone {
     TimeZone::get("America/Denver").unwrap()
 }
 
-fn read_fixture(dir: &str, path: &Path) -> Result<Post, Vec<perennial::diagnostic::Diagnostic>> {
+fn read_fixture(
+    dir: &str,
+    path: &Path,
+) -> Result<Post, Vec<perennial::posts::diagnostic::Diagnostic>> {
     let timezone = denver();
     let context = PostContext {
         posts_dir: Path::new(dir),
         timezone: &timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        media_file: &|p: &Path| perennial::library::media_file(Path::new(dir), p),
-        media_limits: perennial::post::MediaLimits::default(),
+        media_file: &|p: &Path| perennial::posts::library::media_file(Path::new(dir), p),
+        media_limits: perennial::posts::post::MediaLimits::default(),
     };
     let id = path.file_stem().unwrap().to_str().unwrap();
     read_post(id, path, &context)
@@ -133,8 +136,8 @@ fn in_memory_context(timezone: &TimeZone) -> PostContext<'_> {
         posts_dir: Path::new("posts"),
         timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        media_file: &perennial::post::MediaFile::assume_present,
-        media_limits: perennial::post::MediaLimits::default(),
+        media_file: &perennial::posts::post::MediaFile::assume_present,
+        media_limits: perennial::posts::post::MediaLimits::default(),
     }
 }
 

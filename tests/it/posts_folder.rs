@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use perennial::clock::TokioClock;
-use perennial::config::Visibility;
+use perennial::daemon::clock::TokioClock;
 use perennial::daemon::RunOptions;
+use perennial::posts::config::Visibility;
 
 use crate::daemon_runs::{fake, ts, Bot, PATIENCE};
 use crate::fake_server::{FakeOptions, FakeServer};

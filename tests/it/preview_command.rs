@@ -1,6 +1,6 @@
 //! `perennial preview` run as a user runs it: every bundled post fits under each server's rule.
 
-use perennial::count::{Counter, Software};
+use perennial::text::count::{Counter, Software};
 
 use crate::support::{perennial, repository_root};
 

@@ -1,15 +1,15 @@
-//! The server module (`perennial::server`) against the in-process fake server: connecting,
+//! The server module (`perennial::network::mastodon`) against the in-process fake server: connecting,
 //! posting, reading our statuses back, media, and how each failure is sorted.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use perennial::config::{SoftwareSetting, Visibility};
-use perennial::count::Software;
-use perennial::server::{
+use perennial::network::mastodon::{
     ConnectError, ErrorKind, Limits, NewStatus, Server, ServerError, ServerOptions,
 };
-use perennial::token::Token;
+use perennial::network::token::Token;
+use perennial::posts::config::{SoftwareSetting, Visibility};
+use perennial::text::count::Software;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite;
 
@@ -72,7 +72,7 @@ async fn connects_to_mastodon_reading_limits_from_v2_instance() {
             max_media_attachments: 4,
             description_limit: 1500,
             // What the fake reports, Mastodon's own defaults.
-            media: perennial::post::MediaLimits::default(),
+            media: perennial::posts::post::MediaLimits::default(),
         }
     );
     assert_eq!(connected.limits().counter().limit(), 640);
@@ -120,7 +120,7 @@ async fn connects_to_gotosocial() {
             max_media_attachments: 4,
             description_limit: 1500,
             // What the fake reports, Mastodon's own defaults.
-            media: perennial::post::MediaLimits::default(),
+            media: perennial::posts::post::MediaLimits::default(),
         }
     );
     assert_eq!(connected.account().id, "01HZZZZZZZZZZZZZZZZZZZZZ01");

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use perennial::clock::{Clock, TokioClock};
-use perennial::config::Config;
+use perennial::daemon::clock::{Clock, TokioClock};
 use perennial::daemon::RunOptions;
-use perennial::library::Library;
 use perennial::plan::{plan, record_checked, record_entry, seed_for, PlanInput};
-use perennial::post::{parse_post, Post, PostContext, DEFAULT_ALT_TEXT_LIMIT};
+use perennial::posts::config::Config;
+use perennial::posts::library::Library;
+use perennial::posts::post::{parse_post, Post, PostContext, DEFAULT_ALT_TEXT_LIMIT};
 use perennial::state::{
     follow_renames, prune, FailedPost, PostReason, Posted, Rename, State, StateError, StateStore,
     KEPT_FOR,
@@ -103,8 +103,8 @@ fn post_with(config: &Config, id: &str, front_matter: &str, body: &str) -> Post 
         posts_dir: Path::new("posts"),
         timezone: &config.schedule.timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        media_file: &perennial::post::MediaFile::assume_present,
-        media_limits: perennial::post::MediaLimits::default(),
+        media_file: &perennial::posts::post::MediaFile::assume_present,
+        media_limits: perennial::posts::post::MediaLimits::default(),
     };
     let source = format!("+++\ntitle = \"A post\"\n{front_matter}\n+++\n{body}\n");
     parse_post(id, Path::new(&format!("posts/{id}.md")), &source, &context)
@@ -241,7 +241,7 @@ fn queue_plans_a_renamed_post_with_its_history() {
     state.rotation.last_slot = Some(ts("2027-01-05T09:00:00Z"));
     state.rotation.checked = Some(ts("2027-01-05T09:00:01Z"));
     let lib = library(vec![a, b]);
-    let args = perennial::cli::QueueArgs {
+    let args = perennial::commands::cli::QueueArgs {
         days: 2,
         json: true,
         from: None,

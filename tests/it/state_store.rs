@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
-use perennial::config::Visibility;
+use perennial::posts::config::Visibility;
 use perennial::state::{
     resolve_state_dir, FailedPost, HandledMention, IntentMedia, IntentPart, MentionOutcome,
     MentionsState, PostIntent, PostReason, Posted, ReplyIntent, Rotation, SaveStep, ServerSeen,
@@ -137,7 +137,7 @@ fn full_state() -> State {
         },
         server: Some(ServerSeen {
             url: "https://fosstodon.org".to_string(),
-            software: perennial::count::Software::Mastodon,
+            software: perennial::text::count::Software::Mastodon,
             max_characters: 500,
             characters_reserved_per_url: 23,
             max_media_attachments: 4,

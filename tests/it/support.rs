@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use perennial::diagnostic::Diagnostic;
+use perennial::posts::diagnostic::Diagnostic;
 
 /// Diagnostics as the human format prints them, without the file name: `LINE:COL: message`
 /// and an indented hint line, each line ending in a newline.

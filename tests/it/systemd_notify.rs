@@ -5,7 +5,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use perennial::systemd::{watchdog_interval_from, Notifier};
+use perennial::daemon::systemd::{watchdog_interval_from, Notifier};
 
 /// A socket standing in for systemd's, in its own temporary folder.
 struct FakeSystemd {

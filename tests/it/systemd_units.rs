@@ -182,7 +182,7 @@ fn the_daemon_units_carry_what_the_daemon_relies_on() {
         // perennial exits 78 on a configuration problem or a refused token (src/cli.rs).
         assert_eq!(
             one("RestartPreventExitStatus"),
-            perennial::cli::exit::CONFIG.to_string(),
+            perennial::commands::cli::exit::CONFIG.to_string(),
             "{name}"
         );
         assert_eq!(one("WatchdogSec"), "2min", "{name}");
@@ -192,7 +192,7 @@ fn the_daemon_units_carry_what_the_daemon_relies_on() {
         assert_eq!(one("StateDirectoryMode"), "0700", "{name}");
         // The credential's name is the one src/token.rs reads.
         assert_eq!(one("LoadCredential"), credential, "{name}");
-        assert!(credential.starts_with(&format!("{}:", perennial::token::CREDENTIAL_NAME)));
+        assert!(credential.starts_with(&format!("{}:", perennial::network::token::CREDENTIAL_NAME)));
         // Issue 16 item 5: the daemon is told which file its credential comes from, for the
         // hint after a refused token; it must be the file LoadCredential= reads.
         let (_, file) = credential.split_once(':').unwrap();
@@ -398,7 +398,7 @@ fn install_script_points_the_bundled_config_at_the_checkout_and_the_state_direct
     let printed = String::from_utf8(output.stdout).unwrap();
     let config_path = dir.path().join("config.toml");
     std::fs::write(&config_path, &printed).unwrap();
-    let config = perennial::config::Config::load(&config_path)
+    let config = perennial::posts::config::Config::load(&config_path)
         .unwrap_or_else(|errors| panic!("{errors:?}\n{printed}"));
     assert_eq!(
         config.posts.dir,
@@ -438,7 +438,7 @@ fn install_script_points_the_bundled_config_at_the_checkout_and_the_state_direct
         .unwrap();
     let printed = String::from_utf8(output.stdout).unwrap();
     std::fs::write(&config_path, &printed).unwrap();
-    let config = perennial::config::Config::load(&config_path)
+    let config = perennial::posts::config::Config::load(&config_path)
         .unwrap_or_else(|errors| panic!("{errors:?}\n{printed}"));
     assert_eq!(
         config.posts.dir,

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use perennial::logging::{choose_format, filter_directives, LogEnvironment, LogFormat};
-use perennial::token::{load_token, Token, TokenError, TokenOrigin, TokenSources};
+use perennial::daemon::logging::{choose_format, filter_directives, LogEnvironment, LogFormat};
+use perennial::network::token::{load_token, Token, TokenError, TokenOrigin, TokenSources};
 use tracing_subscriber::filter::LevelFilter;
 
 const SECRET: &str = "s3cr3t-T0KEN_value";

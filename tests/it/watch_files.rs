@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use perennial::watch::{watch, ChangeWatcher, Changes};
+use perennial::daemon::watch::{watch, ChangeWatcher, Changes};
 
 /// A config file beside a posts folder that has one post and a `.git` folder.
 struct Site {

@@ -25,10 +25,10 @@ use std::time::Duration;
 use jiff::civil::{date, Date, Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan, Zoned};
-use perennial::clock::TokioClock;
-use perennial::config::{Config, LongPosts};
+use perennial::daemon::clock::TokioClock;
 use perennial::daemon::RunOptions;
-use perennial::post::{parse_post, Post, PostContext, PostKind};
+use perennial::posts::config::{Config, LongPosts};
+use perennial::posts::post::{parse_post, Post, PostContext, PostKind};
 use perennial::state::{PostReason, Posted};
 
 use crate::daemon_runs::{fake, Bot, PATIENCE};
@@ -683,8 +683,8 @@ fn synthetic_post(id: &str, front_matter: &str) -> Post {
         posts_dir: Path::new("/posts"),
         timezone: &zone,
         alt_text_limit: 1500,
-        media_file: &|_| perennial::post::MediaFile::Missing,
-        media_limits: perennial::post::MediaLimits::default(),
+        media_file: &|_| perennial::posts::post::MediaFile::Missing,
+        media_limits: perennial::posts::post::MediaLimits::default(),
     };
     let source = format!("+++\ntitle = \"{id}\"\n{front_matter}+++\nBody.\n");
     parse_post(id, Path::new(&format!("/posts/{id}.md")), &source, &context).unwrap()

@@ -15,8 +15,7 @@ use jiff::{SignedDuration, Span, SpanRelativeTo};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::count::Software;
-use crate::diagnostic::{self, Diagnostic};
+use crate::posts::diagnostic::{self, Diagnostic};
 
 /// Who may see a status, from most to least public (the order is used to pick the more private).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -411,7 +410,7 @@ impl Checker<'_> {
                         .available()
                         .map(|name| name.as_str().to_string())
                         .collect();
-                    let hint = match crate::diagnostic::closest_match(
+                    let hint = match crate::posts::diagnostic::closest_match(
                         name.get_ref(),
                         names.iter().map(String::as_str),
                     ) {
@@ -862,4 +861,26 @@ pub fn normalize_hashtag(text: &str) -> Option<String> {
         && tag.chars().all(|c| c.is_alphanumeric() || c == '_')
         && !tag.chars().all(|c| c.is_ascii_digit());
     valid.then(|| tag.to_string())
+}
+
+/// The server software whose counting rule applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Software {
+    Mastodon,
+    Gotosocial,
+    Pleroma,
+    Akkoma,
+    Generic,
+}
+
+/// The config's spelling of a software (`[server] software`).
+pub fn software_name(software: Software) -> &'static str {
+    match software {
+        Software::Mastodon => "mastodon",
+        Software::Gotosocial => "gotosocial",
+        Software::Pleroma => "pleroma",
+        Software::Akkoma => "akkoma",
+        Software::Generic => "generic",
+    }
 }

@@ -4,16 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// Exit codes (product contract): 0 ok, 1 errors found or runtime failure, 2 usage
-/// (clap's own), 78 configuration error (sysexits EX_CONFIG, which systemd's
-/// `RestartPreventExitStatus=78` uses to stop restarting a misconfigured service).
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const FAILURE: u8 = 1;
-    /// What clap exits with on a usage error; also used for an argument clap cannot check.
-    pub const USAGE: u8 = 2;
-    pub const CONFIG: u8 = 78;
-}
+/// The exit codes: the daemon's, which every command shares.
+pub use crate::daemon::exit;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -62,10 +62,10 @@
 //! occurrence of the keyword, and keywords are short, from the config), and nothing indexes by
 //! position without a check, so a 100 KB hostile mention is read in one pass and never panics.
 
-use crate::config::{Guide, Visibility};
-use crate::count::Counter;
-use crate::html::html_to_text;
-use crate::server::Mention;
+use crate::network::mastodon::Mention;
+use crate::posts::config::{Guide, Visibility};
+use crate::text::count::Counter;
+use crate::text::html::html_to_text;
 
 /// At most this many guides in one reply (product contract §5).
 pub const MAX_GUIDES_PER_REPLY: usize = 3;

@@ -25,9 +25,9 @@
 
 use serde::Serialize;
 
-use crate::config::{LongPosts, Visibility};
-use crate::count::{Counter, Segment, SegmentKind};
-use crate::post::Post;
+use crate::posts::config::{Config, LongPosts, Visibility};
+use crate::posts::post::Post;
+use crate::text::count::{Counter, Segment, SegmentKind};
 
 /// Below this limit most posts lose all but a few words, or cannot be sent at all: a post
 /// needs room for a sentence, its link (23 characters on Mastodon, which counts every URL as
@@ -995,13 +995,25 @@ impl<'a> Text<'a> {
     }
 }
 
+/// The fitting settings of `config` for `counter`.
+pub fn fit_settings<'a>(config: &'a Config, counter: &'a Counter) -> FitSettings<'a> {
+    FitSettings {
+        counter,
+        long_posts: config.posts.long_posts,
+        max_thread: config.posts.max_thread,
+        default_hashtags: &config.posts.hashtags,
+        visibility: config.posts.visibility,
+        language: &config.posts.language,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::count::Software;
-    use crate::post::{parse_post, PostContext};
+    use crate::posts::post::{parse_post, PostContext};
+    use crate::text::count::Software;
 
     fn post(front_matter: &str, body: &str) -> Post {
         let timezone = jiff::tz::TimeZone::UTC;
@@ -1009,8 +1021,8 @@ mod tests {
             posts_dir: Path::new("posts"),
             timezone: &timezone,
             alt_text_limit: 1500,
-            media_file: &crate::post::MediaFile::assume_present,
-            media_limits: crate::post::MediaLimits::default(),
+            media_file: &crate::posts::post::MediaFile::assume_present,
+            media_limits: crate::posts::post::MediaLimits::default(),
         };
         let source = format!("+++\ntitle = \"t\"\n{front_matter}\n+++\n{body}\n");
         parse_post("tips/p", Path::new("posts/tips/p.md"), &source, &context).unwrap()

@@ -66,16 +66,16 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
-use crate::config::{ServerConfig, SoftwareSetting, Visibility};
-use crate::count::{Counter, Software};
-use crate::html::html_to_text;
-use crate::token::Token;
+use crate::network::token::Token;
+use crate::posts::config::{ServerConfig, SoftwareSetting, Visibility};
+use crate::text::count::{Counter, Software};
+use crate::text::html::html_to_text;
 
 pub use error::{ConnectError, Disposition, ErrorKind, ServerError};
 pub use http::user_agent;
 pub use instance::{
-    default_max_characters, limit_warnings, media_limits, ReportedLimits,
-    DEFAULT_DESCRIPTION_LIMIT, DEFAULT_MAX_MEDIA_ATTACHMENTS,
+    default_max_characters, limit_warnings, ReportedLimits, DEFAULT_DESCRIPTION_LIMIT,
+    DEFAULT_MAX_MEDIA_ATTACHMENTS,
 };
 pub use notifications::{
     CatchUp, Mention, MentionStream, StreamEvent, NOTIFICATIONS_PAGE_LIMIT, STREAM_FIRST_RETRY,
@@ -145,7 +145,7 @@ pub struct Limits {
     /// The longest alt text.
     pub description_limit: usize,
     /// The largest media files.
-    pub media: crate::post::MediaLimits,
+    pub media: crate::posts::post::MediaLimits,
 }
 
 impl Limits {
@@ -209,7 +209,7 @@ pub struct OwnStatus {
     pub in_reply_to_id: Option<String>,
     /// Empty for none.
     pub spoiler_text: String,
-    /// Plain text of the status's HTML (see [`crate::html::html_to_text`]). Mastodon's HTML
+    /// Plain text of the status's HTML (see [`crate::text::html::html_to_text`]). Mastodon's HTML
     /// drops a remote mention's domain, so `@alice@example.org` reads back as `@alice`.
     pub text: String,
     /// As the server reports it: `public`, `unlisted`, `private`, `direct`, or a value of its

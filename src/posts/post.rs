@@ -16,9 +16,9 @@ use toml::de::{DeTable, Deserializer};
 use toml::value::Datetime;
 use toml::Spanned;
 
-use crate::config::{is_language_code, normalize_hashtag, LongPosts, Visibility};
-use crate::diagnostic::{self, Diagnostic};
-use crate::markdown::markdown_to_text;
+use crate::posts::config::{is_language_code, normalize_hashtag, LongPosts, Visibility};
+use crate::posts::diagnostic::{self, Diagnostic};
+use crate::posts::markdown::markdown_to_text;
 
 /// Mastodon's `max_media_attachments`; GoToSocial allows more, but 4 is what every server takes.
 pub const MAX_MEDIA: usize = 4;
@@ -46,6 +46,15 @@ impl Default for MediaLimits {
 }
 
 impl MediaLimits {
+    /// The limits a server reports, where it reports them; Mastodon's defaults elsewhere.
+    pub fn from_sizes(image: Option<u64>, video: Option<u64>) -> MediaLimits {
+        let defaults = MediaLimits::default();
+        MediaLimits {
+            image_bytes: image.unwrap_or(defaults.image_bytes),
+            video_bytes: video.unwrap_or(defaults.video_bytes),
+        }
+    }
+
     /// The limit for `path`, by its name: video and audio take the video limit, the rest the
     /// image limit.
     pub fn for_file(&self, path: &Path) -> (u64, &'static str) {
@@ -174,7 +183,7 @@ pub struct PostContext<'a> {
     /// Dates and local times in front matter are in the schedule's zone.
     pub timezone: &'a TimeZone,
     pub alt_text_limit: usize,
-    /// What a media file is ([`crate::library::media_file`] on the real file system).
+    /// What a media file is ([`crate::posts::library::media_file`] on the real file system).
     pub media_file: &'a dyn Fn(&Path) -> MediaFile,
     pub media_limits: MediaLimits,
 }

@@ -10,7 +10,7 @@
 //!    The first part must be newer than the newest own status seen just before it was first
 //!    sent (ids grow with time), so neither an older identical status nor the local clock
 //!    can make a false match.
-//! 3. Retryable failures are retried ([`crate::retry::wait`]: the server's `Retry-After` /
+//! 3. Retryable failures are retried ([`crate::network::retry::wait`]: the server's `Retry-After` /
 //!    `X-RateLimit-Reset` capped at an hour, never less than the jittered backoff) until the
 //!    deadline; a post none of whose parts went out is then dropped (the slot is missed,
 //!    never posted late), while a thread already started is finished later. Sending never
@@ -29,14 +29,14 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::Clock;
-use crate::compose::Composed;
-use crate::post::Post;
-use crate::server::{Disposition, NewStatus, OwnStatus, Server, ServerError};
+use crate::daemon::clock::Clock;
+use crate::network::mastodon::{Disposition, NewStatus, OwnStatus, Server, ServerError};
+use crate::posts::post::Post;
 use crate::state::{
     FailedPost, IntentMedia, IntentPart, PostIntent, PostReason, Posted, State, StateError,
     StateStore,
 };
+use crate::text::compose::Composed;
 
 /// Points in the sending of a post where a test can stop the daemon dead, as a crash would.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +138,7 @@ pub fn new_intent(
         reason: spec.reason,
         category: post.category.clone(),
         started: now,
-        visibility: first.map_or(crate::config::Visibility::Public, |s| s.visibility),
+        visibility: first.map_or(crate::posts::config::Visibility::Public, |s| s.visibility),
         language: first.map(|s| s.language.clone()).filter(|l| !l.is_empty()),
         media: post
             .media
@@ -171,7 +171,7 @@ pub fn new_intent(
 
 /// What a post was fitted with, as a short stable string: a failed post is tried again when
 /// this changes (the limit was fixed, `long_posts` changed...).
-pub fn settings_fingerprint(settings: &crate::compose::FitSettings<'_>) -> String {
+pub fn settings_fingerprint(settings: &crate::text::compose::FitSettings<'_>) -> String {
     use sha2::Digest;
     let counter = settings.counter;
     let digest = sha2::Sha256::digest(format!(
@@ -467,7 +467,7 @@ impl Publisher<'_> {
         mut progress: Progress,
         deadline: Timestamp,
     ) -> Result<Outcome, StateError> {
-        let wait = crate::retry::wait(error.retry_after(), progress.attempt);
+        let wait = crate::network::retry::wait(error.retry_after(), progress.attempt);
         progress.attempt = progress.attempt.saturating_add(1);
         let token_refused = error.disposition() == Disposition::TokenRefused;
         let nothing_out = intent.parts.iter().all(|part| part.status_id.is_none());
@@ -547,7 +547,7 @@ impl Publisher<'_> {
     }
 
     /// Fails this version of the post without sending anything (it cannot be sent as
-    /// composed: [`crate::compose::Composed::unsendable`]).
+    /// composed: [`crate::text::compose::Composed::unsendable`]).
     pub fn refuse(
         &self,
         state: &mut State,

@@ -5,7 +5,7 @@
 //!   before, the config and `now`. In order: a mention already handled is ignored; the bot's
 //!   own account, accounts flagged `bot` (with `ignore_bots`), and, on the first start,
 //!   mentions older than `first_start_lookback` are recorded as skipped; then the reply is
-//!   composed ([`crate::reply`]): a "thanks!" to one of the bot's statuses gets none; last,
+//!   composed ([`crate::text::reply`]): a "thanks!" to one of the bot's statuses gets none; last,
 //!   the caps: `per_account_per_hour` and `per_hour` count the replies sent in the last hour
 //!   (from the state, so a restart does not reset them). A mention over a cap is recorded
 //!   as skipped, never queued for later: answering it hours later, in a burst, is what the
@@ -23,15 +23,15 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use rand::Rng;
 
-use crate::clock::Clock;
-use crate::config::MentionsConfig;
-use crate::publish::{halt, Checkpoint, Step, OWN_STATUSES_SEARCHED};
-use crate::reply::{compose_reply, Decision, NoReplyReason, Reply, ReplySettings};
-use crate::server::{Disposition, Mention, NewStatus, Server, ServerError};
+use crate::daemon::clock::Clock;
+use crate::daemon::publish::{halt, Checkpoint, Step, OWN_STATUSES_SEARCHED};
+use crate::network::mastodon::{Disposition, Mention, NewStatus, Server, ServerError};
+use crate::posts::config::MentionsConfig;
 use crate::state::{
     HandledMention, MentionOutcome, MentionsState, ReplyIntent, SkipReason, State, StateError,
     StateStore,
 };
+use crate::text::reply::{compose_reply, Decision, NoReplyReason, Reply, ReplySettings};
 
 /// How long the hourly caps look back.
 const CAP_WINDOW: SignedDuration = SignedDuration::from_hours(1);
@@ -353,7 +353,7 @@ impl Replier<'_> {
 
     fn defer(&self, error: &ServerError, attempt: u32) -> ReplyOutcome {
         ReplyOutcome::Deferred {
-            retry_in: crate::retry::wait(error.retry_after(), attempt),
+            retry_in: crate::network::retry::wait(error.retry_after(), attempt),
             token_refused: error.disposition() == Disposition::TokenRefused,
         }
     }

@@ -49,7 +49,6 @@
 //! is its trimmed count, and the prefix sum up to a cut point is never below the count of the
 //! piece before it (the composer never produces leading or trailing whitespace anyway).
 
-use serde::{Deserialize, Serialize};
 use unicode_segmentation::{GraphemeCursor, UnicodeSegmentation};
 
 /// What Mastodon charges for a URL unless the server says otherwise
@@ -67,16 +66,7 @@ const MAX_LABEL_LENGTH: usize = 63;
 /// More host labels than this: we stop analysing and count the URL conservatively.
 const MAX_LABELS: usize = 32;
 
-/// The server software whose counting rule applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Software {
-    Mastodon,
-    Gotosocial,
-    Pleroma,
-    Akkoma,
-    Generic,
-}
+pub use crate::posts::config::Software;
 
 /// What a piece of text is, for the purpose of "never cut inside it".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use reqwest::header::{HeaderMap, DATE, RETRY_AFTER};
 
-use crate::html::html_to_text;
-use crate::retry::MAX_SERVER_WAIT;
+use crate::network::retry::MAX_SERVER_WAIT;
+use crate::text::html::html_to_text;
 
 /// A request to the server failed. The token never appears in it: it only ever travels in the
 /// `Authorization` header, never in a URL, a body or a message.

@@ -14,8 +14,11 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::{self, Diagnostic};
-use crate::post::{parse_post, MediaFile, Post, PostContext};
+use crate::posts::config::Config;
+use crate::posts::diagnostic::{self, Diagnostic};
+use crate::posts::post::{
+    parse_post, MediaFile, MediaLimits, Post, PostContext, DEFAULT_ALT_TEXT_LIMIT,
+};
 
 /// The largest post file read: a LinkedIn-length post with its front matter is a few KB.
 pub const MAX_POST_FILE_BYTES: u64 = 1024 * 1024;
@@ -213,4 +216,16 @@ fn post_id(dir: &Path, path: &Path) -> Option<Result<String, ()>> {
         .map(|c| c.as_os_str().to_str().ok_or(()))
         .collect();
     Some(parts.map(|parts| parts.join("/")))
+}
+/// The posts of the configured folder, checked against the media size limits given.
+pub fn load_configured(config: &Config, media_limits: MediaLimits) -> Library {
+    let posts_dir = &config.posts.dir;
+    let context = PostContext {
+        posts_dir,
+        timezone: &config.schedule.timezone,
+        alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
+        media_file: &|path: &Path| media_file(posts_dir, path),
+        media_limits,
+    };
+    load_library(&context)
 }

@@ -6,9 +6,9 @@
 
 use serde_json::Value;
 
-use crate::compose::MIN_SANE_LIMIT;
-use crate::count::{Software, DEFAULT_CHARACTERS_RESERVED_PER_URL};
-use crate::post::MediaLimits;
+use crate::posts::post::MediaLimits;
+use crate::text::compose::MIN_SANE_LIMIT;
+use crate::text::count::{Software, DEFAULT_CHARACTERS_RESERVED_PER_URL};
 
 use super::Limits;
 
@@ -149,16 +149,7 @@ pub fn limits(
         description_limit: reported
             .description_limit
             .unwrap_or(DEFAULT_DESCRIPTION_LIMIT),
-        media: media_limits(reported.image_size_limit, reported.video_size_limit),
-    }
-}
-
-/// The media size limits: what the server reports, else Mastodon's defaults.
-pub fn media_limits(image: Option<u64>, video: Option<u64>) -> MediaLimits {
-    let defaults = MediaLimits::default();
-    MediaLimits {
-        image_bytes: image.unwrap_or(defaults.image_bytes),
-        video_bytes: video.unwrap_or(defaults.video_bytes),
+        media: MediaLimits::from_sizes(reported.image_size_limit, reported.video_size_limit),
     }
 }
 

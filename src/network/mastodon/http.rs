@@ -8,7 +8,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::token::Token;
+use crate::network::token::Token;
 
 use super::error::{kind_from_reqwest, kind_from_status, ErrorKind, Redactor, ServerError};
 

@@ -4,8 +4,15 @@
 //!
 //! The shape is mini-redis's purge task: one loop that `select!`s on "sleep until the
 //! next entry", "the plan changed" and "stop". Everything it decides comes from
-//! [`crate::plan`] (pure); sending is [`crate::publish`]; the state file is written by
+//! [`crate::plan`] (pure); sending is [`crate::daemon::publish`]; the state file is written by
 //! [`crate::state`] only.
+
+pub mod clock;
+pub mod logging;
+pub mod mentions;
+pub mod publish;
+pub mod systemd;
+pub mod watch;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -18,28 +25,43 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::{self, Clock};
-use crate::commands::check::load_with;
-use crate::commands::fit_settings;
-use crate::compose::compose;
-use crate::config::Config;
-use crate::count::Counter;
-use crate::library::Library;
-use crate::mentions::{decide, new_reply_intent, record, Policy, Replier, ReplyOutcome, Verdict};
+use crate::daemon::clock::Clock;
+use crate::daemon::mentions::{
+    decide, new_reply_intent, record, Policy, Replier, ReplyOutcome, Verdict,
+};
+use crate::daemon::publish::{
+    new_intent, settings_fingerprint, Checkpoint, IntentSpec, Outcome, Progress, Publisher,
+};
+use crate::daemon::systemd::Notifier;
+use crate::network::mastodon::{
+    ConnectError, Mention, MentionStream, Server, ServerOptions, StreamEvent,
+};
+use crate::network::retry::instant_after;
+use crate::network::token::{load_token, TokenError, TokenSources};
 use crate::plan::{
     plan, record_checked, record_entry, record_slot, seed_for, Entry, Missed, Plan, PlanInput,
 };
-use crate::post::MediaLimits;
-use crate::post::Post;
-use crate::publish::{
-    new_intent, settings_fingerprint, Checkpoint, IntentSpec, Outcome, Progress, Publisher,
-};
-use crate::reply::ReplySettings;
-use crate::retry::instant_after;
-use crate::server::{ConnectError, Mention, MentionStream, Server, ServerOptions, StreamEvent};
+use crate::posts::config::Config;
+use crate::posts::library::load_configured;
+use crate::posts::library::Library;
+use crate::posts::post::MediaLimits;
+use crate::posts::post::Post;
 use crate::state::{resolve_state_dir, MentionOutcome, PostReason, State, StateError, StateStore};
-use crate::systemd::Notifier;
-use crate::token::{load_token, TokenError, TokenSources};
+use crate::text::compose::compose;
+use crate::text::compose::fit_settings;
+use crate::text::count::Counter;
+use crate::text::reply::ReplySettings;
+
+/// Exit codes (product contract): 0 ok, 1 errors found or runtime failure, 2 usage
+/// (clap's own), 78 configuration error (sysexits EX_CONFIG, which systemd's
+/// `RestartPreventExitStatus=78` uses to stop restarting a misconfigured service).
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILURE: u8 = 1;
+    /// What clap exits with on a usage error; also used for an argument clap cannot check.
+    pub const USAGE: u8 = 2;
+    pub const CONFIG: u8 = 78;
+}
 
 /// `perennial run` flags.
 #[derive(Debug, Clone, Copy, Default)]
@@ -72,7 +94,7 @@ impl Environment {
             token_sources: TokenSources::from_env(None),
             state_directory: std::env::var_os("STATE_DIRECTORY"),
             notifier: Notifier::from_env(),
-            request_timeout: crate::server::DEFAULT_REQUEST_TIMEOUT,
+            request_timeout: crate::network::mastodon::DEFAULT_REQUEST_TIMEOUT,
             watch_files: true,
             checkpoint: None,
         }
@@ -130,9 +152,9 @@ impl RunError {
             RunError::Config(_)
             | RunError::Token(_)
             | RunError::NoToken
-            | RunError::TokenRefused { .. } => crate::cli::exit::CONFIG,
-            RunError::Connect(error) if error.is_configuration() => crate::cli::exit::CONFIG,
-            RunError::Connect(_) | RunError::State(_) => crate::cli::exit::FAILURE,
+            | RunError::TokenRefused { .. } => exit::CONFIG,
+            RunError::Connect(error) if error.is_configuration() => exit::CONFIG,
+            RunError::Connect(_) | RunError::State(_) => exit::FAILURE,
         }
     }
 }
@@ -334,7 +356,7 @@ async fn run_until_stopped(
     // Connecting warned about a limit below the floor already, naming where it came from;
     // a dry run does not connect.
     if daemon.server.is_none() {
-        if let Some(warning) = crate::compose::limit_warning(&daemon.counter()) {
+        if let Some(warning) = crate::text::compose::limit_warning(&daemon.counter()) {
             tracing::warn!("{warning}");
         }
     }
@@ -365,7 +387,7 @@ pub const CREDENTIAL_FILE_ENV_VAR: &str = "PERENNIAL_CREDENTIAL_FILE";
 /// ([`CREDENTIAL_FILE_ENV_VAR`]) and the token does come from the credential.
 fn credential_file(sources: &TokenSources) -> Option<PathBuf> {
     let dir = sources.credentials_directory.as_ref()?;
-    if !dir.join(crate::token::CREDENTIAL_NAME).exists() {
+    if !dir.join(crate::network::token::CREDENTIAL_NAME).exists() {
         return None;
     }
     std::env::var_os(CREDENTIAL_FILE_ENV_VAR)
@@ -380,7 +402,7 @@ fn token_fix(sources: &TokenSources, url: &str) -> String {
         let from_credential = sources
             .credentials_directory
             .as_ref()
-            .is_some_and(|dir| dir.join(crate::token::CREDENTIAL_NAME).exists());
+            .is_some_and(|dir| dir.join(crate::network::token::CREDENTIAL_NAME).exists());
         (!from_credential && sources.env_token.is_none())
             .then(|| sources.token_file.clone())
             .flatten()
@@ -476,14 +498,14 @@ pub fn load_config(path: &Path) -> Result<Config, RunError> {
 fn media_limits(config: &Config, state: &State, server: Option<&Server>) -> MediaLimits {
     match server {
         Some(server) => server.limits().media,
-        None => crate::commands::media_limits_seen(config, state.server.as_ref()),
+        None => crate::state::fit::media_limits_seen(config, state.server.as_ref()),
     }
 }
 
 /// Loads the posts, logging every problem (the good posts are used); media are checked
 /// against `media_limits` (the server's when connected).
 fn load_posts(config: &Config, media_limits: MediaLimits) -> Library {
-    let library = load_with(config, media_limits);
+    let library = load_configured(config, media_limits);
     for problem in &library.errors {
         tracing::error!("{problem}");
     }
@@ -520,7 +542,7 @@ struct Connecting {
 /// and refuses the token still fails the start (exit 78), before READY=1.
 async fn connect(
     options: ServerOptions,
-    token: crate::token::Token,
+    token: crate::network::token::Token,
     controls: &Controls,
     notifier: &Notifier,
     connecting: &mut Connecting,
@@ -538,7 +560,7 @@ async fn connect(
                 return Ok(Connected::Server(server));
             }
             Err(error) if error.retryable() => {
-                let wait = crate::retry::wait(error.retry_after(), connecting.attempt);
+                let wait = crate::network::retry::wait(error.retry_after(), connecting.attempt);
                 connecting.attempt += 1;
                 tracing::warn!(%error, wait_seconds = wait.as_secs(), "cannot reach the server; trying again");
                 notifier.status(&format!("waiting for the server: {error}"));
@@ -737,7 +759,9 @@ impl Daemon {
         match &self.server {
             Some(server) => server.limits().counter(),
             // A dry run fits as the offline commands do: for the server the daemon last saw.
-            None => crate::commands::offline_fit(&self.config, self.state.server.as_ref()).counter,
+            None => {
+                crate::state::fit::offline_fit(&self.config, self.state.server.as_ref()).counter
+            }
         }
     }
 
@@ -1009,7 +1033,7 @@ impl Daemon {
 
     async fn main_loop(
         &mut self,
-        watcher: &mut Option<crate::watch::ChangeWatcher>,
+        watcher: &mut Option<crate::daemon::watch::ChangeWatcher>,
     ) -> Result<(), RunError> {
         loop {
             if self.controls.shutdown.is_cancelled() {
@@ -1220,7 +1244,7 @@ impl Daemon {
                 self.token_accepted();
                 if let Some(run) = &mut self.mentions {
                     run.retry = None;
-                    let wait = crate::retry::backoff(run.refusals);
+                    let wait = crate::network::retry::backoff(run.refusals);
                     run.refusals = run.refusals.saturating_add(1);
                     run.paused_until = Some(instant_after(wait));
                     tracing::warn!(
@@ -1284,7 +1308,7 @@ impl Daemon {
             Ok(batch) => batch,
             Err(error) => {
                 // Backoff, no longer than `poll_every` unless the server asks for more.
-                let wait = crate::retry::wait(error.retry_after(), run.catch_up_failures);
+                let wait = crate::network::retry::wait(error.retry_after(), run.catch_up_failures);
                 let wait = match error.retry_after() {
                     Some(_) => wait,
                     None => wait.min(poll_every),
@@ -1620,7 +1644,7 @@ impl Daemon {
         &self,
         post: &Post,
         entry: &Entry,
-        composed: &crate::compose::Composed,
+        composed: &crate::text::compose::Composed,
         what: &str,
     ) {
         let heading = format!(
@@ -1635,8 +1659,13 @@ impl Daemon {
             composed.fit
         );
         let mut out = std::io::stdout().lock();
-        let _ =
-            crate::show::write_composed(&mut out, &heading, post, composed, self.counter().limit());
+        let _ = crate::commands::show::write_composed(
+            &mut out,
+            &heading,
+            post,
+            composed,
+            self.counter().limit(),
+        );
         let _ = writeln!(out, "---");
     }
 
@@ -1674,11 +1703,11 @@ impl Daemon {
     /// Starts watching the posts folder the config names now, and the config, replacing the
     /// watcher in `watcher`: a new watch after every reload follows a posts folder that was
     /// deleted and created again, swapped in by a rename, or moved by `[posts] dir`.
-    fn watch_files(&self, watcher: &mut Option<crate::watch::ChangeWatcher>) {
+    fn watch_files(&self, watcher: &mut Option<crate::daemon::watch::ChangeWatcher>) {
         if !self.watching {
             return;
         }
-        match crate::watch::watch(&self.config.posts.dir, &self.config_path) {
+        match crate::daemon::watch::watch(&self.config.posts.dir, &self.config_path) {
             Ok(new) => *watcher = Some(new),
             Err(error) => {
                 tracing::warn!(%error, "not watching for file changes");
@@ -1693,7 +1722,7 @@ impl Daemon {
     /// and `[state]`, which need a restart (a warning says so).
     fn reload(
         &mut self,
-        watcher: &mut Option<crate::watch::ChangeWatcher>,
+        watcher: &mut Option<crate::daemon::watch::ChangeWatcher>,
     ) -> Result<(), RunError> {
         // Every SIGHUP counted so far is covered by this reload, whatever woke it.
         let hangups = self.controls.hangups.load(Ordering::SeqCst);

@@ -299,15 +299,15 @@ mod tests {
     fn plain_lines_for_the_journal() {
         assert_eq!(
             plain_lines(false),
-            "WARN post{id=\"tips/a\"}: perennial::logging::tests: server \\x1b[31mbusy \
-             attempt=2\nINFO perennial::logging::tests: ready\nERROR perennial::logging::tests: \
+            "WARN post{id=\"tips/a\"}: perennial::daemon::logging::tests: server \\x1b[31mbusy \
+             attempt=2\nINFO perennial::daemon::logging::tests: ready\nERROR perennial::daemon::logging::tests: \
              the configuration has problems:\nconfig.toml:23:1: unknown field\n  hint: …\n"
         );
         assert_eq!(
             plain_lines(true),
-            "<4>WARN post{id=\"tips/a\"}: perennial::logging::tests: server \\x1b[31mbusy \
-             attempt=2\n<6>INFO perennial::logging::tests: ready\n<3>ERROR \
-             perennial::logging::tests: the configuration has problems:\n<3>config.toml:23:1: \
+            "<4>WARN post{id=\"tips/a\"}: perennial::daemon::logging::tests: server \\x1b[31mbusy \
+             attempt=2\n<6>INFO perennial::daemon::logging::tests: ready\n<3>ERROR \
+             perennial::daemon::logging::tests: the configuration has problems:\n<3>config.toml:23:1: \
              unknown field\n<3>  hint: …\n"
         );
     }

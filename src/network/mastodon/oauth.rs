@@ -18,7 +18,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::token::Token;
+use crate::network::token::Token;
 
 use super::error::{ConnectError, ErrorKind, Redactor, ServerError};
 use super::http::{client_builder, fetch, Api};

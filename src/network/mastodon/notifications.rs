@@ -59,7 +59,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{debug, error, info, warn};
 
-use crate::config::Visibility;
+use crate::posts::config::Visibility;
 
 use super::error::{kind_from_status, ErrorKind, ServerError};
 use super::Server;

@@ -19,14 +19,16 @@
 //!   most `grace` late; the others are reported as missed. Ad hoc posts more than `grace`
 //!   late are reported as missed too.
 
+pub mod schedule;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::{SignedDuration, Timestamp};
 use rand::{Rng, SeedableRng};
 
-use crate::config::ScheduleConfig;
-use crate::post::{Post, PostKind};
-use crate::schedule::{Slot, SlotClock};
+use crate::plan::schedule::{Slot, SlotClock};
+use crate::posts::config::ScheduleConfig;
+use crate::posts::post::{Post, PostKind};
 use crate::state::{PostReason, State};
 
 /// What the plan is made from.

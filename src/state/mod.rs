@@ -13,12 +13,14 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Visibility;
+use crate::posts::config::Visibility;
 
 pub use store::{
     resolve_state_dir, SaveStep, StateError, StateLock, StateStore, WriteSteps, STATE_FILE_NAME,
 };
 pub use upkeep::{follow_renames, prune, Pruned, Rename, KEPT_FOR};
+
+pub mod fit;
 
 /// The schema version this build writes. A file with a higher version is refused (it was
 /// written by a newer perennial); lower versions are migrated on read.
@@ -61,7 +63,7 @@ pub struct ServerSeen {
     /// `[server] url` at the time, without a trailing slash: offline commands use the rest only
     /// while the config still names this server.
     pub url: String,
-    pub software: crate::count::Software,
+    pub software: crate::text::count::Software,
     /// The server's own limit, before the config's `max_characters` override.
     pub max_characters: usize,
     pub characters_reserved_per_url: usize,
@@ -110,7 +112,7 @@ pub enum PostReason {
 #[serde(deny_unknown_fields)]
 pub struct Posted {
     pub post: String,
-    /// [`crate::post::Post::content_hash`] of the version that was sent.
+    /// [`crate::posts::post::Post::content_hash`] of the version that was sent.
     pub hash: String,
     /// The slot or `at` time it was planned for (the nominal time, before jitter).
     pub slot: Timestamp,
@@ -218,7 +220,7 @@ pub struct FailedPost {
     pub at: Timestamp,
     /// The server's message.
     pub message: String,
-    /// What the post was fitted with ([`crate::compose::FitSettings::fingerprint`]): a
+    /// What the post was fitted with ([`crate::text::compose::FitSettings::fingerprint`]): a
     /// failed post is tried again when its file or these change (say `max_characters` was
     /// fixed). `None` in entries written before this field: tried again once.
     #[serde(default)]
@@ -233,7 +235,7 @@ pub struct MentionsState {
     #[serde(default)]
     pub cursor: Option<String>,
     /// Mentions dealt with recently (answered or skipped), oldest first. Trimmed to what
-    /// duplicates and the hourly caps need (see `crate::mentions`).
+    /// duplicates and the hourly caps need (see `crate::daemon::mentions`).
     #[serde(default)]
     pub handled: Vec<HandledMention>,
     /// When the last catch-up that read every notification up to the server's newest

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::compose::{Composed, FitProblem};
-use crate::post::{Media, Post};
+use crate::posts::post::{Media, Post};
+use crate::text::compose::{Composed, FitProblem};
 
 /// One media file as it is uploaded with the first status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -15,7 +15,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use rand::{Rng, SeedableRng};
 
-use crate::config::{Blackout, ScheduleConfig, Slots};
+use crate::posts::config::{Blackout, ScheduleConfig, Slots};
 
 /// One posting slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,0 +1,4 @@
+//! Layer 5, networks.
+pub mod mastodon;
+pub mod retry;
+pub mod token;
