@@ -43,7 +43,7 @@ use crate::posts::post::{
 use crate::text::compose::{self as composer, Composed, Fit, FitProblem, FitSettings};
 use crate::text::count::{Counter, Software};
 use crate::text::html::html_to_text;
-use crate::text::reply::{compose_reply, mention_text, Decision, NoReplyReason, ReplySettings};
+use crate::text::reply::{compose_reply, mention_words, Decision, NoReplyReason, ReplySettings};
 
 /// Separates the fields of a structured input (`compose`, `mention`): U+001E RECORD SEPARATOR.
 pub const FIELD_SEPARATOR: char = '\u{1e}';
@@ -375,7 +375,7 @@ pub fn mention(data: &[u8]) {
         !text.contains(['\r', '\t', '\u{c}', '\0']),
         "raw whitespace or NUL in {text:?}"
     );
-    let words = mention_text(html);
+    let words = mention_words(&text);
     assert_eq!(words.trim(), words);
     check_html_model(html);
 
@@ -402,7 +402,7 @@ fn plain_mention(acct: &str, html: &str, visibility: Visibility) -> Mention {
         notification_id: "n1".into(),
         created_at: Timestamp::UNIX_EPOCH,
         status_id: "s1".into(),
-        content_html: html.into(),
+        text: html_to_text(html),
         spoiler_text: String::new(),
         visibility,
         in_reply_to_id: None,

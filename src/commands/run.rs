@@ -1,19 +1,22 @@
 //! `perennial run` (the daemon) and `perennial post POST` (one post now, through the same
 //! exactly-once path): the tokio runtime, logging and signals around [`crate::daemon`].
 
+use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use jiff::SignedDuration;
 use tokio_util::sync::CancellationToken;
 
 use crate::commands::cli::{exit, PostArgs, RunArgs};
+use crate::commands::show::write_composed;
 use crate::daemon::clock::{Clock, SystemClock};
 use crate::daemon::publish::{
     new_intent, settings_fingerprint, IntentSpec, Outcome, Progress, Publisher,
 };
-use crate::daemon::{self, Controls, Environment, RunError, RunOptions};
-use crate::network::mastodon::{Server, ServerOptions};
+use crate::daemon::{self, Controls, Environment, Printer, Report, RunError, RunOptions};
 use crate::network::token::load_token;
+use crate::network::ServerOptions;
 use crate::state::PostReason;
 use crate::text::compose::compose;
 use crate::text::compose::fit_settings;
@@ -41,7 +44,14 @@ pub fn run(config_path: &Path, args: &RunArgs) -> u8 {
             tracing::error!(%error, "cannot listen for signals");
             return exit::FAILURE;
         }
-        match daemon::run(config_path, options, Environment::from_process(), controls).await {
+        match daemon::run(
+            config_path,
+            options,
+            Environment::from_process(Arc::new(Stdout)),
+            controls,
+        )
+        .await
+        {
             Ok(()) => {
                 tracing::info!("stopped");
                 exit::OK
@@ -139,7 +149,7 @@ async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
     let store = crate::state::fit::open_state(&config);
     let _lock = store.lock()?;
     let mut state = store.load()?.unwrap_or_default();
-    let server = Server::connect(ServerOptions::from_config(&config.server), token).await?;
+    let server = crate::network::connect(ServerOptions::from_config(&config.server), token).await?;
     let clock = SystemClock;
     // What was learnt of the server, for `preview`, `check` and `queue` (as the daemon keeps
     // it); saved with the intent below, or by the refusal.
@@ -152,7 +162,7 @@ async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
         return Ok(exit::FAILURE);
     }
     let publisher = Publisher {
-        server: &server,
+        network: server.as_ref(),
         store: &store,
         clock: &clock,
         shutdown: &shutdown,
@@ -267,4 +277,26 @@ fn cancel_on_terminate(shutdown: &CancellationToken) -> std::io::Result<()> {
         shutdown.cancel();
     });
     Ok(())
+}
+
+/// Prints a dry run's reports on standard output: sentences as they are, posts through the
+/// printer `preview` uses, replies as their text; each post or reply ends with `---`.
+pub struct Stdout;
+
+impl Printer for Stdout {
+    fn show(&self, report: Report<'_>) {
+        // A closed stdout (e.g. `| head`) is not worth a panic.
+        let mut out = std::io::stdout().lock();
+        let _ = match report {
+            Report::Note(line) => writeln!(out, "{line}"),
+            Report::Post {
+                heading,
+                post,
+                composed,
+                limit,
+            } => write_composed(&mut out, &heading, post, composed, limit)
+                .and_then(|()| writeln!(out, "---")),
+            Report::Reply { heading, text } => writeln!(out, "{heading}\n{text}\n---"),
+        };
+    }
 }

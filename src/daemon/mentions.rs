@@ -1,199 +1,20 @@
-//! Answering mentions: which ones get a reply (guards and caps, pure), and sending a reply
-//! at most once across crashes and restarts (README.md, "Answering mentions").
-//!
-//! * **Who gets a reply** is [`decide`], a pure function of the mention, what was handled
-//!   before, the config and `now`. In order: a mention already handled is ignored; the bot's
-//!   own account, accounts flagged `bot` (with `ignore_bots`), and, on the first start,
-//!   mentions older than `first_start_lookback` are recorded as skipped; then the reply is
-//!   composed ([`crate::text::reply`]): a "thanks!" to one of the bot's statuses gets none; last,
-//!   the caps: `per_account_per_hour` and `per_hour` count the replies sent in the last hour
-//!   (from the state, so a restart does not reset them). A mention over a cap is recorded
-//!   as skipped, never queued for later: answering it hours later, in a burst, is what the
-//!   caps are there to prevent.
-//! * **At most once**: every mention dealt with is recorded in `state.mentions.handled`; a
-//!   reply's intent (its exact text and an idempotency key) is saved before it is sent, and
-//!   an intent found on start-up is resolved by looking for a status of ours that replies to
-//!   the mention before anything is sent again ([`Replier::resume`]).
-//! * **Never missed**: the catch-up cursor only moves past mentions that were dealt with;
-//!   the daemon pages forward from it on start, after every stream reconnect and every
-//!   `poll_every`, so a mention that came while the stream was down is read then.
+//! Sending a reply to a mention at most once across crashes and restarts, through the
+//! exactly-once engine ([`crate::daemon::engine`]); which mentions get one, and what is
+//! remembered, is decided in [`crate::plan::mentions`] (pure).
 
 use std::time::Duration;
 
-use jiff::{SignedDuration, Timestamp};
-use rand::Rng;
+use jiff::SignedDuration;
 
 use crate::daemon::clock::Clock;
-use crate::daemon::publish::{halt, Checkpoint, Step, OWN_STATUSES_SEARCHED};
-use crate::network::mastodon::{Disposition, Mention, NewStatus, Server, ServerError};
-use crate::posts::config::MentionsConfig;
-use crate::state::{
-    HandledMention, MentionOutcome, MentionsState, ReplyIntent, SkipReason, State, StateError,
-    StateStore,
-};
-use crate::text::reply::{compose_reply, Decision, NoReplyReason, Reply, ReplySettings};
+use crate::daemon::engine::{At, Checkpoint, Engine, Intent, Part, Step};
+use crate::network::{Disposition, Lookup, Network, NewStatus, ServerError};
+use crate::plan::mentions::record;
+use crate::state::{MentionOutcome, ReplyIntent, SkipReason, State, StateError, StateStore};
 
-/// How long the hourly caps look back.
-const CAP_WINDOW: SignedDuration = SignedDuration::from_hours(1);
-/// A safety valve on the size of `handled` (and so of the state file), whatever happens to
-/// the catch-up: the oldest entries beyond it go first.
-pub const MAX_HANDLED: usize = 5_000;
 /// A reply whose intent is older than this when it can finally be sent is dropped: an
 /// answer a day late is noise.
 const REPLY_EXPIRES: SignedDuration = SignedDuration::from_hours(24);
-
-/// What to do with one mention.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// Dealt with before (by the stream and now by the catch-up, or by an earlier run).
-    AlreadyHandled,
-    /// Recorded, not answered.
-    Skip(SkipReason),
-    /// Send this reply.
-    Answer(Reply),
-}
-
-/// The rules [`decide`] applies.
-#[derive(Debug, Clone, Copy)]
-pub struct Policy<'a> {
-    pub config: &'a MentionsConfig,
-    pub reply: ReplySettings<'a>,
-    /// The bot's own account: its mentions of itself are never answered.
-    pub bot_account_id: &'a str,
-    /// The first start: no cursor was ever saved, so old mentions are recorded, not answered.
-    pub first_start: bool,
-}
-
-/// Decides what to do with `mention`. Pure.
-pub fn decide(
-    mention: &Mention,
-    state: &MentionsState,
-    policy: &Policy<'_>,
-    now: Timestamp,
-) -> Verdict {
-    if is_handled(state, &mention.notification_id)
-        || state
-            .pending
-            .as_ref()
-            .is_some_and(|intent| intent.notification == mention.notification_id)
-    {
-        return Verdict::AlreadyHandled;
-    }
-    if mention.account_id == policy.bot_account_id {
-        return Verdict::Skip(SkipReason::Own);
-    }
-    if mention.bot && policy.config.ignore_bots {
-        return Verdict::Skip(SkipReason::Bot);
-    }
-    if policy.first_start && mention.created_at < now - policy.config.first_start_lookback {
-        return Verdict::Skip(SkipReason::TooOld);
-    }
-    let reply = match compose_reply(mention, &policy.reply) {
-        Decision::Reply(reply) => reply,
-        Decision::NoReply(NoReplyReason::ReplyWithoutTopic) => {
-            return Verdict::Skip(SkipReason::NothingAsked)
-        }
-        Decision::NoReply(NoReplyReason::NothingFits) => {
-            return Verdict::Skip(SkipReason::NothingFits)
-        }
-        Decision::NoReply(NoReplyReason::UnusableAcct) => {
-            return Verdict::Skip(SkipReason::UnusableAcct)
-        }
-    };
-    if replies_since(state, now - CAP_WINDOW, Some(&mention.acct))
-        >= policy.config.per_account_per_hour as usize
-    {
-        return Verdict::Skip(SkipReason::AccountCap);
-    }
-    if replies_since(state, now - CAP_WINDOW, None) >= policy.config.per_hour as usize {
-        return Verdict::Skip(SkipReason::HourCap);
-    }
-    Verdict::Answer(reply)
-}
-
-/// Whether the notification was dealt with already.
-pub fn is_handled(state: &MentionsState, notification_id: &str) -> bool {
-    // Newest last: a duplicate is almost always recent.
-    state
-        .handled
-        .iter()
-        .rev()
-        .any(|handled| handled.notification == notification_id)
-}
-
-/// Replies attempted since `since` (sent, or refused by the server: a refused attempt is a
-/// POST all the same, and a server refusing every reply must not be asked thousands of
-/// times an hour), to `acct` only when given.
-pub fn replies_since(state: &MentionsState, since: Timestamp, acct: Option<&str>) -> usize {
-    state
-        .handled
-        .iter()
-        .rev()
-        .take_while(|handled| handled.at >= since)
-        .filter(|handled| {
-            matches!(
-                handled.outcome,
-                MentionOutcome::Replied { .. }
-                    | MentionOutcome::Skipped {
-                        reason: SkipReason::Refused
-                    }
-            )
-        })
-        .filter(|handled| acct.is_none_or(|acct| handled.acct == acct))
-        .count()
-}
-
-/// Records what was done with a mention, and trims what is no longer needed.
-pub fn record(
-    state: &mut MentionsState,
-    notification: &str,
-    status: &str,
-    acct: &str,
-    outcome: MentionOutcome,
-    now: Timestamp,
-) {
-    state.handled.push(HandledMention {
-        notification: notification.to_string(),
-        status: status.to_string(),
-        acct: acct.to_string(),
-        at: now,
-        outcome,
-    });
-    trim(state, now);
-}
-
-/// Drops the entries of `handled` that can no longer matter: behind the cursor (dealt with
-/// before the last complete catch-up began) and older than the caps' hour. Beyond
-/// [`MAX_HANDLED`], the oldest go regardless.
-pub fn trim(state: &mut MentionsState, now: Timestamp) {
-    if let Some(caught_up) = state.caught_up {
-        let cutoff = caught_up.min(now - CAP_WINDOW);
-        let keep_from = state
-            .handled
-            .iter()
-            .position(|handled| handled.at >= cutoff)
-            .unwrap_or(state.handled.len());
-        state.handled.drain(..keep_from);
-    }
-    if state.handled.len() > MAX_HANDLED {
-        let excess = state.handled.len() - MAX_HANDLED;
-        state.handled.drain(..excess);
-    }
-}
-
-/// A new reply intent for `reply` to `mention`.
-pub fn new_reply_intent(mention: &Mention, reply: &Reply, now: Timestamp) -> ReplyIntent {
-    let key: u128 = rand::rng().random();
-    ReplyIntent {
-        notification: mention.notification_id.clone(),
-        status: mention.status_id.clone(),
-        acct: mention.acct.clone(),
-        text: reply.text.clone(),
-        visibility: reply.visibility,
-        idempotency_key: format!("perennial-reply-{key:032x}"),
-        started: now,
-    }
-}
 
 /// How sending a reply ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,7 +36,7 @@ pub enum ReplyOutcome {
 
 /// Sends replies: one at a time, each recorded before and after.
 pub struct Replier<'a> {
-    pub server: &'a Server,
+    pub network: &'a dyn Network,
     pub store: &'a StateStore,
     pub clock: &'a dyn Clock,
     pub checkpoint: Option<&'a Checkpoint>,
@@ -224,6 +45,14 @@ pub struct Replier<'a> {
 }
 
 impl Replier<'_> {
+    fn engine(&self) -> Engine<'_> {
+        Engine {
+            network: self.network,
+            store: self.store,
+            checkpoint: self.checkpoint,
+        }
+    }
+
     /// Saves `intent` as pending, then sends it.
     pub async fn send(
         &self,
@@ -232,9 +61,7 @@ impl Replier<'_> {
         attempt: u32,
     ) -> Result<ReplyOutcome, StateError> {
         debug_assert!(state.mentions.pending.is_none(), "one reply in flight");
-        state.mentions.pending = Some(intent);
-        self.store.save(state)?;
-        halt(self.checkpoint, Step::ReplyIntentSaved).await;
+        self.engine().begin(state, &self.delivery(intent)).await?;
         self.send_pending(state, false, attempt).await
     }
 
@@ -248,6 +75,13 @@ impl Replier<'_> {
         self.send_pending(state, true, attempt).await
     }
 
+    fn delivery(&self, intent: ReplyIntent) -> ReplyDelivery<'_> {
+        ReplyDelivery {
+            intent,
+            language: self.language,
+        }
+    }
+
     async fn send_pending(
         &self,
         state: &mut State,
@@ -257,45 +91,36 @@ impl Replier<'_> {
         let Some(intent) = state.mentions.pending.clone() else {
             return Ok(ReplyOutcome::Dropped);
         };
-        if look_first {
-            match self.find_sent(&intent).await {
-                Ok(Some(status_id)) => {
-                    tracing::info!(acct = %intent.acct, status = %status_id, "found the reply already posted; not sending it again");
-                    return self.finish(state, &intent, MentionOutcome::Replied { status_id });
-                }
-                Ok(None) => {}
-                Err(error) => return Ok(self.defer(&error, attempt)),
-            }
+        let expired = self.clock.now() > intent.started + REPLY_EXPIRES;
+        if expired && !look_first {
+            return self.expire(state, &intent);
         }
-        let now = self.clock.now();
-        if now > intent.started + REPLY_EXPIRES {
-            tracing::warn!(acct = %intent.acct, started = %intent.started, "a reply could not be sent for a day; dropping it");
-            return self.drop_intent(state, &intent, SkipReason::TooOld);
+        let mut delivery = self.delivery(intent.clone());
+        if expired {
+            // Looked for, never sent: a reply a day late is noise.
+            return match self.engine().find(&delivery, 0).await {
+                Ok(Some(status_id)) => self.found(state, &intent, status_id),
+                Ok(None) => self.expire(state, &intent),
+                Err(error) => Ok(self.defer(&error, attempt)),
+            };
         }
-        let status = NewStatus {
-            language: self.language.map(str::to_string),
-            in_reply_to_id: Some(intent.status.clone()),
-            idempotency_key: Some(intent.idempotency_key.clone()),
-            ..NewStatus::new(intent.text.clone(), intent.visibility)
-        };
-        match self.server.post_status(&status).await {
-            Ok(posted) => {
-                halt(self.checkpoint, Step::ReplyAccepted).await;
-                tracing::info!(acct = %intent.acct, status = %posted.id, "replied to a mention");
-                self.finish(
-                    state,
-                    &intent,
-                    MentionOutcome::Replied {
-                        status_id: posted.id,
-                    },
-                )
+        match self
+            .engine()
+            .part(state, &mut delivery, 0, look_first, &[])
+            .await?
+        {
+            Part::Found(status_id) => self.found(state, &intent, status_id),
+            Part::Sent(status_id) => {
+                tracing::info!(acct = %intent.acct, status = %status_id, "replied to a mention");
+                self.finish(state, &intent, MentionOutcome::Replied { status_id })
             }
-            Err(error) if error.disposition() == Disposition::Invalid => {
+            Part::LookFailed(error) => Ok(self.defer(&error, attempt)),
+            Part::SendFailed(error) if error.disposition() == Disposition::Invalid => {
                 tracing::error!(%error, acct = %intent.acct, "the server refused the reply; the mention stays unanswered");
                 self.drop_intent(state, &intent, SkipReason::Refused)?;
                 Ok(ReplyOutcome::Refused)
             }
-            Err(error) => {
+            Part::SendFailed(error) => {
                 // After an uncertain failure the next try looks first (resume does).
                 if error.disposition() != Disposition::TokenRefused {
                     tracing::warn!(%error, acct = %intent.acct, "the reply could not be sent; trying again later");
@@ -305,15 +130,19 @@ impl Replier<'_> {
         }
     }
 
-    /// Our status that replies to the mention, if any: only a reply of ours to this very
-    /// status can match, so no time (and no local clock) is involved.
-    async fn find_sent(&self, intent: &ReplyIntent) -> Result<Option<String>, ServerError> {
-        let statuses = self.server.own_statuses(OWN_STATUSES_SEARCHED).await?;
-        Ok(statuses
-            .iter()
-            // Newest first: the oldest reply is the one that counts.
-            .rfind(|status| status.in_reply_to_id.as_deref() == Some(intent.status.as_str()))
-            .map(|status| status.id.clone()))
+    fn found(
+        &self,
+        state: &mut State,
+        intent: &ReplyIntent,
+        status_id: String,
+    ) -> Result<ReplyOutcome, StateError> {
+        tracing::info!(acct = %intent.acct, status = %status_id, "found the reply already posted; not sending it again");
+        self.finish(state, intent, MentionOutcome::Replied { status_id })
+    }
+
+    fn expire(&self, state: &mut State, intent: &ReplyIntent) -> Result<ReplyOutcome, StateError> {
+        tracing::warn!(acct = %intent.acct, started = %intent.started, "a reply could not be sent for a day; dropping it");
+        self.drop_intent(state, intent, SkipReason::TooOld)
     }
 
     fn drop_intent(
@@ -355,6 +184,54 @@ impl Replier<'_> {
         ReplyOutcome::Deferred {
             retry_in: crate::network::retry::wait(error.retry_after(), attempt),
             token_refused: error.disposition() == Disposition::TokenRefused,
+        }
+    }
+}
+
+/// A reply as the engine sends it: one part, answering the mention's status, in the replies'
+/// `language`. Only a status of ours replying to that very status can be it, so it is
+/// recognised by that alone (no text, no clock).
+pub struct ReplyDelivery<'a> {
+    pub intent: ReplyIntent,
+    pub language: Option<&'a str>,
+}
+
+impl Intent for ReplyDelivery<'_> {
+    fn status(&self, _index: usize, _media_ids: &[String]) -> NewStatus {
+        let intent = &self.intent;
+        NewStatus {
+            language: self.language.map(str::to_string),
+            in_reply_to_id: Some(intent.status.clone()),
+            idempotency_key: Some(intent.idempotency_key.clone()),
+            ..NewStatus::new(intent.text.clone(), intent.visibility)
+        }
+    }
+
+    fn lookup(&self, _index: usize) -> Lookup<'_> {
+        Lookup {
+            text: None,
+            in_reply_to: Some(self.intent.status.as_str()),
+            after: None,
+            not_before: None,
+        }
+    }
+
+    /// The user records the outcome itself ([`Replier::finish`]), in the same save.
+    fn record(&mut self, _index: usize, _id: &str) {}
+
+    fn keep(&self, state: &mut State) {
+        state.mentions.pending = Some(self.intent.clone());
+    }
+
+    fn saves_each_part(&self) -> bool {
+        false
+    }
+
+    fn step(&self, at: At) -> Option<Step> {
+        match at {
+            At::Saved => Some(Step::ReplyIntentSaved),
+            At::Accepted(_) => Some(Step::ReplyAccepted),
+            At::Before(_) | At::Recorded(_) => None,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! [`crate::state`] only.
 
 pub mod clock;
+pub mod engine;
 pub mod logging;
 pub mod mentions;
 pub mod publish;
@@ -15,7 +16,6 @@ pub mod systemd;
 pub mod watch;
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,18 +26,16 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::daemon::clock::Clock;
-use crate::daemon::mentions::{
-    decide, new_reply_intent, record, Policy, Replier, ReplyOutcome, Verdict,
-};
+use crate::daemon::engine::Checkpoint;
+use crate::daemon::mentions::{Replier, ReplyOutcome};
 use crate::daemon::publish::{
-    new_intent, settings_fingerprint, Checkpoint, IntentSpec, Outcome, Progress, Publisher,
+    new_intent, settings_fingerprint, IntentSpec, Outcome, Progress, Publisher,
 };
 use crate::daemon::systemd::Notifier;
-use crate::network::mastodon::{
-    ConnectError, Mention, MentionStream, Server, ServerOptions, StreamEvent,
-};
 use crate::network::retry::instant_after;
 use crate::network::token::{load_token, TokenError, TokenSources};
+use crate::network::{ConnectError, Mention, MentionStream, Network, ServerOptions, StreamEvent};
+use crate::plan::mentions::{decide, new_reply_intent, record, Policy, Verdict};
 use crate::plan::{
     plan, record_checked, record_entry, record_slot, seed_for, Entry, Missed, Plan, PlanInput,
 };
@@ -72,6 +70,29 @@ pub struct RunOptions {
     pub once: bool,
 }
 
+/// What a dry run shows people. The daemon reports values; the command that runs it prints
+/// them (`crate::commands::run`, through the printer `preview` uses), so nothing under
+/// `daemon/` writes to standard output.
+#[derive(Debug)]
+pub enum Report<'a> {
+    /// A sentence: what the dry run does, or would do.
+    Note(String),
+    /// A post, whole, as it would go out now (or next).
+    Post {
+        heading: String,
+        post: &'a Post,
+        composed: &'a crate::text::compose::Composed,
+        limit: usize,
+    },
+    /// A reply it would send.
+    Reply { heading: String, text: &'a str },
+}
+
+/// Where [`Report`]s go.
+pub trait Printer: Send + Sync {
+    fn show(&self, report: Report<'_>);
+}
+
 /// Everything the daemon takes from its surroundings, so tests can supply their own.
 pub struct Environment {
     pub clock: Arc<dyn Clock>,
@@ -84,11 +105,14 @@ pub struct Environment {
     /// arrive from another thread, in real time).
     pub watch_files: bool,
     pub checkpoint: Option<Checkpoint>,
+    /// Where a dry run's reports go.
+    pub printer: Arc<dyn Printer>,
 }
 
 impl Environment {
-    /// The real surroundings: system clock, environment variables, `NOTIFY_SOCKET`.
-    pub fn from_process() -> Environment {
+    /// The real surroundings: system clock, environment variables, `NOTIFY_SOCKET`; dry-run
+    /// reports go to `printer`.
+    pub fn from_process(printer: Arc<dyn Printer>) -> Environment {
         Environment {
             clock: Arc::new(clock::SystemClock),
             token_sources: TokenSources::from_env(None),
@@ -97,6 +121,7 @@ impl Environment {
             request_timeout: crate::network::mastodon::DEFAULT_REQUEST_TIMEOUT,
             watch_files: true,
             checkpoint: None,
+            printer,
         }
     }
 }
@@ -301,10 +326,11 @@ async fn run_until_stopped(
         // A dry run with a token reads mentions (and the server's limits) to show the
         // replies it would send; it never waits for an unreachable server.
         (Some(token), true) if config.mentions.enabled => {
-            match Server::connect(server_options(&config), token.clone()).await {
+            match crate::network::connect(server_options(&config), token.clone()).await {
                 Ok(server) => Some(server),
                 Err(error) => {
-                    println!("dry run: mentions are off: {error}");
+                    env.printer
+                        .show(Report::Note(format!("dry run: mentions are off: {error}")));
                     None
                 }
             }
@@ -312,20 +338,24 @@ async fn run_until_stopped(
         _ => None,
     };
     if options.dry_run {
-        println!("dry run: nothing is sent and the state file is not written");
+        let note = |line: &str| env.printer.show(Report::Note(line.to_string()));
+        note("dry run: nothing is sent and the state file is not written");
         if !config.mentions.enabled {
-            println!("dry run: mentions are off ([mentions] enabled = false)");
+            note("dry run: mentions are off ([mentions] enabled = false)");
         } else if token.is_none() {
-            println!("dry run: mentions are off: no access token (with one, the replies it would send are printed)");
+            note("dry run: mentions are off: no access token (with one, the replies it would send are printed)");
         } else if server.is_some() {
-            println!("dry run: reading mentions; the replies it would send are printed");
+            note("dry run: reading mentions; the replies it would send are printed");
         }
     }
-    let library = load_posts(&config, media_limits(&config, &state, server.as_ref()));
+    let library = load_posts(&config, media_limits(&config, &state, server.as_deref()));
     let mentions = match &server {
-        Some(server) if config.mentions.enabled => {
-            Some(MentionsRun::start(server, &state, &options, &controls))
-        }
+        Some(server) if config.mentions.enabled => Some(MentionsRun::start(
+            server.as_ref(),
+            &state,
+            &options,
+            &controls,
+        )),
         _ => None,
     };
     let mut daemon = Daemon {
@@ -347,6 +377,7 @@ async fn run_until_stopped(
         notifier: env.notifier.clone(),
         controls: controls.clone(),
         checkpoint: env.checkpoint.clone(),
+        printer: env.printer.clone(),
         given_up: Vec::new(),
         mentions,
         reloaded,
@@ -495,7 +526,7 @@ pub fn load_config(path: &Path) -> Result<Config, RunError> {
 }
 
 /// The media size limits: the server's when connected, else as the daemon last saw it.
-fn media_limits(config: &Config, state: &State, server: Option<&Server>) -> MediaLimits {
+fn media_limits(config: &Config, state: &State, server: Option<&dyn Network>) -> MediaLimits {
     match server {
         Some(server) => server.limits().media,
         None => crate::state::fit::media_limits_seen(config, state.server.as_ref()),
@@ -520,7 +551,7 @@ fn load_posts(config: &Config, media_limits: MediaLimits) -> Library {
 
 /// How connecting ended: connected, told to stop, or asked to reload first.
 enum Connected {
-    Server(Server),
+    Server(Arc<dyn Network>),
     Stopped,
     Reload,
 }
@@ -548,7 +579,7 @@ async fn connect(
     connecting: &mut Connecting,
 ) -> Result<Connected, ConnectError> {
     loop {
-        match Server::connect(options.clone(), token.clone()).await {
+        match crate::network::connect(options.clone(), token.clone()).await {
             Ok(server) => {
                 let limits = server.limits();
                 tracing::info!(
@@ -666,12 +697,13 @@ struct Daemon {
     state: State,
     store: StateStore,
     /// `None` in a dry run.
-    server: Option<Server>,
+    server: Option<Arc<dyn Network>>,
     options: RunOptions,
     clock: Arc<dyn Clock>,
     notifier: Notifier,
     controls: Controls,
     checkpoint: Option<Checkpoint>,
+    printer: Arc<dyn Printer>,
     /// Entries given up in this run (server unreachable until their deadline): not tried
     /// again while they are still within `grace`.
     given_up: Vec<(Option<String>, Timestamp)>,
@@ -723,7 +755,7 @@ struct MentionsRun {
 impl MentionsRun {
     /// Starts answering mentions: the stream (not with `--once`) and a catch-up at once.
     fn start(
-        server: &Server,
+        server: &dyn Network,
         state: &State,
         options: &RunOptions,
         controls: &Controls,
@@ -797,7 +829,7 @@ impl Daemon {
 
     fn replier(&self) -> Option<Replier<'_>> {
         Some(Replier {
-            server: self.server.as_ref()?,
+            network: self.server.as_deref()?,
             store: &self.store,
             clock: self.clock.as_ref(),
             checkpoint: self.checkpoint.as_ref(),
@@ -807,7 +839,7 @@ impl Daemon {
 
     fn publisher(&self) -> Option<Publisher<'_>> {
         Some(Publisher {
-            server: self.server.as_ref()?,
+            network: self.server.as_deref()?,
             store: &self.store,
             clock: self.clock.as_ref(),
             shutdown: &self.controls.shutdown,
@@ -830,7 +862,7 @@ impl Daemon {
             return Ok(());
         };
         if self.options.dry_run {
-            println!("dry run: a post is in flight from an earlier run ({}); the daemon would check it first", pending.post);
+            self.note(format!("dry run: a post is in flight from an earlier run ({}); the daemon would check it first", pending.post));
             return Ok(());
         }
         let key = (Some(pending.post.clone()), pending.slot, pending.reason);
@@ -1168,10 +1200,10 @@ impl Daemon {
             return Ok(());
         };
         if self.options.dry_run {
-            println!(
+            self.note(format!(
                 "dry run: a reply to @{} is in flight from an earlier run; the daemon would check it first",
                 pending.acct
-            );
+            ));
             return Ok(());
         }
         let Some(run) = &mut self.mentions else {
@@ -1421,14 +1453,15 @@ impl Daemon {
         if self.options.dry_run {
             let zone = self.config.schedule.timezone.clone();
             let at = now.to_zoned(zone).strftime("%a %Y-%m-%d %H:%M %Z");
-            println!(
-                "[{at}] would reply to @{} ({}, in reply to status {}):",
-                mention.acct,
-                reply.visibility.as_str(),
-                mention.status_id
-            );
-            println!("{}", reply.text);
-            println!("---");
+            self.printer.show(Report::Reply {
+                heading: format!(
+                    "[{at}] would reply to @{} ({}, in reply to status {}):",
+                    mention.acct,
+                    reply.visibility.as_str(),
+                    mention.status_id
+                ),
+                text: &reply.text,
+            });
             record(
                 &mut self.state.mentions,
                 &mention.notification_id,
@@ -1487,7 +1520,7 @@ impl Daemon {
         } else if self.announced.is_none() {
             self.print_dry_run_start(ahead);
         } else {
-            println!("{line}");
+            self.note(line.clone());
         }
         self.announced = Some(line);
     }
@@ -1495,7 +1528,7 @@ impl Daemon {
     /// A dry run's start: the next post exactly as it will go out, then the plan after it.
     fn print_dry_run_start(&self, ahead: &[&Entry]) {
         let Some(next) = ahead.first() else {
-            println!("nothing planned");
+            self.note("nothing planned".to_string());
             return;
         };
         match self.post_of(next) {
@@ -1503,13 +1536,13 @@ impl Daemon {
                 let composed = compose(post, &fit_settings(&self.config, &self.counter()));
                 self.print_dry_run(post, next, &composed, "next:");
             }
-            None => println!(
+            None => self.note(format!(
                 "next: an empty slot at {} (nothing eligible)",
                 self.local_time(next.at)
-            ),
+            )),
         }
         if ahead.len() > 1 {
-            println!("then:");
+            self.note("then:".to_string());
         }
         for entry in &ahead[1..] {
             let what = match self.post_of(entry) {
@@ -1519,12 +1552,12 @@ impl Daemon {
                 }
                 None => "an empty slot (nothing eligible)".to_string(),
             };
-            println!("  {}  {what}", self.local_time(entry.at));
+            self.note(format!("  {}  {what}", self.local_time(entry.at)));
         }
         if self.options.once {
-            println!("(--once: nothing is due now)");
+            self.note("(--once: nothing is due now)".to_string());
         } else {
-            println!("(each post is printed whole when it falls due; Ctrl-C stops)");
+            self.note("(each post is printed whole when it falls due; Ctrl-C stops)".to_string());
         }
     }
 
@@ -1658,15 +1691,17 @@ impl Daemon {
             },
             composed.fit
         );
-        let mut out = std::io::stdout().lock();
-        let _ = crate::commands::show::write_composed(
-            &mut out,
-            &heading,
+        self.printer.show(Report::Post {
+            heading,
             post,
             composed,
-            self.counter().limit(),
-        );
-        let _ = writeln!(out, "---");
+            limit: self.counter().limit(),
+        });
+    }
+
+    /// A sentence of a dry run's, for people.
+    fn note(&self, line: String) {
+        self.printer.show(Report::Note(line));
     }
 
     /// `[mentions] enabled` changed on a reload: start or stop answering mentions now.
@@ -1686,7 +1721,7 @@ impl Daemon {
         match &self.server {
             Some(server) => {
                 self.mentions = Some(MentionsRun::start(
-                    server,
+                    server.as_ref(),
                     &self.state,
                     &self.options,
                     &self.controls,
@@ -1778,7 +1813,7 @@ impl Daemon {
         self.watch_files(watcher);
         self.library = load_posts(
             &self.config,
-            media_limits(&self.config, &self.state, self.server.as_ref()),
+            media_limits(&self.config, &self.state, self.server.as_deref()),
         );
         self.retry_failed_on_new_settings()?;
         tracing::info!(posts = self.library.posts.len(), "reloaded");

@@ -23,41 +23,20 @@
 //!
 //! `Idempotency-Key` is sent too (Mastodon honours it), in addition to step 2, not instead.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 use crate::daemon::clock::Clock;
-use crate::network::mastodon::{Disposition, NewStatus, OwnStatus, Server, ServerError};
+use crate::daemon::engine::{Checkpoint, Engine};
+use crate::network::{Disposition, Network, ServerError};
 use crate::posts::post::Post;
 use crate::state::{
     FailedPost, IntentMedia, IntentPart, PostIntent, PostReason, Posted, State, StateError,
     StateStore,
 };
 use crate::text::compose::Composed;
-
-/// Points in the sending of a post where a test can stop the daemon dead, as a crash would.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// The intent is saved; nothing is sent yet.
-    IntentSaved,
-    /// Part `n` (from 0) is about to be sent.
-    BeforePart(usize),
-    /// The server accepted part `n`; its id is not saved yet.
-    Accepted(usize),
-    /// Part `n`'s id is saved.
-    Recorded(usize),
-    /// A reply to a mention: its intent is saved; nothing is sent yet.
-    ReplyIntentSaved,
-    /// The server accepted the reply; that is not saved yet.
-    ReplyAccepted,
-}
-
-/// A test hook: called at each [`Step`]; returning `true` stops the task there for good
-/// (the test then aborts it, as a crash would). `None` in production.
-pub type Checkpoint = Arc<dyn Fn(Step) -> bool + Send + Sync>;
 
 /// How one try at sending ended. Sending never sleeps: a retry is the caller's to schedule
 /// (the daemon answers mentions meanwhile), with [`Progress`] carried to the next try.
@@ -107,12 +86,6 @@ impl Progress {
 /// (a thread partly out), it is recorded as possibly posted and the schedule goes on: never
 /// twice rather than never silent for good.
 const UNVERIFIABLE_AFTER: SignedDuration = SignedDuration::from_hours(24);
-/// How many of the account's latest statuses are searched (Mastodon's largest page).
-pub(crate) const OWN_STATUSES_SEARCHED: usize = 40;
-/// Intents written before `after_status` existed are matched by time: a status created this
-/// long before the intent was written may still be ours (clock skew).
-const LEGACY_CLOCK_SKEW: SignedDuration = SignedDuration::from_secs(300);
-
 /// What a post is sent for, and with what.
 #[derive(Debug, Clone)]
 pub struct IntentSpec {
@@ -212,7 +185,7 @@ fn idempotency_key(post: &Post, slot: Timestamp, part: usize) -> String {
 
 /// Sends the pending intent of `state`.
 pub struct Publisher<'a> {
-    pub server: &'a Server,
+    pub network: &'a dyn Network,
     pub store: &'a StateStore,
     pub clock: &'a dyn Clock,
     /// Checked between parts: a thread stops after the part in flight (the rest is sent
@@ -231,10 +204,8 @@ impl Publisher<'_> {
         deadline: Timestamp,
     ) -> Result<Outcome, StateError> {
         debug_assert!(state.pending.is_none(), "one post in flight at a time");
-        intent.account = Some(self.server.account().id.clone());
-        state.pending = Some(intent);
-        self.save(state)?;
-        self.halt(Step::IntentSaved).await;
+        intent.account = Some(self.network.account().id.clone());
+        self.engine().begin(state, &intent).await?;
         self.try_pending(state, deadline, Progress::default()).await
     }
 
@@ -255,7 +226,7 @@ impl Publisher<'_> {
             });
         };
         if let Some(account) = &intent.account {
-            if account != &self.server.account().id {
+            if account != &self.network.account().id {
                 return self.unverifiable(
                     state,
                     &intent,
@@ -271,39 +242,16 @@ impl Publisher<'_> {
                 index += 1;
                 continue;
             }
-            let in_reply_to = if index == 0 {
-                None
-            } else {
-                intent.parts[index - 1].status_id.clone()
-            };
             if progress.must_look {
-                match self.find_sent(&intent, index, in_reply_to.as_deref()).await {
+                match self.engine().look(state, &mut intent, index).await? {
                     Ok(Some(id)) => {
                         tracing::info!(post = %intent.post, part = index + 1, status = %id, "found the part already posted; not sending it again");
-                        intent.parts[index].status_id = Some(id);
-                        state.pending = Some(intent.clone());
-                        self.save(state)?;
                         index += 1;
                         continue;
                     }
                     Ok(None) => progress.must_look = false,
                     Err(error) => {
-                        let now = self.clock.now();
-                        let nothing_out = intent.parts.iter().all(|p| p.status_id.is_none());
-                        let gave_up = (nothing_out && now > deadline)
-                            || now
-                                > intent
-                                    .started
-                                    .checked_add(UNVERIFIABLE_AFTER)
-                                    .unwrap_or(Timestamp::MAX);
-                        if gave_up && error.disposition() != Disposition::TokenRefused {
-                            return self.unverifiable(
-                                state,
-                                &intent,
-                                format!("the account's statuses cannot be searched: {error}"),
-                            );
-                        }
-                        return self.retry_after(state, &intent, &error, progress, deadline);
+                        return self.cannot_look(state, &intent, &error, progress, deadline)
                     }
                 }
             }
@@ -319,7 +267,7 @@ impl Publisher<'_> {
             if index == 0 && !intent.after_status_read {
                 // The newest own status before the first send: a first part found later
                 // must be newer (ids grow with time), whatever the local clock says.
-                match self.server.newest_own_status_id().await {
+                match self.network.before_first_part().await {
                     Ok(newest) => {
                         intent.after_status = newest;
                         intent.after_status_read = true;
@@ -353,29 +301,14 @@ impl Publisher<'_> {
                     }
                 }
             }
-            let part = &intent.parts[index];
-            let status = NewStatus {
-                text: part.text.clone(),
-                spoiler_text: part.spoiler_text.clone(),
-                visibility: part.visibility.unwrap_or(intent.visibility),
-                language: part.language.clone().or_else(|| intent.language.clone()),
-                in_reply_to_id: in_reply_to,
-                media_ids: if index == 0 {
-                    progress.media_ids.clone().unwrap_or_default()
-                } else {
-                    Vec::new()
-                },
-                idempotency_key: Some(part.idempotency_key.clone()),
-            };
-            self.halt(Step::BeforePart(index)).await;
-            match self.server.post_status(&status).await {
-                Ok(posted) => {
-                    self.halt(Step::Accepted(index)).await;
-                    tracing::info!(post = %intent.post, part = index + 1, of = intent.parts.len(), status = %posted.id, "posted");
-                    intent.parts[index].status_id = Some(posted.id);
-                    state.pending = Some(intent.clone());
-                    self.save(state)?;
-                    self.halt(Step::Recorded(index)).await;
+            let media_ids = progress.media_ids.clone().unwrap_or_default();
+            match self
+                .engine()
+                .send(state, &mut intent, index, &media_ids)
+                .await?
+            {
+                Ok(id) => {
+                    tracing::info!(post = %intent.post, part = index + 1, of = intent.parts.len(), status = %id, "posted");
                     progress.attempt = 0;
                     index += 1;
                     if index < intent.parts.len() && self.shutdown.is_cancelled() {
@@ -414,46 +347,46 @@ impl Publisher<'_> {
         Ok(Outcome::Sent { statuses })
     }
 
-    /// Looks among the account's latest statuses for part `index` of `intent`. The first
-    /// part must be newer than the newest own status seen before it was sent (no clock
-    /// involved); a later part must reply to the part before it, which only ours can.
-    async fn find_sent(
+    fn engine(&self) -> Engine<'_> {
+        Engine {
+            network: self.network,
+            store: self.store,
+            checkpoint: self.checkpoint,
+        }
+    }
+
+    /// The part cannot be looked for. Past the post's deadline (nothing out) or a day after it
+    /// started (a thread partly out), it is recorded as possibly posted; else retried.
+    fn cannot_look(
         &self,
+        state: &mut State,
         intent: &PostIntent,
-        index: usize,
-        in_reply_to: Option<&str>,
-    ) -> Result<Option<String>, ServerError> {
-        let part = &intent.parts[index];
-        let after = if index == 0 && intent.after_status_read {
-            intent.after_status.as_deref()
-        } else {
-            None
-        };
-        let statuses = self
-            .server
-            .own_statuses_after(OWN_STATUSES_SEARCHED, after)
-            .await?;
-        // An intent written before `after_status` existed: the old rule, by time.
-        let legacy_earliest = (index == 0 && !intent.after_status_read).then(|| {
-            intent
-                .started
-                .checked_sub(LEGACY_CLOCK_SKEW)
-                .unwrap_or(Timestamp::MIN)
-        });
-        Ok(statuses
-            .iter()
-            .filter(|status| legacy_earliest.is_none_or(|earliest| status.created_at >= earliest))
-            .filter(|status| status.in_reply_to_id.as_deref() == in_reply_to)
-            // The oldest match: the first copy is the one that counts. `own_statuses` is
-            // newest first.
-            .rfind(|status| is_same_status(status, part))
-            .map(|status| status.id.clone()))
+        error: &ServerError,
+        progress: Progress,
+        deadline: Timestamp,
+    ) -> Result<Outcome, StateError> {
+        let now = self.clock.now();
+        let nothing_out = intent.parts.iter().all(|p| p.status_id.is_none());
+        let gave_up = (nothing_out && now > deadline)
+            || now
+                > intent
+                    .started
+                    .checked_add(UNVERIFIABLE_AFTER)
+                    .unwrap_or(Timestamp::MAX);
+        if gave_up && error.disposition() != Disposition::TokenRefused {
+            return self.unverifiable(
+                state,
+                intent,
+                format!("the account's statuses cannot be searched: {error}"),
+            );
+        }
+        self.retry_after(state, intent, error, progress, deadline)
     }
 
     async fn upload_media(&self, intent: &PostIntent) -> Result<Vec<String>, ServerError> {
         let mut ids = Vec::with_capacity(intent.media.len());
         for media in &intent.media {
-            ids.push(self.server.upload_media(&media.path, &media.alt).await?);
+            ids.push(self.network.upload_media(&media.path, &media.alt).await?);
         }
         Ok(ids)
     }
@@ -625,56 +558,5 @@ impl Publisher<'_> {
 
     fn save(&self, state: &State) -> Result<(), StateError> {
         self.store.save(state)
-    }
-
-    /// Gives a test's checkpoint its say; one that halts here never returns (the test then
-    /// aborts the task, as a crash would).
-    async fn halt(&self, step: Step) {
-        halt(self.checkpoint, step).await;
-    }
-}
-
-/// Stops here for good when the test hook says so (as a crash would, once the test aborts
-/// the task); nothing in production.
-pub(crate) async fn halt(checkpoint: Option<&Checkpoint>, step: Step) {
-    if let Some(checkpoint) = checkpoint {
-        if checkpoint(step) {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-/// Whether a status read back is the part we meant to send. The server's HTML loses some
-/// detail (a remote mention's domain, whitespace), so both sides are compared as their
-/// letters and digits, lower-cased, without `@mentions`.
-fn is_same_status(status: &OwnStatus, part: &IntentPart) -> bool {
-    fingerprint(&status.text) == fingerprint(&part.text)
-        && fingerprint(&status.spoiler_text)
-            == fingerprint(part.spoiler_text.as_deref().unwrap_or(""))
-}
-
-fn fingerprint(text: &str) -> String {
-    text.split_whitespace()
-        .filter(|word| !word.starts_with('@'))
-        .flat_map(|word| word.chars())
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fingerprints_ignore_what_html_loses() {
-        assert_eq!(
-            fingerprint("@alice@example.org Hello,\n\nworld! https://example.org/a?b=1"),
-            fingerprint("@alice Hello, world! https://example.org/a?b=1")
-        );
-        assert_ne!(
-            fingerprint("Hello world 1/3"),
-            fingerprint("Hello world 2/3")
-        );
     }
 }

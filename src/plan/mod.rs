@@ -19,6 +19,7 @@
 //!   most `grace` late; the others are reported as missed. Ad hoc posts more than `grace`
 //!   late are reported as missed too.
 
+pub mod mentions;
 pub mod schedule;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -62,10 +62,9 @@
 //! occurrence of the keyword, and keywords are short, from the config), and nothing indexes by
 //! position without a check, so a 100 KB hostile mention is read in one pass and never panics.
 
-use crate::network::mastodon::Mention;
 use crate::posts::config::{Guide, Visibility};
 use crate::text::count::Counter;
-use crate::text::html::html_to_text;
+use jiff::Timestamp;
 
 /// At most this many guides in one reply (product contract §5).
 pub const MAX_GUIDES_PER_REPLY: usize = 3;
@@ -89,6 +88,37 @@ pub struct Reply {
     pub in_reply_to_id: String,
     /// Topics of the guides linked, in config order; empty for the help reply.
     pub topics: Vec<String>,
+}
+
+/// A mention of the bot, as a network hands it to the daemon: everything the reply composer
+/// and the guards need, whatever the network (a Mastodon notification and its status, a
+/// Bluesky notification and its post record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mention {
+    /// The notification's id (opaque: a number on Mastodon, a ULID on GoToSocial).
+    pub notification_id: String,
+    /// When the notification was created (the status's `created_at` when it has none).
+    pub created_at: Timestamp,
+    /// The mentioning status.
+    pub status_id: String,
+    /// Its text as a reader sees it (the network has read its HTML or its record), with the
+    /// `@mentions` still in.
+    pub text: String,
+    /// Its `spoiler_text` (plain text), empty when none.
+    pub spoiler_text: String,
+    /// Its visibility; a value the bot does not know (Akkoma's `local`, ...) is read as
+    /// `Direct`, the most private, so a reply is never more public than the mention.
+    pub visibility: Visibility,
+    /// The status it replies to, if any.
+    pub in_reply_to_id: Option<String>,
+    /// The account of the status it replies to, if any.
+    pub in_reply_to_account_id: Option<String>,
+    /// The author.
+    pub account_id: String,
+    /// The author's `acct`: `user` when local, `user@domain` when remote.
+    pub acct: String,
+    /// The author's `bot` flag.
+    pub bot: bool,
 }
 
 /// What to do about one mention.
@@ -132,7 +162,7 @@ pub fn compose_reply(mention: &Mention, settings: &ReplySettings) -> Decision {
     }
     let mut text = strip_mentions(&mention.spoiler_text);
     text.push('\n');
-    text.push_str(&mention_text(&mention.content_html));
+    text.push_str(&mention_words(&mention.text));
     let guides = matching_guides(&text, settings.guides);
 
     let mention_prefix = format!("@{}", mention.acct);
@@ -156,14 +186,6 @@ pub fn compose_reply(mention: &Mention, settings: &ReplySettings) -> Decision {
         }),
         None => Decision::NoReply(NoReplyReason::NothingFits),
     }
-}
-
-/// The mention's words: its HTML as plain text (tags stripped, entities decoded, hidden link
-/// parts kept), without invisible characters (so `@` + a zero-width space + `name` is read as
-/// the mention a reader sees), with `@user` and `@user@domain` mentions removed and the ends
-/// trimmed.
-pub fn mention_text(html: &str) -> String {
-    strip_mentions(&html_to_text(html))
 }
 
 /// The guides whose keywords appear in `text` (see the module docs for the rules), in config
@@ -290,6 +312,14 @@ fn is_usable_acct(acct: &str) -> bool {
 /// Removes `@user` and `@user@domain` mentions, read as Mastodon reads them
 /// (`Account::MENTION_RE`), after removing invisible characters: an `@` not preceded by a word character, `=` or `/`, then a
 /// username, then optionally `@` and a domain; trailing `.` and `-` are not part of either.
+/// The mention's words: its text (as a reader sees it: [`crate::text::html::html_to_text`] of
+/// a Mastodon status) without invisible characters (so `@` + a zero-width space + `name` is
+/// read as the mention a reader sees), with `@user` and `@user@domain` mentions removed and
+/// the ends trimmed.
+pub fn mention_words(text: &str) -> String {
+    strip_mentions(text)
+}
+
 fn strip_mentions(text: &str) -> String {
     let visible: String = text.chars().filter(|&c| !is_default_ignorable(c)).collect();
     let text = visible.as_str();
@@ -527,7 +557,11 @@ mod tests {
 
     #[track_caller]
     fn check_text(html: &str, expected: &str) {
-        assert_eq!(mention_text(html), expected, "text of {html:?}");
+        assert_eq!(
+            mention_words(&crate::text::html::html_to_text(html)),
+            expected,
+            "text of {html:?}"
+        );
     }
 
     #[test]
@@ -708,7 +742,7 @@ mod tests {
         let urls = "a://".repeat(25_000);
         assert!(matching_guides(&urls, &guides).is_empty());
         let ats = "@".repeat(50_000) + &"@a".repeat(25_000);
-        let _ = mention_text(&ats);
+        let _ = mention_words(&ats);
         let invisible = "\u{200b}".repeat(30_000);
         assert!(matching_guides(&invisible, &guides).is_empty());
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use perennial::daemon::clock::{Clock, TokioClock};
-use perennial::daemon::publish::{Checkpoint, Step};
+use perennial::daemon::engine::{Checkpoint, Step};
 use perennial::daemon::systemd::Notifier;
 use perennial::daemon::{self, Controls, Environment, RunError, RunOptions};
 use perennial::network::token::TokenSources;
@@ -94,6 +94,7 @@ impl Bot {
             request_timeout: Duration::from_secs(30),
             watch_files: false,
             checkpoint,
+            printer: Arc::new(perennial::commands::run::Stdout),
         }
     }
 

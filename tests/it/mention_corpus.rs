@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use jiff::Timestamp;
-use perennial::network::mastodon::Mention;
+use perennial::network::Mention;
 use perennial::posts::config::{Config, Guide, Visibility};
 use perennial::text::count::{Counter, Software};
 use perennial::text::html::html_to_text;
@@ -71,7 +71,7 @@ pub fn to_mention(entry: &HostileMention, notification_id: &str, status_id: &str
         notification_id: notification_id.to_string(),
         created_at: CREATED_AT.parse::<Timestamp>().expect("a valid timestamp"),
         status_id: status_id.to_string(),
-        content_html: entry.html.clone(),
+        text: html_to_text(&entry.html),
         spoiler_text: entry.spoiler.clone(),
         visibility: entry.visibility,
         in_reply_to_id: entry.reply_to_bot.then(|| BOT_STATUS_ID.to_string()),

@@ -11,6 +11,7 @@ use perennial::network::mastodon::{
 };
 use perennial::network::token::Token;
 use perennial::posts::config::{SoftwareSetting, Visibility};
+use perennial::text::html::html_to_text;
 use serde_json::json;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
@@ -157,8 +158,8 @@ async fn a_streamed_mention_arrives_with_its_fields_after_connected() {
         Some(connected.account().id.as_str())
     );
     assert_eq!(
-        mention.content_html,
-        "<p>@<span>perennial</span> how do I package &amp; publish?</p>"
+        mention.text,
+        html_to_text("<p>@<span>perennial</span> how do I package &amp; publish?</p>")
     );
     assert_eq!(mention.spoiler_text, "");
 

@@ -2,9 +2,10 @@
 //! the exact reply texts, visibility, the "thanks!" rule, and fitting to small limits and
 //! long `@acct`s.
 
-use perennial::network::mastodon::Mention;
+use perennial::network::Mention;
 use perennial::posts::config::{Config, Guide, Visibility};
 use perennial::text::count::{Counter, Software};
+use perennial::text::html::html_to_text;
 use perennial::text::reply::{compose_reply, Decision, NoReplyReason, Reply, ReplySettings};
 
 use crate::support::repository_root;
@@ -30,9 +31,9 @@ fn mention(acct: &str, text: &str) -> Mention {
         notification_id: "n-1".to_string(),
         created_at: "2025-06-02T10:00:00Z".parse().unwrap(),
         status_id: "s-1".to_string(),
-        content_html: format!(
+        text: html_to_text(&format!(
             r#"<p><span class="h-card"><a href="https://fosstodon.org/@pyos" class="u-url mention">@<span>pyos</span></a></span> {text}</p>"#
-        ),
+        )),
         spoiler_text: String::new(),
         visibility: Visibility::Public,
         in_reply_to_id: None,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use perennial::daemon::clock::{Clock, TokioClock};
-use perennial::daemon::publish::{Checkpoint, Step};
+use perennial::daemon::engine::{Checkpoint, Step};
 use perennial::daemon::RunOptions;
 use perennial::posts::config::Visibility;
 use perennial::state::{MentionOutcome, SkipReason};

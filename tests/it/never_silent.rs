@@ -568,8 +568,8 @@ async fn sigterm_mid_thread_stops_after_the_part_in_flight_and_the_rest_resumes(
     let controls = Controls::default();
     let stop = controls.shutdown.clone();
     // SIGTERM arrives while part 1 is on the wire.
-    let checkpoint: perennial::daemon::publish::Checkpoint = Arc::new(move |step| {
-        if step == perennial::daemon::publish::Step::BeforePart(0) {
+    let checkpoint: perennial::daemon::engine::Checkpoint = Arc::new(move |step| {
+        if step == perennial::daemon::engine::Step::BeforePart(0) {
             stop.cancel();
         }
         false
@@ -654,8 +654,8 @@ async fn slots_passed_while_a_post_was_retried_are_not_called_missed_while_stopp
     // Once the thread's first part is out, the rest waits out 40 minutes of 503s (a thread
     // already started is always finished): eight slots pass meanwhile.
     let server = bot.fake.clone();
-    let checkpoint: perennial::daemon::publish::Checkpoint = Arc::new(move |step| {
-        if step == perennial::daemon::publish::Step::Recorded(0) {
+    let checkpoint: perennial::daemon::engine::Checkpoint = Arc::new(move |step| {
+        if step == perennial::daemon::engine::Step::Recorded(0) {
             for _ in 0..12 {
                 server.inject(
                     Route::PostStatus,

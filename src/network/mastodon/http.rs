@@ -10,7 +10,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::network::token::Token;
 
-use super::error::{kind_from_reqwest, kind_from_status, ErrorKind, Redactor, ServerError};
+use crate::network::error::{
+    kind_from_reqwest, kind_from_status, ErrorKind, Redactor, ServerError,
+};
 
 /// No API answer we read is anywhere near this; a bigger one is a broken or hostile server.
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;

@@ -50,7 +50,6 @@
 //! streaming API (Mastodon may serve it from another host, and its own web client sends the
 //! token there too).
 
-mod error;
 mod http;
 mod instance;
 mod notifications;
@@ -61,25 +60,31 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::network::token::Token;
-use crate::posts::config::{ServerConfig, SoftwareSetting, Visibility};
-use crate::text::count::{Counter, Software};
+use crate::network::Lookup;
+use crate::posts::config::{ServerConfig, SoftwareSetting};
+use crate::text::count::Software;
 use crate::text::html::html_to_text;
 
-pub use error::{ConnectError, Disposition, ErrorKind, ServerError};
+pub use crate::network::error::{ConnectError, Disposition, ErrorKind, ServerError};
+pub use crate::network::{
+    Account, CatchUp, Limits, Mention, MentionStream, NewStatus, StreamEvent,
+};
 pub use http::user_agent;
 pub use instance::{
     default_max_characters, limit_warnings, ReportedLimits, DEFAULT_DESCRIPTION_LIMIT,
     DEFAULT_MAX_MEDIA_ATTACHMENTS,
 };
 pub use notifications::{
-    CatchUp, Mention, MentionStream, StreamEvent, NOTIFICATIONS_PAGE_LIMIT, STREAM_FIRST_RETRY,
-    STREAM_IDLE_LIMIT, STREAM_MAX_RETRY, STREAM_STABLE_AFTER,
+    NOTIFICATIONS_PAGE_LIMIT, STREAM_FIRST_RETRY, STREAM_IDLE_LIMIT, STREAM_MAX_RETRY,
+    STREAM_STABLE_AFTER,
 };
 
 use http::Api;
@@ -117,77 +122,6 @@ impl ServerOptions {
             software: config.software,
             max_characters: config.max_characters,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
-        }
-    }
-}
-
-/// The account the token belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    pub id: String,
-    /// `user` for a local account (what the server shows in `acct`).
-    pub acct: String,
-    pub username: String,
-    pub bot: bool,
-}
-
-/// What the server allows, as read at connect time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    pub software: Software,
-    /// The config's override when set, else the server's, else the software's default.
-    pub max_characters: usize,
-    /// The server's own limit (what it reports, else the software's default), whatever the
-    /// config says: what [`Server::seen`] keeps for offline commands.
-    pub server_max_characters: usize,
-    pub characters_reserved_per_url: usize,
-    pub max_media_attachments: usize,
-    /// The longest alt text.
-    pub description_limit: usize,
-    /// The largest media files.
-    pub media: crate::posts::post::MediaLimits,
-}
-
-impl Limits {
-    /// The counter with this server's rule and limit.
-    pub fn counter(&self) -> Counter {
-        Counter::new(
-            self.software,
-            self.max_characters,
-            self.characters_reserved_per_url,
-        )
-    }
-}
-
-/// A status to post.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewStatus {
-    pub text: String,
-    /// The content warning; `None` or empty for none.
-    pub spoiler_text: Option<String>,
-    pub visibility: Visibility,
-    /// ISO 639 code such as `en`.
-    pub language: Option<String>,
-    pub in_reply_to_id: Option<String>,
-    /// From [`Server::upload_media`], in display order.
-    pub media_ids: Vec<String>,
-    /// Sent as `Idempotency-Key`: Mastodon answers a repeat within an hour with the original
-    /// status instead of posting again. GoToSocial ignores it, so it is a second line of
-    /// defence after [`Server::own_statuses`], never the only one.
-    pub idempotency_key: Option<String>,
-}
-
-impl NewStatus {
-    /// A status with only text and visibility; set the other fields as needed.
-    pub fn new(text: impl Into<String>, visibility: Visibility) -> NewStatus {
-        NewStatus {
-            text: text.into(),
-            spoiler_text: None,
-            visibility,
-            language: None,
-            in_reply_to_id: None,
-            media_ids: Vec::new(),
-            idempotency_key: None,
         }
     }
 }
@@ -790,8 +724,116 @@ struct RawMedia {
     url: Option<String>,
 }
 
+/// Mastodon's client API behind the network boundary.
+impl crate::network::Network for Server {
+    fn account(&self) -> &Account {
+        Server::account(self)
+    }
+
+    fn limits(&self) -> &Limits {
+        Server::limits(self)
+    }
+
+    fn seen(&self, at: jiff::Timestamp) -> crate::state::ServerSeen {
+        Server::seen(self, at)
+    }
+
+    fn before_first_part(&self) -> BoxFuture<'_, Result<Option<String>, ServerError>> {
+        Box::pin(self.newest_own_status_id())
+    }
+
+    fn send<'a>(&'a self, part: &'a NewStatus) -> BoxFuture<'a, Result<String, ServerError>> {
+        Box::pin(async move { Ok(self.post_status(part).await?.id) })
+    }
+
+    fn find_sent<'a>(
+        &'a self,
+        lookup: &'a Lookup<'a>,
+    ) -> BoxFuture<'a, Result<Option<String>, ServerError>> {
+        Box::pin(async move {
+            let statuses = self
+                .own_statuses_after(OWN_STATUSES_SEARCHED, lookup.after)
+                .await?;
+            Ok(find_in(&statuses, lookup))
+        })
+    }
+
+    fn upload_media<'a>(
+        &'a self,
+        path: &'a Path,
+        alt: &'a str,
+    ) -> BoxFuture<'a, Result<String, ServerError>> {
+        Box::pin(Server::upload_media(self, path, alt))
+    }
+
+    fn mentions_since<'a>(
+        &'a self,
+        cursor: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<CatchUp, ServerError>> {
+        Box::pin(Server::mentions_since(self, cursor))
+    }
+
+    fn listen(&self, shutdown: CancellationToken) -> MentionStream {
+        Server::listen(self, shutdown)
+    }
+}
+
+/// How many of the account's latest statuses are searched for a part (Mastodon's largest page).
+pub const OWN_STATUSES_SEARCHED: usize = 40;
+
+/// The status `lookup` describes among `statuses` (newest first): the oldest match, since the
+/// first copy is the one that counts. Only a status of ours replying to the same status can
+/// match (a thread's later part, a reply to a mention); a first part must be newer than
+/// `lookup.after` (ids grow with time), so no clock is involved.
+pub fn find_in(statuses: &[OwnStatus], lookup: &Lookup<'_>) -> Option<String> {
+    statuses
+        .iter()
+        .filter(|status| {
+            lookup
+                .not_before
+                .is_none_or(|earliest| status.created_at >= earliest)
+        })
+        .filter(|status| status.in_reply_to_id.as_deref() == lookup.in_reply_to)
+        .rfind(|status| {
+            lookup
+                .text
+                .is_none_or(|(text, spoiler)| is_same_status(status, text, spoiler))
+        })
+        .map(|status| status.id.clone())
+}
+
+/// Whether a status read back is the part we meant to send. The server's HTML loses some
+/// detail (a remote mention's domain, whitespace), so both sides are compared as their
+/// letters and digits, lower-cased, without `@mentions`.
+fn is_same_status(status: &OwnStatus, text: &str, spoiler_text: &str) -> bool {
+    fingerprint(&status.text) == fingerprint(text)
+        && fingerprint(&status.spoiler_text) == fingerprint(spoiler_text)
+}
+
+fn fingerprint(text: &str) -> String {
+    text.split_whitespace()
+        .filter(|word| !word.starts_with('@'))
+        .flat_map(|word| word.chars())
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fingerprints_ignore_what_html_loses() {
+        use super::fingerprint;
+        assert_eq!(
+            fingerprint("@alice@example.org Hello,\n\nworld! https://example.org/a?b=1"),
+            fingerprint("@alice Hello, world! https://example.org/a?b=1")
+        );
+        assert_ne!(
+            fingerprint("Hello world 1/3"),
+            fingerprint("Hello world 2/3")
+        );
+    }
+
     use super::*;
 
     #[test]
@@ -819,7 +861,7 @@ mod tests {
 
     #[test]
     fn status_body_leaves_out_what_is_unset() {
-        let mut status = NewStatus::new("hello", Visibility::Unlisted);
+        let mut status = NewStatus::new("hello", crate::posts::config::Visibility::Unlisted);
         status.spoiler_text = Some(String::new());
         let body = StatusBody {
             status: &status.text,

@@ -56,13 +56,15 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::posts::config::Visibility;
 
-use super::error::{kind_from_status, ErrorKind, ServerError};
 use super::Server;
+use crate::network::error::{kind_from_status, ErrorKind, ServerError};
+use crate::network::{CatchUp, Mention, MentionStream, StreamEvent};
+use crate::text::html::html_to_text;
 
 /// The largest page of notifications Mastodon and GoToSocial give.
 pub const NOTIFICATIONS_PAGE_LIMIT: usize = 80;
@@ -94,87 +96,6 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 const NOTIFICATIONS_ENDPOINT: &str = "GET /api/v1/notifications";
 const STREAMING_ENDPOINT: &str = "GET /api/v1/streaming";
 const STREAMING_PATH: &str = "/api/v1/streaming?stream=user:notification";
-
-/// A mention of the bot, as the listener hands it to the engine. Built from a notification of
-/// type `mention` and its status; everything the reply composer and the guards need.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mention {
-    /// The notification's id (opaque: a number on Mastodon, a ULID on GoToSocial).
-    pub notification_id: String,
-    /// When the notification was created (the status's `created_at` when it has none).
-    pub created_at: Timestamp,
-    /// The mentioning status.
-    pub status_id: String,
-    /// Its HTML `content`.
-    pub content_html: String,
-    /// Its `spoiler_text` (plain text), empty when none.
-    pub spoiler_text: String,
-    /// Its visibility; a value the bot does not know (Akkoma's `local`, ...) is read as
-    /// `Direct`, the most private, so a reply is never more public than the mention.
-    pub visibility: Visibility,
-    /// The status it replies to, if any.
-    pub in_reply_to_id: Option<String>,
-    /// The account of the status it replies to, if any.
-    pub in_reply_to_account_id: Option<String>,
-    /// The author.
-    pub account_id: String,
-    /// The author's `acct`: `user` when local, `user@domain` when remote.
-    pub acct: String,
-    /// The author's `bot` flag.
-    pub bot: bool,
-}
-
-/// What one catch-up found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CatchUp {
-    /// The mentions, oldest first.
-    pub mentions: Vec<Mention>,
-    /// The newest notification id seen, skipped ones included; the given cursor when nothing
-    /// new came (`None` only when there was none and the server has no mention at all).
-    pub cursor: Option<String>,
-    /// Notifications seen that are not readable mentions (another type from a server that
-    /// ignores `types[]`, a mention without its status...).
-    pub skipped: usize,
-    /// Whether nothing newer than `cursor` was left unread: the paging reached an empty page
-    /// (or, on the first start, the newest page was read: what is older is history). False
-    /// when the page cap stopped it: call again for the rest.
-    pub complete: bool,
-}
-
-/// What the notification stream reports to the engine.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StreamEvent {
-    /// The stream is (re)connected. Nothing is replayed: run a catch-up now. A mention made
-    /// meanwhile may then come twice, streamed and caught up: the same `notification_id`.
-    Connected,
-    /// A mention, as it happens.
-    Mention(Mention),
-    /// The stream is down (or could not be opened); the next attempt is in `retry_in`.
-    Disconnected { reason: String, retry_in: Duration },
-}
-
-/// The events of [`Server::listen`]. Dropping it stops the stream.
-#[derive(Debug)]
-pub struct MentionStream {
-    events: mpsc::Receiver<StreamEvent>,
-    shutdown: CancellationToken,
-    _stop_when_dropped: DropGuard,
-}
-
-impl MentionStream {
-    /// The next event; `None` once shutdown was requested (events still queued are dropped:
-    /// the next start's catch-up finds those mentions).
-    pub async fn next(&mut self) -> Option<StreamEvent> {
-        if self.shutdown.is_cancelled() {
-            return None;
-        }
-        tokio::select! {
-            biased;
-            () = self.shutdown.cancelled() => None,
-            event = self.events.recv() => event,
-        }
-    }
-}
 
 impl Server {
     /// The mentions after `cursor` (a notification id), oldest first, paging forward with
@@ -240,11 +161,7 @@ impl Server {
         let (sender, events) = mpsc::channel(STREAM_EVENTS_CAPACITY);
         let url = streaming_endpoint(self.url(), self.inner.streaming_url.as_deref());
         tokio::spawn(self.clone().keep_streaming(url, sender, shutdown.clone()));
-        MentionStream {
-            events,
-            shutdown: shutdown.clone(),
-            _stop_when_dropped: shutdown.drop_guard(),
-        }
+        MentionStream::new(events, shutdown)
     }
 
     /// Connects, reads, and reconnects after a wait, until shutdown.
@@ -637,7 +554,7 @@ fn mention_from_notification(notification: &Value) -> Result<Mention, Skip> {
         notification_id,
         created_at,
         status_id,
-        content_html: read_text(status.get("content")).unwrap_or_default(),
+        text: html_to_text(&read_text(status.get("content")).unwrap_or_default()),
         spoiler_text: read_text(status.get("spoiler_text")).unwrap_or_default(),
         visibility: read_visibility(status.get("visibility")),
         in_reply_to_id: read_id(status.get("in_reply_to_id")),
@@ -713,7 +630,7 @@ mod tests {
                 notification_id: "110000000000000042".to_string(),
                 created_at: "2026-03-01T12:00:00Z".parse().unwrap(),
                 status_id: "110000000000000041".to_string(),
-                content_html: "<p>@<span>perennial</span> how do I install it?</p>".to_string(),
+                text: html_to_text("<p>@<span>perennial</span> how do I install it?</p>"),
                 spoiler_text: "cw".to_string(),
                 visibility: Visibility::Unlisted,
                 in_reply_to_id: Some("110000000000000001".to_string()),

@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::network::token::Token;
 
-use super::error::{ConnectError, ErrorKind, Redactor, ServerError};
 use super::http::{client_builder, fetch, Api};
 use super::{normalize_url, Account};
+use crate::network::error::{ConnectError, ErrorKind, Redactor, ServerError};
 
 /// The app's name, shown to the account's owner on the authorization page and next to each
 /// status.

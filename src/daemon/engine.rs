@@ -1,0 +1,690 @@
+//! The exactly-once engine: what posts ([`crate::daemon::publish`]) and replies
+//! ([`crate::daemon::mentions`]) both send through (ARCHITECTURE.md, "Exactly once").
+//!
+//! 1. **Intent saved**: the exact text of every part (and how to recognise each one on the
+//!    network) is in the state file before the first request ([`Engine::begin`]).
+//! 2. **Sent**: one part at a time ([`Engine::part`]); what the network accepted is recorded
+//!    (for a thread, saved as soon as it is accepted, so that a crash between parts resumes
+//!    from the next one).
+//! 3. **Verified before any resend**: after a failure that may have reached the network, and
+//!    for an intent found on start-up, the part is looked for ([`crate::network::Network::find_sent`],
+//!    with the intent's [`Lookup`]) and sent only when it is not there.
+//! 4. **Resolved on start**: the users call [`Engine::part`] with `look = true` for the intent
+//!    an earlier run left.
+//!
+//! What each user adds is its own policy: a post's deadline, media and thread order; a reply's
+//! expiry and caps. The engine knows neither.
+
+use std::sync::Arc;
+
+use crate::network::{Lookup, Network, NewStatus, ServerError};
+use crate::state::{PostIntent, State, StateError, StateStore};
+
+/// Points in the sending of a post or a reply where a test can stop the daemon dead, as a
+/// crash would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The intent is saved; nothing is sent yet.
+    IntentSaved,
+    /// Part `n` (from 0) is about to be sent.
+    BeforePart(usize),
+    /// The server accepted part `n`; its id is not saved yet.
+    Accepted(usize),
+    /// Part `n`'s id is saved.
+    Recorded(usize),
+    /// A reply to a mention: its intent is saved; nothing is sent yet.
+    ReplyIntentSaved,
+    /// The server accepted the reply; that is not saved yet.
+    ReplyAccepted,
+}
+
+/// A test hook: called at each [`Step`]; returning `true` stops the task there for good
+/// (the test then aborts it, as a crash would). `None` in production.
+pub type Checkpoint = Arc<dyn Fn(Step) -> bool + Send + Sync>;
+
+/// Where in sending one part the engine is, for [`Intent::step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    Saved,
+    Before(usize),
+    Accepted(usize),
+    Recorded(usize),
+}
+
+/// What the engine needs of an intent (a post's thread, a reply).
+pub trait Intent {
+    /// The status to send for part `index`; `media_ids` go with the first part.
+    fn status(&self, index: usize, media_ids: &[String]) -> NewStatus;
+    /// How to recognise part `index` on the network.
+    fn lookup(&self, index: usize) -> Lookup<'_>;
+    /// Notes that part `index` is out as `id`.
+    fn record(&mut self, index: usize, id: &str);
+    /// Puts the intent in its place in the state (the pending post, the pending reply).
+    fn keep(&self, state: &mut State);
+    /// Whether each part's id is saved as soon as it is out (a thread: yes; a reply, whose
+    /// user records the outcome and saves at once: no).
+    fn saves_each_part(&self) -> bool;
+    /// The test hook's name for a point in sending, if this kind of intent has one there.
+    fn step(&self, at: At) -> Option<Step>;
+}
+
+/// How one part ended.
+#[derive(Debug)]
+pub enum Part {
+    /// It was out already (found on the network): not sent again.
+    Found(String),
+    /// Sent now, and accepted.
+    Sent(String),
+    /// Looking for it failed: nothing was sent.
+    LookFailed(ServerError),
+    /// Sending it failed ([`ServerError::uncertain`] says whether it may be out all the same).
+    SendFailed(ServerError),
+}
+
+/// Sends intents exactly once.
+pub struct Engine<'a> {
+    pub network: &'a dyn Network,
+    pub store: &'a StateStore,
+    pub checkpoint: Option<&'a Checkpoint>,
+}
+
+impl Engine<'_> {
+    /// Saves `intent` as pending, before anything is sent.
+    pub async fn begin(&self, state: &mut State, intent: &impl Intent) -> Result<(), StateError> {
+        intent.keep(state);
+        self.store.save(state)?;
+        self.halt(intent, At::Saved).await;
+        Ok(())
+    }
+
+    /// Part `index` of `intent`, at most once: with `look` (the last try may have reached the
+    /// network, or the intent is an earlier run's) it is looked for first, and sent only when
+    /// it is not out.
+    pub async fn part(
+        &self,
+        state: &mut State,
+        intent: &mut impl Intent,
+        index: usize,
+        look: bool,
+        media_ids: &[String],
+    ) -> Result<Part, StateError> {
+        if look {
+            match self.look(state, intent, index).await? {
+                Ok(Some(id)) => return Ok(Part::Found(id)),
+                Ok(None) => {}
+                Err(error) => return Ok(Part::LookFailed(error)),
+            }
+        }
+        Ok(match self.send(state, intent, index, media_ids).await? {
+            Ok(id) => Part::Sent(id),
+            Err(error) => Part::SendFailed(error),
+        })
+    }
+
+    /// Looks for part `index` on the network; when it is out, records it in the intent (and
+    /// saves, for intents that save each part).
+    pub async fn look(
+        &self,
+        state: &mut State,
+        intent: &mut impl Intent,
+        index: usize,
+    ) -> Result<Result<Option<String>, ServerError>, StateError> {
+        let found = match self.find(intent, index).await {
+            Ok(found) => found,
+            Err(error) => return Ok(Err(error)),
+        };
+        if let Some(id) = &found {
+            self.record(state, intent, index, id)?;
+        }
+        Ok(Ok(found))
+    }
+
+    /// Sends part `index` (the caller has made sure it is not out); when the network accepts
+    /// it, records it in the intent (and saves, for intents that save each part).
+    pub async fn send(
+        &self,
+        state: &mut State,
+        intent: &mut impl Intent,
+        index: usize,
+        media_ids: &[String],
+    ) -> Result<Result<String, ServerError>, StateError> {
+        let status = intent.status(index, media_ids);
+        self.halt(intent, At::Before(index)).await;
+        let id = match self.network.send(&status).await {
+            Ok(id) => id,
+            Err(error) => return Ok(Err(error)),
+        };
+        self.halt(intent, At::Accepted(index)).await;
+        self.record(state, intent, index, &id)?;
+        if intent.saves_each_part() {
+            self.halt(intent, At::Recorded(index)).await;
+        }
+        Ok(Ok(id))
+    }
+
+    /// Part `index` of `intent`, if it is out: looked for only (for an intent that may no
+    /// longer be sent, but must not be sent twice either).
+    pub async fn find(
+        &self,
+        intent: &impl Intent,
+        index: usize,
+    ) -> Result<Option<String>, ServerError> {
+        self.network.find_sent(&intent.lookup(index)).await
+    }
+
+    fn record(
+        &self,
+        state: &mut State,
+        intent: &mut impl Intent,
+        index: usize,
+        id: &str,
+    ) -> Result<(), StateError> {
+        intent.record(index, id);
+        if intent.saves_each_part() {
+            intent.keep(state);
+            self.store.save(state)?;
+        }
+        Ok(())
+    }
+
+    /// Gives a test's checkpoint its say; one that halts here never returns (the test then
+    /// aborts the task, as a crash would).
+    async fn halt(&self, intent: &impl Intent, at: At) {
+        if let (Some(checkpoint), Some(step)) = (self.checkpoint, intent.step(at)) {
+            if checkpoint(step) {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// A post: a thread of parts, each replying to the one before, media on the first.
+impl Intent for PostIntent {
+    fn status(&self, index: usize, media_ids: &[String]) -> NewStatus {
+        let part = &self.parts[index];
+        NewStatus {
+            text: part.text.clone(),
+            spoiler_text: part.spoiler_text.clone(),
+            visibility: part.visibility.unwrap_or(self.visibility),
+            language: part.language.clone().or_else(|| self.language.clone()),
+            in_reply_to_id: self.in_reply_to(index).map(str::to_string),
+            media_ids: if index == 0 {
+                media_ids.to_vec()
+            } else {
+                Vec::new()
+            },
+            idempotency_key: Some(part.idempotency_key.clone()),
+        }
+    }
+
+    /// The first part must be newer than the newest own status seen just before it was first
+    /// sent; a later part must reply to the part before it, which only ours can. An intent
+    /// written before `after_status` existed is matched by time, as then.
+    fn lookup(&self, index: usize) -> Lookup<'_> {
+        let part = &self.parts[index];
+        Lookup {
+            text: Some((
+                part.text.as_str(),
+                part.spoiler_text.as_deref().unwrap_or(""),
+            )),
+            in_reply_to: self.in_reply_to(index),
+            after: if index == 0 && self.after_status_read {
+                self.after_status.as_deref()
+            } else {
+                None
+            },
+            not_before: (index == 0 && !self.after_status_read).then(|| {
+                self.started
+                    .checked_sub(LEGACY_CLOCK_SKEW)
+                    .unwrap_or(jiff::Timestamp::MIN)
+            }),
+        }
+    }
+
+    fn record(&mut self, index: usize, id: &str) {
+        self.parts[index].status_id = Some(id.to_string());
+    }
+
+    fn keep(&self, state: &mut State) {
+        state.pending = Some(self.clone());
+    }
+
+    fn saves_each_part(&self) -> bool {
+        true
+    }
+
+    fn step(&self, at: At) -> Option<Step> {
+        Some(match at {
+            At::Saved => Step::IntentSaved,
+            At::Before(n) => Step::BeforePart(n),
+            At::Accepted(n) => Step::Accepted(n),
+            At::Recorded(n) => Step::Recorded(n),
+        })
+    }
+}
+
+/// Intents written before `after_status` existed are matched by time: a status created this
+/// long before the intent was written may still be ours (clock skew).
+const LEGACY_CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(300);
+
+impl PostIntent {
+    /// What part `index` replies to: the part before it (`None` for the first, or while the
+    /// part before is not known to be out).
+    fn in_reply_to(&self, index: usize) -> Option<&str> {
+        index
+            .checked_sub(1)
+            .and_then(|before| self.parts[before].status_id.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The engine's promise for both of its users, a thread and a reply, against an in-memory
+    //! network: stopped dead at any step and resumed (as a restart does), every part is out
+    //! exactly once; an answer lost after the network acted is looked for, not resent.
+
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use jiff::Timestamp;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::daemon::mentions::ReplyDelivery;
+    use crate::network::error::ErrorKind;
+    use crate::network::{Account, CatchUp, Limits, MentionStream};
+    use crate::posts::config::Visibility;
+    use crate::state::{IntentPart, PostReason, ReplyIntent, ServerSeen};
+    use crate::text::count::Software;
+
+    /// A network that keeps what it is sent, in order; ids are `1`, `2`, ... (growing, as
+    /// Mastodon's, GoToSocial's and Pleroma's do).
+    #[derive(Debug)]
+    struct Memory {
+        account: Account,
+        limits: Limits,
+        sent: Mutex<Vec<(String, NewStatus)>>,
+        /// How many of the next sends are acted on but answered with a broken connection.
+        lose_answers: Mutex<usize>,
+    }
+
+    impl Memory {
+        fn new() -> Memory {
+            Memory {
+                account: Account {
+                    id: "1".into(),
+                    acct: "bot".into(),
+                    username: "bot".into(),
+                    bot: true,
+                },
+                limits: Limits {
+                    software: Software::Mastodon,
+                    max_characters: 500,
+                    server_max_characters: 500,
+                    characters_reserved_per_url: 23,
+                    max_media_attachments: 4,
+                    description_limit: 1500,
+                    media: Default::default(),
+                },
+                sent: Mutex::new(Vec::new()),
+                lose_answers: Mutex::new(0),
+            }
+        }
+
+        fn sent(&self) -> Vec<(String, NewStatus)> {
+            self.sent.lock().unwrap().clone()
+        }
+    }
+
+    fn numeric(id: &str) -> u64 {
+        id.parse().unwrap()
+    }
+
+    impl Network for Memory {
+        fn account(&self) -> &Account {
+            &self.account
+        }
+
+        fn limits(&self) -> &Limits {
+            &self.limits
+        }
+
+        fn seen(&self, at: Timestamp) -> ServerSeen {
+            ServerSeen {
+                url: "memory:".into(),
+                software: self.limits.software,
+                max_characters: self.limits.max_characters,
+                characters_reserved_per_url: self.limits.characters_reserved_per_url,
+                max_media_attachments: self.limits.max_media_attachments,
+                description_limit: self.limits.description_limit,
+                image_size_limit: None,
+                video_size_limit: None,
+                account_id: self.account.id.clone(),
+                acct: self.account.acct.clone(),
+                at,
+            }
+        }
+
+        fn before_first_part(&self) -> BoxFuture<'_, Result<Option<String>, ServerError>> {
+            let newest = self.sent().last().map(|(id, _)| id.clone());
+            Box::pin(async move { Ok(newest) })
+        }
+
+        fn send<'a>(&'a self, part: &'a NewStatus) -> BoxFuture<'a, Result<String, ServerError>> {
+            let mut sent = self.sent.lock().unwrap();
+            let id = (sent.len() + 1).to_string();
+            sent.push((id.clone(), part.clone()));
+            let mut lose = self.lose_answers.lock().unwrap();
+            let answer = if *lose > 0 {
+                *lose -= 1;
+                Err(ServerError::new(
+                    "POST /statuses",
+                    ErrorKind::ConnectionLost {
+                        detail: "reset".into(),
+                    },
+                ))
+            } else {
+                Ok(id)
+            };
+            Box::pin(async move { answer })
+        }
+
+        fn find_sent<'a>(
+            &'a self,
+            lookup: &'a Lookup<'a>,
+        ) -> BoxFuture<'a, Result<Option<String>, ServerError>> {
+            let found = self
+                .sent()
+                .into_iter()
+                .filter(|(id, _)| {
+                    lookup
+                        .after
+                        .is_none_or(|after| numeric(id) > numeric(after))
+                })
+                .filter(|(_, status)| status.in_reply_to_id.as_deref() == lookup.in_reply_to)
+                .find(|(_, status)| {
+                    lookup.text.is_none_or(|(text, spoiler)| {
+                        status.text == text
+                            && status.spoiler_text.as_deref().unwrap_or("") == spoiler
+                    })
+                })
+                .map(|(id, _)| id);
+            Box::pin(async move { Ok(found) })
+        }
+
+        fn upload_media<'a>(
+            &'a self,
+            _path: &'a std::path::Path,
+            _alt: &'a str,
+        ) -> BoxFuture<'a, Result<String, ServerError>> {
+            Box::pin(async { Ok("media-1".to_string()) })
+        }
+
+        fn mentions_since<'a>(
+            &'a self,
+            cursor: Option<&'a str>,
+        ) -> BoxFuture<'a, Result<CatchUp, ServerError>> {
+            Box::pin(async move {
+                Ok(CatchUp {
+                    mentions: Vec::new(),
+                    cursor: cursor.map(str::to_string),
+                    skipped: 0,
+                    complete: true,
+                })
+            })
+        }
+
+        fn listen(&self, shutdown: CancellationToken) -> MentionStream {
+            let (_sender, events) = tokio::sync::mpsc::channel(1);
+            MentionStream::new(events, shutdown)
+        }
+    }
+
+    use futures_util::future::BoxFuture;
+
+    fn at() -> Timestamp {
+        "2026-12-07T10:00:00Z".parse().unwrap()
+    }
+
+    fn thread(parts: usize) -> PostIntent {
+        PostIntent {
+            post: "tips/a".into(),
+            hash: "h".into(),
+            slot: at(),
+            reason: PostReason::Slot,
+            category: "tips".into(),
+            started: at(),
+            visibility: Visibility::Public,
+            language: Some("en".into()),
+            media: Vec::new(),
+            credit_after: None,
+            settings: None,
+            account: Some("1".into()),
+            after_status: None,
+            after_status_read: true,
+            parts: (0..parts)
+                .map(|n| IntentPart {
+                    text: format!("part {} of {parts}", n + 1),
+                    spoiler_text: None,
+                    visibility: Some(Visibility::Public),
+                    language: None,
+                    idempotency_key: format!("key-{n}"),
+                    status_id: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn reply() -> ReplyIntent {
+        ReplyIntent {
+            notification: "n-1".into(),
+            status: "mention-status".into(),
+            acct: "alice".into(),
+            text: "@alice This guide should help".into(),
+            visibility: Visibility::Unlisted,
+            idempotency_key: "reply-key".into(),
+            started: at(),
+        }
+    }
+
+    /// Delivers every part not known to be out, looking first when `look`.
+    async fn deliver_all(
+        engine: &Engine<'_>,
+        state: &mut State,
+        intent: &mut PostIntent,
+        look: bool,
+    ) {
+        for index in 0..intent.parts.len() {
+            if intent.parts[index].status_id.is_some() {
+                continue;
+            }
+            match engine.part(state, intent, index, look, &[]).await.unwrap() {
+                Part::Found(_) | Part::Sent(_) => {}
+                other => panic!("part {index}: {other:?}"),
+            }
+        }
+    }
+
+    const PATIENCE: Duration = Duration::from_secs(5);
+
+    fn halting_at(step: Step) -> Checkpoint {
+        Arc::new(move |at| at == step)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_thread_stopped_at_any_step_is_out_once_after_a_restart() {
+        let mut steps = vec![Step::IntentSaved];
+        for n in 0..3 {
+            steps.extend([Step::BeforePart(n), Step::Accepted(n), Step::Recorded(n)]);
+        }
+        for step in steps {
+            let dir = tempfile::tempdir().unwrap();
+            let store = StateStore::new(dir.path());
+            let network = Memory::new();
+            let checkpoint = halting_at(step);
+            let engine = Engine {
+                network: &network,
+                store: &store,
+                checkpoint: Some(&checkpoint),
+            };
+            let mut state = State::default();
+            let mut intent = thread(3);
+            let run = async {
+                engine.begin(&mut state, &intent).await.unwrap();
+                deliver_all(&engine, &mut state, &mut intent, false).await;
+            };
+            assert!(
+                tokio::time::timeout(PATIENCE, run).await.is_err(),
+                "{step:?}: the checkpoint stops the run"
+            );
+            // A restart: what the file says, every part looked for before it is sent.
+            let mut state = store.load().unwrap().expect("the intent was saved");
+            let mut intent = state.pending.clone().expect("pending");
+            let engine = Engine {
+                network: &network,
+                store: &store,
+                checkpoint: None,
+            };
+            deliver_all(&engine, &mut state, &mut intent, true).await;
+            let sent = network.sent();
+            let texts: Vec<&str> = sent.iter().map(|(_, s)| s.text.as_str()).collect();
+            assert_eq!(
+                texts,
+                ["part 1 of 3", "part 2 of 3", "part 3 of 3"],
+                "{step:?}"
+            );
+            // A thread: each part replies to the one before it.
+            assert_eq!(sent[0].1.in_reply_to_id, None, "{step:?}");
+            assert_eq!(sent[1].1.in_reply_to_id.as_deref(), Some("1"), "{step:?}");
+            assert_eq!(sent[2].1.in_reply_to_id.as_deref(), Some("2"), "{step:?}");
+            let saved = store.load().unwrap().unwrap().pending.unwrap();
+            let ids: Vec<Option<&str>> =
+                saved.parts.iter().map(|p| p.status_id.as_deref()).collect();
+            assert_eq!(
+                ids,
+                [Some("1"), Some("2"), Some("3")],
+                "{step:?}: every id saved"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reply_stopped_at_any_step_is_out_once_after_a_restart() {
+        for step in [Step::ReplyIntentSaved, Step::ReplyAccepted] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = StateStore::new(dir.path());
+            let network = Memory::new();
+            let checkpoint = halting_at(step);
+            let engine = Engine {
+                network: &network,
+                store: &store,
+                checkpoint: Some(&checkpoint),
+            };
+            let mut state = State::default();
+            let mut delivery = ReplyDelivery {
+                intent: reply(),
+                language: Some("en"),
+            };
+            let run = async {
+                engine.begin(&mut state, &delivery).await.unwrap();
+                engine
+                    .part(&mut state, &mut delivery, 0, false, &[])
+                    .await
+                    .unwrap()
+            };
+            assert!(
+                tokio::time::timeout(PATIENCE, run).await.is_err(),
+                "{step:?}: the checkpoint stops the run"
+            );
+            let mut state = store.load().unwrap().expect("the intent was saved");
+            let mut delivery = ReplyDelivery {
+                intent: state.mentions.pending.clone().expect("pending"),
+                language: Some("en"),
+            };
+            let engine = Engine {
+                network: &network,
+                store: &store,
+                checkpoint: None,
+            };
+            let part = engine
+                .part(&mut state, &mut delivery, 0, true, &[])
+                .await
+                .unwrap();
+            match (step, part) {
+                (Step::ReplyIntentSaved, Part::Sent(id))
+                | (Step::ReplyAccepted, Part::Found(id)) => {
+                    assert_eq!(id, "1", "{step:?}")
+                }
+                (step, part) => panic!("{step:?}: {part:?}"),
+            }
+            let sent = network.sent();
+            assert_eq!(sent.len(), 1, "{step:?}: one reply");
+            assert_eq!(sent[0].1.in_reply_to_id.as_deref(), Some("mention-status"));
+            assert_eq!(sent[0].1.language.as_deref(), Some("en"));
+            assert_eq!(sent[0].1.idempotency_key.as_deref(), Some("reply-key"));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_lost_after_the_network_acted_is_found_not_resent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        // A thread's part.
+        let network = Memory::new();
+        *network.lose_answers.lock().unwrap() = 1;
+        let engine = Engine {
+            network: &network,
+            store: &store,
+            checkpoint: None,
+        };
+        let mut state = State::default();
+        let mut intent = thread(1);
+        engine.begin(&mut state, &intent).await.unwrap();
+        let Part::SendFailed(error) = engine
+            .part(&mut state, &mut intent, 0, false, &[])
+            .await
+            .unwrap()
+        else {
+            panic!("the answer was lost");
+        };
+        assert!(error.uncertain());
+        let again = engine
+            .part(&mut state, &mut intent, 0, error.uncertain(), &[])
+            .await
+            .unwrap();
+        assert!(
+            matches!(again, Part::Found(ref id) if id == "1"),
+            "{again:?}"
+        );
+        assert_eq!(network.sent().len(), 1);
+        // A reply.
+        let network = Memory::new();
+        *network.lose_answers.lock().unwrap() = 1;
+        let engine = Engine {
+            network: &network,
+            store: &store,
+            checkpoint: None,
+        };
+        let mut delivery = ReplyDelivery {
+            intent: reply(),
+            language: None,
+        };
+        engine.begin(&mut state, &delivery).await.unwrap();
+        let Part::SendFailed(error) = engine
+            .part(&mut state, &mut delivery, 0, false, &[])
+            .await
+            .unwrap()
+        else {
+            panic!("the answer was lost");
+        };
+        let again = engine
+            .part(&mut state, &mut delivery, 0, error.uncertain(), &[])
+            .await
+            .unwrap();
+        assert!(
+            matches!(again, Part::Found(ref id) if id == "1"),
+            "{again:?}"
+        );
+        assert_eq!(network.sent().len(), 1);
+    }
+}
