@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use crate::network::{Lookup, Network, NewStatus, ServerError};
+use crate::network::{Lookup, Network, NewStatus, PartOf, ServerError};
 use crate::state::{PostIntent, State, StateError, StateStore};
 
 /// Points in the sending of a post or a reply where a test can stop the daemon dead, as a
@@ -53,6 +53,12 @@ pub enum At {
 
 /// What the engine needs of an intent (a post's thread, a reply).
 pub trait Intent {
+    /// What it is, for the network's [`Network::before_first_part`].
+    fn of(&self) -> PartOf;
+    /// Whether what the network chose before the first send is known.
+    fn prepared(&self) -> bool;
+    /// Keeps what the network chose before the first send.
+    fn set_prepared(&mut self, bound: Option<String>);
     /// The status to send for part `index`; `media_ids` go with the first part.
     fn status(&self, index: usize, media_ids: &[String]) -> NewStatus;
     /// How to recognise part `index` on the network.
@@ -95,6 +101,32 @@ impl Engine<'_> {
         self.store.save(state)?;
         self.halt(intent, At::Saved).await;
         Ok(())
+    }
+
+    /// Asks the network, before the first part is first sent, for what will recognise it
+    /// later ([`Network::before_first_part`]), and saves it with the intent before anything
+    /// is sent. Nothing to do when that is known already. On an error nothing is kept: the
+    /// user decides whether to wait or to send without it.
+    pub async fn prepare(
+        &self,
+        state: &mut State,
+        intent: &mut impl Intent,
+    ) -> Result<Result<(), ServerError>, StateError> {
+        if intent.prepared() {
+            return Ok(Ok(()));
+        }
+        let bound = match self.network.before_first_part(intent.of()).await {
+            Ok(bound) => bound,
+            Err(error) => return Ok(Err(error)),
+        };
+        // Saved when there is something to keep, or when the intent keeps every step.
+        let save = bound.is_some() || intent.saves_each_part();
+        intent.set_prepared(bound);
+        if save {
+            intent.keep(state);
+            self.store.save(state)?;
+        }
+        Ok(Ok(()))
     }
 
     /// Part `index` of `intent`, at most once: with `look` (the last try may have reached the
@@ -200,6 +232,21 @@ impl Engine<'_> {
 
 /// A post: a thread of parts, each replying to the one before, media on the first.
 impl Intent for PostIntent {
+    fn of(&self) -> PartOf {
+        PartOf::Post
+    }
+
+    fn prepared(&self) -> bool {
+        self.after_status_read
+    }
+
+    /// The newest own status before the first send: a first part found later must be newer
+    /// (ids grow with time), whatever the local clock says.
+    fn set_prepared(&mut self, bound: Option<String>) {
+        self.after_status = bound;
+        self.after_status_read = true;
+    }
+
     fn status(&self, index: usize, media_ids: &[String]) -> NewStatus {
         let part = &self.parts[index];
         NewStatus {
@@ -214,6 +261,11 @@ impl Intent for PostIntent {
                 Vec::new()
             },
             idempotency_key: Some(part.idempotency_key.clone()),
+            prepared: if index == 0 {
+                self.after_status.clone()
+            } else {
+                None
+            },
         }
     }
 
@@ -306,6 +358,10 @@ mod tests {
         sent: Mutex<Vec<(String, NewStatus)>>,
         /// How many of the next sends are acted on but answered with a broken connection.
         lose_answers: Mutex<usize>,
+        /// Like Bluesky: the record's name is chosen before the first send
+        /// (`before_first_part`), and a record is found by that name alone.
+        keyed: bool,
+        keys_chosen: Mutex<usize>,
     }
 
     impl Memory {
@@ -328,6 +384,15 @@ mod tests {
                 },
                 sent: Mutex::new(Vec::new()),
                 lose_answers: Mutex::new(0),
+                keyed: false,
+                keys_chosen: Mutex::new(0),
+            }
+        }
+
+        fn keyed() -> Memory {
+            Memory {
+                keyed: true,
+                ..Memory::new()
             }
         }
 
@@ -365,8 +430,20 @@ mod tests {
             }
         }
 
-        fn before_first_part(&self) -> BoxFuture<'_, Result<Option<String>, ServerError>> {
-            let newest = self.sent().last().map(|(id, _)| id.clone());
+        fn before_first_part(
+            &self,
+            of: PartOf,
+        ) -> BoxFuture<'_, Result<Option<String>, ServerError>> {
+            let newest = if self.keyed {
+                let mut chosen = self.keys_chosen.lock().unwrap();
+                *chosen += 1;
+                Some(format!("rkey-{chosen}"))
+            } else {
+                match of {
+                    PartOf::Post => self.sent().last().map(|(id, _)| id.clone()),
+                    PartOf::Reply => None,
+                }
+            };
             Box::pin(async move { Ok(newest) })
         }
 
@@ -393,6 +470,14 @@ mod tests {
             &'a self,
             lookup: &'a Lookup<'a>,
         ) -> BoxFuture<'a, Result<Option<String>, ServerError>> {
+            if let (true, Some(key)) = (self.keyed, lookup.after) {
+                let found = self
+                    .sent()
+                    .into_iter()
+                    .find(|(_, status)| status.prepared.as_deref() == Some(key))
+                    .map(|(id, _)| id);
+                return Box::pin(async move { Ok(found) });
+            }
             let found = self
                 .sent()
                 .into_iter()
@@ -484,6 +569,7 @@ mod tests {
             visibility: Visibility::Unlisted,
             idempotency_key: "reply-key".into(),
             started: at(),
+            key: None,
         }
     }
 
@@ -531,6 +617,11 @@ mod tests {
             let mut intent = thread(3);
             let run = async {
                 engine.begin(&mut state, &intent).await.unwrap();
+                engine
+                    .prepare(&mut state, &mut intent)
+                    .await
+                    .unwrap()
+                    .unwrap();
                 deliver_all(&engine, &mut state, &mut intent, false).await;
             };
             assert!(
@@ -684,6 +775,109 @@ mod tests {
         assert!(
             matches!(again, Part::Found(ref id) if id == "1"),
             "{again:?}"
+        );
+        assert_eq!(network.sent().len(), 1);
+    }
+
+    /// Bluesky's way, through the same engine: the record key is chosen and saved before the
+    /// first send, and after a crash the part is found by that key, not by a search.
+    #[tokio::test(start_paused = true)]
+    async fn a_network_that_names_its_records_finds_them_by_the_name_saved_first() {
+        // A post.
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        let network = Memory::keyed();
+        let checkpoint = halting_at(Step::Accepted(0));
+        let engine = Engine {
+            network: &network,
+            store: &store,
+            checkpoint: Some(&checkpoint),
+        };
+        let mut state = State::default();
+        let mut intent = thread(1);
+        intent.after_status_read = false;
+        let run = async {
+            engine.begin(&mut state, &intent).await.unwrap();
+            engine
+                .prepare(&mut state, &mut intent)
+                .await
+                .unwrap()
+                .unwrap();
+            deliver_all(&engine, &mut state, &mut intent, false).await;
+        };
+        assert!(tokio::time::timeout(PATIENCE, run).await.is_err());
+        let mut state = store.load().unwrap().unwrap();
+        let mut intent = state.pending.clone().unwrap();
+        assert_eq!(
+            intent.after_status.as_deref(),
+            Some("rkey-1"),
+            "saved before the send"
+        );
+        let engine = Engine {
+            network: &network,
+            store: &store,
+            checkpoint: None,
+        };
+        let found = engine
+            .part(&mut state, &mut intent, 0, true, &[])
+            .await
+            .unwrap();
+        assert!(
+            matches!(found, Part::Found(ref id) if id == "1"),
+            "{found:?}"
+        );
+        assert_eq!(network.sent().len(), 1);
+        assert_eq!(network.sent()[0].1.prepared.as_deref(), Some("rkey-1"));
+
+        // A reply.
+        let network = Memory::keyed();
+        let checkpoint = halting_at(Step::ReplyAccepted);
+        let engine = Engine {
+            network: &network,
+            store: &store,
+            checkpoint: Some(&checkpoint),
+        };
+        let mut state = State::default();
+        let mut delivery = ReplyDelivery {
+            intent: reply(),
+            language: None,
+        };
+        let run = async {
+            engine.begin(&mut state, &delivery).await.unwrap();
+            engine
+                .prepare(&mut state, &mut delivery)
+                .await
+                .unwrap()
+                .unwrap();
+            engine
+                .part(&mut state, &mut delivery, 0, false, &[])
+                .await
+                .unwrap()
+        };
+        assert!(tokio::time::timeout(PATIENCE, run).await.is_err());
+        let mut state = store.load().unwrap().unwrap();
+        let pending = state.mentions.pending.clone().unwrap();
+        assert_eq!(
+            pending.key.as_deref(),
+            Some("rkey-1"),
+            "saved before the send"
+        );
+        let mut delivery = ReplyDelivery {
+            intent: pending,
+            language: None,
+        };
+        let engine = Engine {
+            network: &network,
+            store: &store,
+            checkpoint: None,
+        };
+        let found = engine
+            .part(&mut state, &mut delivery, 0, true, &[])
+            .await
+            .unwrap();
+        assert!(
+            matches!(found, Part::Found(ref id) if id == "1"),
+            "{found:?}"
         );
         assert_eq!(network.sent().len(), 1);
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use jiff::SignedDuration;
 
 use crate::daemon::clock::Clock;
-use crate::daemon::engine::{At, Checkpoint, Engine, Intent, Part, Step};
-use crate::network::{Disposition, Lookup, Network, NewStatus, ServerError};
+use crate::daemon::engine::{At, Checkpoint, Engine, Intent, Step};
+use crate::network::{Disposition, Lookup, Network, NewStatus, PartOf, ServerError};
 use crate::plan::mentions::record;
 use crate::state::{MentionOutcome, ReplyIntent, SkipReason, State, StateError, StateStore};
 
@@ -104,23 +104,27 @@ impl Replier<'_> {
                 Err(error) => Ok(self.defer(&error, attempt)),
             };
         }
-        match self
-            .engine()
-            .part(state, &mut delivery, 0, look_first, &[])
-            .await?
-        {
-            Part::Found(status_id) => self.found(state, &intent, status_id),
-            Part::Sent(status_id) => {
+        if look_first {
+            match self.engine().look(state, &mut delivery, 0).await? {
+                Ok(Some(status_id)) => return self.found(state, &intent, status_id),
+                Ok(None) => {}
+                Err(error) => return Ok(self.defer(&error, attempt)),
+            }
+        }
+        if let Err(error) = self.engine().prepare(state, &mut delivery).await? {
+            return Ok(self.defer(&error, attempt));
+        }
+        match self.engine().send(state, &mut delivery, 0, &[]).await? {
+            Ok(status_id) => {
                 tracing::info!(acct = %intent.acct, status = %status_id, "replied to a mention");
                 self.finish(state, &intent, MentionOutcome::Replied { status_id })
             }
-            Part::LookFailed(error) => Ok(self.defer(&error, attempt)),
-            Part::SendFailed(error) if error.disposition() == Disposition::Invalid => {
+            Err(error) if error.disposition() == Disposition::Invalid => {
                 tracing::error!(%error, acct = %intent.acct, "the server refused the reply; the mention stays unanswered");
                 self.drop_intent(state, &intent, SkipReason::Refused)?;
                 Ok(ReplyOutcome::Refused)
             }
-            Part::SendFailed(error) => {
+            Err(error) => {
                 // After an uncertain failure the next try looks first (resume does).
                 if error.disposition() != Disposition::TokenRefused {
                     tracing::warn!(%error, acct = %intent.acct, "the reply could not be sent; trying again later");
@@ -197,12 +201,25 @@ pub struct ReplyDelivery<'a> {
 }
 
 impl Intent for ReplyDelivery<'_> {
+    fn of(&self) -> PartOf {
+        PartOf::Reply
+    }
+
+    fn prepared(&self) -> bool {
+        self.intent.key.is_some()
+    }
+
+    fn set_prepared(&mut self, bound: Option<String>) {
+        self.intent.key = bound;
+    }
+
     fn status(&self, _index: usize, _media_ids: &[String]) -> NewStatus {
         let intent = &self.intent;
         NewStatus {
             language: self.language.map(str::to_string),
             in_reply_to_id: Some(intent.status.clone()),
             idempotency_key: Some(intent.idempotency_key.clone()),
+            prepared: intent.key.clone(),
             ..NewStatus::new(intent.text.clone(), intent.visibility)
         }
     }
@@ -211,7 +228,7 @@ impl Intent for ReplyDelivery<'_> {
         Lookup {
             text: None,
             in_reply_to: Some(self.intent.status.as_str()),
-            after: None,
+            after: self.intent.key.as_deref(),
             not_before: None,
         }
     }

@@ -236,104 +236,15 @@ impl Publisher<'_> {
                 );
             }
         }
-        let mut index = 0;
-        while index < intent.parts.len() {
+        for index in 0..intent.parts.len() {
             if intent.parts[index].status_id.is_some() {
-                index += 1;
                 continue;
             }
-            if progress.must_look {
-                match self.engine().look(state, &mut intent, index).await? {
-                    Ok(Some(id)) => {
-                        tracing::info!(post = %intent.post, part = index + 1, status = %id, "found the part already posted; not sending it again");
-                        index += 1;
-                        continue;
-                    }
-                    Ok(None) => progress.must_look = false,
-                    Err(error) => {
-                        return self.cannot_look(state, &intent, &error, progress, deadline)
-                    }
-                }
-            }
-            let nothing_out = intent.parts.iter().all(|part| part.status_id.is_none());
-            if nothing_out && self.clock.now() > deadline {
-                return self.defer(
-                    state,
-                    &intent,
-                    format!("its time has passed (deadline {deadline})"),
-                    false,
-                );
-            }
-            if index == 0 && !intent.after_status_read {
-                // The newest own status before the first send: a first part found later
-                // must be newer (ids grow with time), whatever the local clock says.
-                match self.network.before_first_part().await {
-                    Ok(newest) => {
-                        intent.after_status = newest;
-                        intent.after_status_read = true;
-                        state.pending = Some(intent.clone());
-                        self.save(state)?;
-                    }
-                    // A refused token, or a server asking us to wait (429, a 503 with
-                    // `Retry-After`): the post would be refused too, so wait first.
-                    Err(error)
-                        if error.disposition() == Disposition::TokenRefused
-                            || error.retry_after().is_some() =>
-                    {
-                        return self.retry_after(state, &intent, &error, progress, deadline)
-                    }
-                    Err(error) => {
-                        // A broken search must not stop posting: without the bound, a part
-                        // lost in flight is looked for by time, as before the bound existed.
-                        tracing::warn!(post = %intent.post, %error, "cannot read the newest own status before sending; sending anyway");
-                    }
-                }
-            }
-            // Media go with the first part.
-            if index == 0 && progress.media_ids.is_none() {
-                match self.upload_media(&intent).await {
-                    Ok(ids) => progress.media_ids = Some(ids),
-                    Err(error) if error.disposition() == Disposition::Invalid => {
-                        return self.reject(state, &intent, error.to_string());
-                    }
-                    Err(error) => {
-                        return self.retry_after(state, &intent, &error, progress, deadline)
-                    }
-                }
-            }
-            let media_ids = progress.media_ids.clone().unwrap_or_default();
-            match self
-                .engine()
-                .send(state, &mut intent, index, &media_ids)
+            if let Some(outcome) = self
+                .try_part(state, &mut intent, index, deadline, &mut progress)
                 .await?
             {
-                Ok(id) => {
-                    tracing::info!(post = %intent.post, part = index + 1, of = intent.parts.len(), status = %id, "posted");
-                    progress.attempt = 0;
-                    index += 1;
-                    if index < intent.parts.len() && self.shutdown.is_cancelled() {
-                        return self.defer(
-                            state,
-                            &intent,
-                            format!(
-                                "the daemon is stopping after part {index} of {}; the rest is sent next time",
-                                intent.parts.len()
-                            ),
-                            true,
-                        );
-                    }
-                }
-                Err(error) if error.disposition() == Disposition::Invalid => {
-                    let message = error
-                        .server_message()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| error.to_string());
-                    return self.reject(state, &intent, message);
-                }
-                Err(error) => {
-                    progress.must_look = error.uncertain();
-                    return self.retry_after(state, &intent, &error, progress, deadline);
-                }
+                return Ok(outcome);
             }
         }
         // Every part is out.
@@ -345,6 +256,114 @@ impl Publisher<'_> {
         self.record_sent(state, &intent, statuses.clone());
         self.save(state)?;
         Ok(Outcome::Sent { statuses })
+    }
+
+    /// One part: looked for first when the last try may have reached the server, else sent
+    /// (the first with what it needs first). `None`: the part is out, go on to the next.
+    async fn try_part(
+        &self,
+        state: &mut State,
+        intent: &mut PostIntent,
+        index: usize,
+        deadline: Timestamp,
+        progress: &mut Progress,
+    ) -> Result<Option<Outcome>, StateError> {
+        if progress.must_look {
+            match self.engine().look(state, intent, index).await? {
+                Ok(Some(id)) => {
+                    tracing::info!(post = %intent.post, part = index + 1, status = %id, "found the part already posted; not sending it again");
+                    return Ok(None);
+                }
+                Ok(None) => progress.must_look = false,
+                Err(error) => {
+                    return self
+                        .cannot_look(state, intent, &error, progress.clone(), deadline)
+                        .map(Some)
+                }
+            }
+        }
+        let nothing_out = intent.parts.iter().all(|part| part.status_id.is_none());
+        if nothing_out && self.clock.now() > deadline {
+            let reason = format!("its time has passed (deadline {deadline})");
+            return self.defer(state, intent, reason, false).map(Some);
+        }
+        if index == 0 {
+            if let Some(outcome) = self.before_first(state, intent, deadline, progress).await? {
+                return Ok(Some(outcome));
+            }
+        }
+        let media_ids = progress.media_ids.clone().unwrap_or_default();
+        match self.engine().send(state, intent, index, &media_ids).await? {
+            Ok(id) => {
+                tracing::info!(post = %intent.post, part = index + 1, of = intent.parts.len(), status = %id, "posted");
+                progress.attempt = 0;
+                let sent = index + 1;
+                if sent < intent.parts.len() && self.shutdown.is_cancelled() {
+                    let reason = format!(
+                        "the daemon is stopping after part {sent} of {}; the rest is sent next time",
+                        intent.parts.len()
+                    );
+                    return self.defer(state, intent, reason, true).map(Some);
+                }
+                Ok(None)
+            }
+            Err(error) if error.disposition() == Disposition::Invalid => {
+                let message = error
+                    .server_message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| error.to_string());
+                self.reject(state, intent, message).map(Some)
+            }
+            Err(error) => {
+                progress.must_look = error.uncertain();
+                self.retry_after(state, intent, &error, progress.clone(), deadline)
+                    .map(Some)
+            }
+        }
+    }
+
+    /// Before the first part is first sent: what will recognise it later
+    /// ([`Engine::prepare`]), and its media uploaded. `Some`: not now.
+    async fn before_first(
+        &self,
+        state: &mut State,
+        intent: &mut PostIntent,
+        deadline: Timestamp,
+        progress: &mut Progress,
+    ) -> Result<Option<Outcome>, StateError> {
+        match self.engine().prepare(state, intent).await? {
+            Ok(()) => {}
+            // A refused token, or a server asking us to wait (429, a 503 with `Retry-After`):
+            // the post would be refused too, so wait first.
+            Err(error)
+                if error.disposition() == Disposition::TokenRefused
+                    || error.retry_after().is_some() =>
+            {
+                return self
+                    .retry_after(state, intent, &error, progress.clone(), deadline)
+                    .map(Some)
+            }
+            Err(error) => {
+                // A broken search must not stop posting: without the bound, a part lost in
+                // flight is looked for by time, as before the bound existed.
+                tracing::warn!(post = %intent.post, %error, "cannot read the newest own status before sending; sending anyway");
+            }
+        }
+        // Media go with the first part.
+        if progress.media_ids.is_none() {
+            match self.upload_media(intent).await {
+                Ok(ids) => progress.media_ids = Some(ids),
+                Err(error) if error.disposition() == Disposition::Invalid => {
+                    return self.reject(state, intent, error.to_string()).map(Some);
+                }
+                Err(error) => {
+                    return self
+                        .retry_after(state, intent, &error, progress.clone(), deadline)
+                        .map(Some)
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn engine(&self) -> Engine<'_> {

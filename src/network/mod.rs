@@ -54,10 +54,11 @@ pub trait Network: Send + Sync + std::fmt::Debug {
     fn limits(&self) -> &Limits;
     /// What the daemon keeps of this network in the state, for offline commands.
     fn seen(&self, at: Timestamp) -> ServerSeen;
-    /// Called once before the first part of a thread is first sent; what it returns is saved
-    /// with the intent and handed back in [`Lookup::after`] (Mastodon: the newest own status,
-    /// so that a part found later must be newer; Bluesky: the record key the part will have).
-    fn before_first_part(&self) -> BoxFuture<'_, Result<Option<String>, ServerError>>;
+    /// Called before the first part of a post or a reply is first sent; what it returns is
+    /// saved with the intent and handed back in [`Lookup::after`] (Mastodon: for a post, the
+    /// newest own status, so that a part found later must be newer, and nothing for a reply,
+    /// which its `in_reply_to` identifies; Bluesky: the record key the part will have).
+    fn before_first_part(&self, of: PartOf) -> BoxFuture<'_, Result<Option<String>, ServerError>>;
     /// Sends one part; its id.
     fn send<'a>(&'a self, part: &'a NewStatus) -> BoxFuture<'a, Result<String, ServerError>>;
     /// The part [`Lookup`] describes, if it is out already: asked before anything is sent
@@ -90,6 +91,15 @@ pub async fn connect(
 ) -> Result<Arc<dyn Network>, ConnectError> {
     let server = mastodon::Server::connect(options, token).await?;
     Ok(Arc::new(server))
+}
+
+/// What a part belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartOf {
+    /// A post (a thread of one or more parts).
+    Post,
+    /// A reply to a mention.
+    Reply,
 }
 
 /// How to recognise a part that may be out already.
@@ -160,6 +170,10 @@ pub struct NewStatus {
     /// status instead of posting again. GoToSocial ignores it, so it is a second line of
     /// defence after [`Server::own_statuses`], never the only one.
     pub idempotency_key: Option<String>,
+    /// What [`Network::before_first_part`] chose for it, if anything: a network that names
+    /// its records (Bluesky's record key) creates the part under that name, so that
+    /// [`Network::find_sent`] can ask for it by name. The Mastodon API has no use for it.
+    pub prepared: Option<String>,
 }
 
 impl NewStatus {
@@ -173,6 +187,7 @@ impl NewStatus {
             in_reply_to_id: None,
             media_ids: Vec::new(),
             idempotency_key: None,
+            prepared: None,
         }
     }
 }

@@ -182,5 +182,6 @@ pub fn new_reply_intent(mention: &Mention, reply: &Reply, now: Timestamp) -> Rep
         visibility: reply.visibility,
         idempotency_key: format!("perennial-reply-{key:032x}"),
         started: now,
+        key: None,
     }
 }

@@ -314,6 +314,10 @@ pub struct ReplyIntent {
     pub idempotency_key: String,
     /// When the intent was written.
     pub started: Timestamp,
+    /// What the network chose before the reply was first sent, to recognise it by (a record
+    /// key); none on the Mastodon API, where the mentioning status does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 impl State {

@@ -255,6 +255,7 @@ async fn post_status_round_trip() {
         in_reply_to_id: Some(first.id.clone()),
         media_ids: Vec::new(),
         idempotency_key: Some("post-7f3a".to_string()),
+        prepared: None,
     };
     let posted = connected.post_status(&status).await.unwrap();
 

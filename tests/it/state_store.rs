@@ -133,6 +133,7 @@ fn full_state() -> State {
                 visibility: Visibility::Direct,
                 idempotency_key: "reply-key".to_string(),
                 started: at("2025-03-04T08:45:00Z"),
+                key: None,
             }),
         },
         server: Some(ServerSeen {

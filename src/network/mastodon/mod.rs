@@ -68,7 +68,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::network::token::Token;
-use crate::network::Lookup;
+use crate::network::{Lookup, PartOf};
 use crate::posts::config::{ServerConfig, SoftwareSetting};
 use crate::text::count::Software;
 use crate::text::html::html_to_text;
@@ -738,8 +738,13 @@ impl crate::network::Network for Server {
         Server::seen(self, at)
     }
 
-    fn before_first_part(&self) -> BoxFuture<'_, Result<Option<String>, ServerError>> {
-        Box::pin(self.newest_own_status_id())
+    /// A post's first part must be newer than the newest own status before it; a reply is
+    /// recognised by the status it answers, so it needs nothing (and no request).
+    fn before_first_part(&self, of: PartOf) -> BoxFuture<'_, Result<Option<String>, ServerError>> {
+        match of {
+            PartOf::Post => Box::pin(self.newest_own_status_id()),
+            PartOf::Reply => Box::pin(std::future::ready(Ok(None))),
+        }
     }
 
     fn send<'a>(&'a self, part: &'a NewStatus) -> BoxFuture<'a, Result<String, ServerError>> {

@@ -1,0 +1,390 @@
+//! The daemon's mentions: the stream and the catch-up, each mention decided
+//! ([`crate::plan::mentions`]) and answered through [`crate::daemon::mentions`], with the
+//! backoff and the pauses that keep one fault from silencing the rest.
+
+use super::*;
+
+impl MentionsRun {
+    /// Starts answering mentions: the stream (not with `--once`) and a catch-up at once.
+    pub(super) fn start(
+        server: &dyn Network,
+        state: &State,
+        options: &RunOptions,
+        controls: &Controls,
+    ) -> MentionsRun {
+        MentionsRun {
+            stream: (!options.once).then(|| server.listen(controls.shutdown.child_token())),
+            first_start: state.mentions.cursor.is_none() && state.mentions.handled.is_empty(),
+            next_poll: tokio::time::Instant::now(),
+            retry: None,
+            unsaved: false,
+            refusals: 0,
+            paused_until: None,
+            catch_up_failures: 0,
+        }
+    }
+
+    pub(super) fn paused(&self) -> bool {
+        self.retry.is_some()
+            || self
+                .paused_until
+                .is_some_and(|at| at > tokio::time::Instant::now())
+    }
+}
+
+/// The next event of the mention stream (never, when there is none).
+pub(super) async fn next_stream_event(mentions: &mut Option<MentionsRun>) -> Option<StreamEvent> {
+    match mentions.as_mut().and_then(|run| run.stream.as_mut()) {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Daemon {
+    /// Saves the skipped mentions not saved yet (at shutdown).
+    pub(super) fn save_unsaved_mentions(&mut self) -> Result<(), RunError> {
+        let unsaved = self
+            .mentions
+            .as_mut()
+            .is_some_and(|run| std::mem::take(&mut run.unsaved));
+        if unsaved {
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn replier(&self) -> Option<Replier<'_>> {
+        Some(Replier {
+            network: self.server.as_deref()?,
+            store: &self.store,
+            clock: self.clock.as_ref(),
+            checkpoint: self.checkpoint.as_ref(),
+            language: Some(self.config.posts.language.as_str()),
+        })
+    }
+
+    /// A pending reply left by an earlier run is resolved first.
+    pub(super) async fn resolve_pending_reply(&mut self) -> Result<(), RunError> {
+        let Some(pending) = &self.state.mentions.pending else {
+            return Ok(());
+        };
+        if self.options.dry_run {
+            self.note(format!(
+                "dry run: a reply to @{} is in flight from an earlier run; the daemon would check it first",
+                pending.acct
+            ));
+            return Ok(());
+        }
+        let Some(run) = &mut self.mentions else {
+            tracing::warn!("a reply was in flight when the last run stopped, but mentions are off now; it stays pending");
+            return Ok(());
+        };
+        tracing::info!(acct = %pending.acct, "a reply was in flight when the last run stopped; checking the server");
+        // The timer resolves it (at once), before any new mention is read.
+        run.retry = Some((tokio::time::Instant::now(), 0));
+        if self.options.once {
+            self.mention_timer().await?;
+        }
+        Ok(())
+    }
+
+    /// The mentions timer fired: retry the pending reply, or run the periodic catch-up.
+    pub(super) async fn mention_timer(&mut self) -> Result<(), RunError> {
+        let Some(run) = &self.mentions else {
+            return Ok(());
+        };
+        let Some((_, attempt)) = run.retry else {
+            if let Some(run) = &mut self.mentions {
+                if run
+                    .paused_until
+                    .is_some_and(|at| at <= tokio::time::Instant::now())
+                {
+                    // The pause after a refused reply is over: read what waited.
+                    run.paused_until = None;
+                }
+            }
+            return self.catch_up().await;
+        };
+        let mut state = std::mem::take(&mut self.state);
+        let outcome = self
+            .replier()
+            .expect("mentions run with a server")
+            .resume(&mut state, attempt)
+            .await;
+        self.state = state;
+        let outcome = outcome?;
+        self.after_reply(outcome, attempt.saturating_add(1));
+        if let Some(run) = &mut self.mentions {
+            if run.retry.is_none() {
+                // Mentions may have waited meanwhile: catch up now.
+                run.next_poll = tokio::time::Instant::now();
+            }
+        }
+        Ok(())
+    }
+
+    /// Acts on how sending a reply ended; `next_attempt` is the attempt number of the next
+    /// try if it must be tried again. Returns whether the mention was dealt with.
+    pub(super) fn after_reply(&mut self, outcome: ReplyOutcome, next_attempt: u32) -> Handled {
+        match outcome {
+            ReplyOutcome::Sent { .. } => {
+                self.token_accepted();
+                if let Some(run) = &mut self.mentions {
+                    run.retry = None;
+                    run.refusals = 0;
+                }
+                Handled::Done
+            }
+            ReplyOutcome::Dropped => {
+                if let Some(run) = &mut self.mentions {
+                    run.retry = None;
+                }
+                Handled::Done
+            }
+            ReplyOutcome::Refused => {
+                self.token_accepted();
+                if let Some(run) = &mut self.mentions {
+                    run.retry = None;
+                    let wait = crate::network::retry::backoff(run.refusals);
+                    run.refusals = run.refusals.saturating_add(1);
+                    run.paused_until = Some(instant_after(wait));
+                    tracing::warn!(
+                        refusals = run.refusals,
+                        wait_seconds = wait.as_secs(),
+                        "replying pauses after the server refused a reply"
+                    );
+                }
+                Handled::Done
+            }
+            ReplyOutcome::Deferred {
+                retry_in,
+                token_refused,
+            } => {
+                if token_refused {
+                    self.token_refused("the server refused the token for a reply");
+                }
+                if let Some(run) = &mut self.mentions {
+                    run.retry = Some((instant_after(retry_in), next_attempt));
+                }
+                Handled::Waiting
+            }
+        }
+    }
+
+    pub(super) async fn on_stream_event(
+        &mut self,
+        event: Option<StreamEvent>,
+    ) -> Result<(), RunError> {
+        match event {
+            Some(StreamEvent::Mention(mention)) => {
+                // Dealt with now; the cursor moves only in catch-ups, so a mention that
+                // must wait here is read again by the next one.
+                self.on_mention(&mention).await?;
+            }
+            Some(StreamEvent::Connected) => self.catch_up().await?,
+            Some(StreamEvent::Disconnected { reason, retry_in }) => {
+                tracing::debug!(%reason, retry_seconds = retry_in.as_secs(), "stream disconnected");
+            }
+            None => {
+                // The listener is gone (shutting down): catch-ups still run on the timer.
+                if let Some(run) = &mut self.mentions {
+                    run.stream = None;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every mention since the cursor and deals with each, oldest first; the cursor
+    /// moves past what was dealt with.
+    pub(super) async fn catch_up(&mut self) -> Result<(), RunError> {
+        let (Some(server), Some(run)) = (&self.server, &mut self.mentions) else {
+            return Ok(());
+        };
+        if run.paused() {
+            return Ok(()); // after the pending reply, or the pause
+        }
+        let poll_every =
+            Duration::try_from(self.config.mentions.poll_every).unwrap_or(Duration::from_secs(300));
+        let started = self.clock.now();
+        let cursor = self.state.mentions.cursor.clone();
+        let batch = match server.mentions_since(cursor.as_deref()).await {
+            Ok(batch) => batch,
+            Err(error) => {
+                // Backoff, no longer than `poll_every` unless the server asks for more.
+                let wait = crate::network::retry::wait(error.retry_after(), run.catch_up_failures);
+                let wait = match error.retry_after() {
+                    Some(_) => wait,
+                    None => wait.min(poll_every),
+                };
+                run.catch_up_failures = run.catch_up_failures.saturating_add(1);
+                tracing::warn!(%error, wait_seconds = wait.as_secs(), "cannot read mentions; trying again later");
+                run.next_poll = instant_after(wait);
+                return Ok(());
+            }
+        };
+        run.catch_up_failures = 0;
+        run.next_poll = instant_after(poll_every);
+        if !batch.mentions.is_empty() {
+            tracing::debug!(
+                mentions = batch.mentions.len(),
+                skipped = batch.skipped,
+                "caught up"
+            );
+        }
+        let mut last_done: Option<String> = None;
+        let mut interrupted = false;
+        for mention in &batch.mentions {
+            match self.on_mention(mention).await? {
+                Handled::Done => last_done = Some(mention.notification_id.clone()),
+                Handled::Waiting => {
+                    interrupted = true;
+                    break;
+                }
+            }
+            if self.controls.shutdown.is_cancelled() {
+                interrupted = true;
+                break;
+            }
+        }
+        let new_cursor = if interrupted {
+            last_done.or(cursor.clone())
+        } else {
+            // The account has no notification at all yet: every one from now on is new, so
+            // the next catch-up pages forward from before the first. Without this it would
+            // read only the newest page again, and a burst while the stream is down would
+            // lose all but 80.
+            batch
+                .cursor
+                .clone()
+                .or(cursor.clone())
+                .or_else(|| Some(CURSOR_BEFORE_EVERYTHING.to_string()))
+        };
+        let mut changed = new_cursor != cursor;
+        self.state.mentions.cursor = new_cursor;
+        if !interrupted && batch.complete {
+            self.state.mentions.caught_up = Some(started);
+            changed = true;
+        }
+        if self.state.mentions.cursor.is_some() {
+            if let Some(run) = &mut self.mentions {
+                run.first_start = false;
+            }
+        }
+        if let Some(run) = &mut self.mentions {
+            changed |= std::mem::take(&mut run.unsaved);
+        }
+        if changed {
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// Decides what to do with one mention, and does it.
+    pub(super) async fn on_mention(&mut self, mention: &Mention) -> Result<Handled, RunError> {
+        let (Some(server), Some(run)) = (&self.server, &self.mentions) else {
+            return Ok(Handled::Done);
+        };
+        if run.paused() {
+            return Ok(Handled::Waiting);
+        }
+        let now = self.clock.now();
+        let counter = server.limits().counter();
+        let policy = Policy {
+            config: &self.config.mentions,
+            reply: ReplySettings {
+                guides: &self.config.guides,
+                reply_visibility: self.config.mentions.reply_visibility,
+                counter: &counter,
+            },
+            bot_account_id: &server.account().id,
+            first_start: run.first_start,
+        };
+        let verdict = decide(mention, &self.state.mentions, &policy, now);
+        let reply = match verdict {
+            Verdict::AlreadyHandled => return Ok(Handled::Done),
+            Verdict::Skip(reason) => {
+                tracing::info!(acct = %mention.acct, notification = %mention.notification_id, ?reason, "mention not answered");
+                record(
+                    &mut self.state.mentions,
+                    &mention.notification_id,
+                    &mention.status_id,
+                    &mention.acct,
+                    MentionOutcome::Skipped { reason },
+                    now,
+                );
+                // Saved with the next reply, catch-up or shutdown: a skip lost in a crash
+                // is decided again, the same way.
+                if let Some(run) = &mut self.mentions {
+                    run.unsaved = true;
+                }
+                return Ok(Handled::Done);
+            }
+            Verdict::Answer(reply) => reply,
+        };
+        if self.options.dry_run {
+            let zone = self.config.schedule.timezone.clone();
+            let at = now.to_zoned(zone).strftime("%a %Y-%m-%d %H:%M %Z");
+            self.printer.show(Report::Reply {
+                heading: format!(
+                    "[{at}] would reply to @{} ({}, in reply to status {}):",
+                    mention.acct,
+                    reply.visibility.as_str(),
+                    mention.status_id
+                ),
+                text: &reply.text,
+            });
+            record(
+                &mut self.state.mentions,
+                &mention.notification_id,
+                &mention.status_id,
+                &mention.acct,
+                MentionOutcome::Replied {
+                    status_id: "dry-run".to_string(),
+                },
+                now,
+            );
+            return Ok(Handled::Done);
+        }
+        let intent = new_reply_intent(mention, &reply, now);
+        let mut state = std::mem::take(&mut self.state);
+        let outcome = self
+            .replier()
+            .expect("mentions run with a server")
+            .send(&mut state, intent, 0)
+            .await;
+        self.state = state;
+        Ok(self.after_reply(outcome?, 1))
+    }
+
+    /// `[mentions] enabled` changed on a reload: start or stop answering mentions now.
+    pub(super) fn follow_mentions_setting(&mut self, was_enabled: bool) -> Result<(), RunError> {
+        let enabled = self.config.mentions.enabled;
+        if enabled == was_enabled {
+            return Ok(());
+        }
+        if !enabled {
+            self.save_unsaved_mentions()?;
+            // Dropping the run closes the stream.
+            if self.mentions.take().is_some() {
+                tracing::info!("[mentions] enabled = false: no longer answering mentions");
+            }
+            return Ok(());
+        }
+        match &self.server {
+            Some(server) => {
+                self.mentions = Some(MentionsRun::start(
+                    server.as_ref(),
+                    &self.state,
+                    &self.options,
+                    &self.controls,
+                ));
+                tracing::info!("[mentions] enabled = true: answering mentions from now on");
+            }
+            None => tracing::info!(
+                "[mentions] enabled = true, but a dry run without a token reads no mentions"
+            ),
+        }
+        Ok(())
+    }
+}
