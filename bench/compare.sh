@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# perennial side by side with ananas: idle memory, memory under a 1,000-mention burst, and
-# mention-to-reply latency, both bots against the same in-process fake server.
+# perennial side by side with ananas: idle memory, memory under a burst of mentions, and
+# mention-to-reply latency, both bots against the same server: the in-process fake server,
+# and a real GoToSocial when one is running (`--target fake|gotosocial|both`; both by default
+# when PERENNIAL_GTS_URL is set, from `eval "$(bash .ci/gotosocial start /tmp/bench-gts)"`).
+# On GoToSocial it also measures the server's floor (a replier with no bot logic).
 #
 # Makes bench/.venv (python3 -m venv), installs the pinned ananas and Mastodon.py from
 # bench/requirements.txt, then runs `cargo bench --bench compare` (which builds the release
-# binary). Extra arguments go to the bench: e.g. `bench/compare.sh --runs 2`.
+# binary). Extra arguments go to the bench: e.g. `bench/compare.sh --runs 2` or
+# `bench/compare.sh --target gotosocial --mentions 50 --burst 100`. See bench/README.md.
 # Needs python3 (3.11 checked) with venv, cargo, and network to PyPI and crates.io.
 set -euo pipefail
 cd "$(dirname "$0")/.."
