@@ -1,3 +1,9 @@
+//! Layer 6, **daemon**: the long-running process, and the only code besides a network that
+//! does I/O at run time. It talks to a network only through [`crate::network::Network`] (it
+//! never names one), sends exactly once only through [`engine`], and shows people what a dry
+//! run would do only as [`Report`]s through the [`Printer`] its command gives it. It must not
+//! know the commands.
+//!
 //! The daemon: load, connect, then plan → sleep until the next entry → compose → send
 //! exactly once → record, until told to stop. Reloads posts and config on request
 //! (SIGHUP, or a change under `posts/`) without a restart.

@@ -1,3 +1,8 @@
+//! Layer 4, **plan**: the decisions, pure (no I/O, `now` passed in; the tidy test checks it):
+//! the slots ([`schedule`]), which post goes out when (here), and which mentions get a reply
+//! ([`mentions`]). It knows posts, text and the state's types; it must not know any network,
+//! the daemon or the commands.
+//!
 //! The plan: which post goes out when. A pure function of (posts, schedule, state, now):
 //! the same inputs always give the same plan, and `perennial queue` prints it.
 //!

@@ -1,3 +1,7 @@
+//! Layer 3, **state**: what the daemon remembers between runs, and its file. It knows posts
+//! and text (what was sent, and how it was fitted), and must not know the plan's rules, any
+//! network's API, the daemon's loop or output for people. Only [`store`] writes the file.
+//!
 //! What the daemon remembers between runs: the post history, the rotation's position, the
 //! post in flight, failed posts and the mention cursor. The types are here; reading and
 //! writing the file (atomically, versioned, locked) is in [`store`].
