@@ -12,5 +12,7 @@ pub mod posts;
 pub mod state;
 pub mod text;
 
+/// Test machinery, not in a release build: Cargo.toml's `testing` feature says who turns it on.
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod fuzz_checks;

@@ -62,6 +62,8 @@ mod state_store;
 mod systemd_notify;
 #[path = "it/systemd_units.rs"]
 mod systemd_units;
+#[path = "it/tidy.rs"]
+mod tidy;
 #[path = "it/token_and_logging.rs"]
 mod token_and_logging;
 #[path = "it/watch_files.rs"]
