@@ -15,8 +15,6 @@
 //! What each user adds is its own policy: a post's deadline, media and thread order; a reply's
 //! expiry and caps. The engine knows neither.
 
-use std::sync::Arc;
-
 use crate::network::{Lookup, Network, NewStatus, PartOf, ServerError};
 use crate::state::{PostIntent, State, StateError, StateStore};
 
@@ -39,8 +37,15 @@ pub enum Step {
 }
 
 /// A test hook: called at each [`Step`]; returning `true` stops the task there for good
-/// (the test then aborts it, as a crash would). `None` in production.
-pub type Checkpoint = Arc<dyn Fn(Step) -> bool + Send + Sync>;
+/// (the test then aborts it, as a crash would). Only with the `testing` feature (Cargo.toml).
+#[cfg(feature = "testing")]
+pub type Checkpoint = std::sync::Arc<dyn Fn(Step) -> bool + Send + Sync>;
+
+/// Without the `testing` feature there are no hooks: a type with no values, so every
+/// `Option<Checkpoint>` is `None` and [`Engine::halt`] compiles to nothing.
+#[cfg(not(feature = "testing"))]
+#[derive(Clone)]
+pub enum Checkpoint {}
 
 /// Where in sending one part the engine is, for [`Intent::step`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,11 +226,19 @@ impl Engine<'_> {
 
     /// Gives a test's checkpoint its say; one that halts here never returns (the test then
     /// aborts the task, as a crash would).
+    #[cfg(feature = "testing")]
     async fn halt(&self, intent: &impl Intent, at: At) {
         if let (Some(checkpoint), Some(step)) = (self.checkpoint, intent.step(at)) {
             if checkpoint(step) {
                 std::future::pending::<()>().await;
             }
+        }
+    }
+
+    #[cfg(not(feature = "testing"))]
+    async fn halt(&self, _intent: &impl Intent, _at: At) {
+        if let Some(never) = self.checkpoint {
+            match *never {}
         }
     }
 }
@@ -335,7 +348,7 @@ mod tests {
     //! network: stopped dead at any step and resumed (as a restart does), every part is out
     //! exactly once; an answer lost after the network acted is looked for, not resent.
 
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use jiff::Timestamp;
