@@ -386,15 +386,12 @@ mod tests {
                     username: "bot".into(),
                     bot: true,
                 },
-                limits: Limits {
-                    software: Software::Mastodon,
-                    max_characters: 500,
-                    server_max_characters: 500,
-                    characters_reserved_per_url: 23,
-                    max_media_attachments: 4,
-                    description_limit: 1500,
-                    media: Default::default(),
-                },
+                // What a Mastodon server that reports nothing allows.
+                limits: crate::network::mastodon::limits(
+                    Software::Mastodon,
+                    Default::default(),
+                    None,
+                ),
                 sent: Mutex::new(Vec::new()),
                 lose_answers: Mutex::new(0),
                 keyed: false,
@@ -559,7 +556,7 @@ mod tests {
             settings: None,
             account: Some("1".into()),
             after_status: None,
-            after_status_read: true,
+            after_status_read: false,
             parts: (0..parts)
                 .map(|n| IntentPart {
                     text: format!("part {} of {parts}", n + 1),
@@ -573,16 +570,31 @@ mod tests {
         }
     }
 
-    fn reply() -> ReplyIntent {
-        ReplyIntent {
-            notification: "n-1".into(),
-            status: "mention-status".into(),
-            acct: "alice".into(),
-            text: "@alice This guide should help".into(),
-            visibility: Visibility::Unlisted,
-            idempotency_key: "reply-key".into(),
-            started: at(),
-            key: None,
+    fn reply() -> ReplyDelivery<'static> {
+        ReplyDelivery {
+            intent: ReplyIntent {
+                notification: "n-1".into(),
+                status: "mention-status".into(),
+                acct: "alice".into(),
+                text: "@alice This guide should help".into(),
+                visibility: Visibility::Unlisted,
+                idempotency_key: "reply-key".into(),
+                started: at(),
+                key: None,
+            },
+            language: Some("en"),
+        }
+    }
+
+    fn engine<'a>(
+        network: &'a Memory,
+        store: &'a StateStore,
+        checkpoint: Option<&'a Checkpoint>,
+    ) -> Engine<'a> {
+        Engine {
+            network,
+            store,
+            checkpoint,
         }
     }
 
@@ -606,8 +618,66 @@ mod tests {
 
     const PATIENCE: Duration = Duration::from_secs(5);
 
-    fn halting_at(step: Step) -> Checkpoint {
-        Arc::new(move |at| at == step)
+    /// A first try at `intent` (saved, prepared, sent part by part), stopped dead at `step`.
+    async fn stopped_at(
+        step: Step,
+        network: &Memory,
+        store: &StateStore,
+        intent: &mut impl Intent,
+        parts: usize,
+    ) {
+        let checkpoint: Checkpoint = Arc::new(move |at| at == step);
+        let engine = engine(network, store, Some(&checkpoint));
+        let mut state = State::default();
+        let run = async {
+            engine.begin(&mut state, intent).await.unwrap();
+            engine.prepare(&mut state, intent).await.unwrap().unwrap();
+            for index in 0..parts {
+                engine
+                    .part(&mut state, intent, index, false, &[])
+                    .await
+                    .unwrap();
+            }
+        };
+        assert!(
+            tokio::time::timeout(PATIENCE, run).await.is_err(),
+            "{step:?}: the checkpoint stops the run"
+        );
+    }
+
+    /// What a restart finds in the state file: the post in flight.
+    fn restarted_thread(store: &StateStore) -> (State, PostIntent) {
+        let state = store.load().unwrap().expect("the intent was saved");
+        let intent = state.pending.clone().expect("a post in flight");
+        (state, intent)
+    }
+
+    /// What a restart finds in the state file: the reply in flight.
+    fn restarted_reply(store: &StateStore) -> (State, ReplyDelivery<'static>) {
+        let state = store.load().unwrap().expect("the intent was saved");
+        let intent = state.mentions.pending.clone().expect("a reply in flight");
+        (
+            state,
+            ReplyDelivery {
+                intent,
+                language: Some("en"),
+            },
+        )
+    }
+
+    /// The first part, looked for on resuming: found as status `1`, not sent again.
+    async fn found_again(
+        network: &Memory,
+        store: &StateStore,
+        state: &mut State,
+        intent: &mut impl Intent,
+    ) {
+        let part = engine(network, store, None)
+            .part(state, intent, 0, true, &[])
+            .await
+            .unwrap();
+        assert!(matches!(part, Part::Found(ref id) if id == "1"), "{part:?}");
+        assert_eq!(network.sent().len(), 1, "sent once");
     }
 
     #[tokio::test(start_paused = true)]
@@ -620,36 +690,16 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let store = StateStore::new(dir.path());
             let network = Memory::new();
-            let checkpoint = halting_at(step);
-            let engine = Engine {
-                network: &network,
-                store: &store,
-                checkpoint: Some(&checkpoint),
-            };
-            let mut state = State::default();
-            let mut intent = thread(3);
-            let run = async {
-                engine.begin(&mut state, &intent).await.unwrap();
-                engine
-                    .prepare(&mut state, &mut intent)
-                    .await
-                    .unwrap()
-                    .unwrap();
-                deliver_all(&engine, &mut state, &mut intent, false).await;
-            };
-            assert!(
-                tokio::time::timeout(PATIENCE, run).await.is_err(),
-                "{step:?}: the checkpoint stops the run"
-            );
+            stopped_at(step, &network, &store, &mut thread(3), 3).await;
             // A restart: what the file says, every part looked for before it is sent.
-            let mut state = store.load().unwrap().expect("the intent was saved");
-            let mut intent = state.pending.clone().expect("pending");
-            let engine = Engine {
-                network: &network,
-                store: &store,
-                checkpoint: None,
-            };
-            deliver_all(&engine, &mut state, &mut intent, true).await;
+            let (mut state, mut intent) = restarted_thread(&store);
+            deliver_all(
+                &engine(&network, &store, None),
+                &mut state,
+                &mut intent,
+                true,
+            )
+            .await;
             let sent = network.sent();
             let texts: Vec<&str> = sent.iter().map(|(_, s)| s.text.as_str()).collect();
             assert_eq!(
@@ -658,10 +708,12 @@ mod tests {
                 "{step:?}"
             );
             // A thread: each part replies to the one before it.
-            assert_eq!(sent[0].1.in_reply_to_id, None, "{step:?}");
-            assert_eq!(sent[1].1.in_reply_to_id.as_deref(), Some("1"), "{step:?}");
-            assert_eq!(sent[2].1.in_reply_to_id.as_deref(), Some("2"), "{step:?}");
-            let saved = store.load().unwrap().unwrap().pending.unwrap();
+            let replies_to: Vec<Option<&str>> = sent
+                .iter()
+                .map(|(_, s)| s.in_reply_to_id.as_deref())
+                .collect();
+            assert_eq!(replies_to, [None, Some("1"), Some("2")], "{step:?}");
+            let saved = restarted_thread(&store).1;
             let ids: Vec<Option<&str>> =
                 saved.parts.iter().map(|p| p.status_id.as_deref()).collect();
             assert_eq!(
@@ -678,39 +730,9 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let store = StateStore::new(dir.path());
             let network = Memory::new();
-            let checkpoint = halting_at(step);
-            let engine = Engine {
-                network: &network,
-                store: &store,
-                checkpoint: Some(&checkpoint),
-            };
-            let mut state = State::default();
-            let mut delivery = ReplyDelivery {
-                intent: reply(),
-                language: Some("en"),
-            };
-            let run = async {
-                engine.begin(&mut state, &delivery).await.unwrap();
-                engine
-                    .part(&mut state, &mut delivery, 0, false, &[])
-                    .await
-                    .unwrap()
-            };
-            assert!(
-                tokio::time::timeout(PATIENCE, run).await.is_err(),
-                "{step:?}: the checkpoint stops the run"
-            );
-            let mut state = store.load().unwrap().expect("the intent was saved");
-            let mut delivery = ReplyDelivery {
-                intent: state.mentions.pending.clone().expect("pending"),
-                language: Some("en"),
-            };
-            let engine = Engine {
-                network: &network,
-                store: &store,
-                checkpoint: None,
-            };
-            let part = engine
+            stopped_at(step, &network, &store, &mut reply(), 1).await;
+            let (mut state, mut delivery) = restarted_reply(&store);
+            let part = engine(&network, &store, None)
                 .part(&mut state, &mut delivery, 0, true, &[])
                 .await
                 .unwrap();
@@ -731,167 +753,55 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_lost_after_the_network_acted_is_found_not_resent() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path());
-        // A thread's part.
-        let network = Memory::new();
-        *network.lose_answers.lock().unwrap() = 1;
-        let engine = Engine {
-            network: &network,
-            store: &store,
-            checkpoint: None,
-        };
-        let mut state = State::default();
-        let mut intent = thread(1);
-        engine.begin(&mut state, &intent).await.unwrap();
-        let Part::SendFailed(error) = engine
-            .part(&mut state, &mut intent, 0, false, &[])
-            .await
-            .unwrap()
-        else {
-            panic!("the answer was lost");
-        };
-        assert!(error.uncertain());
-        let again = engine
-            .part(&mut state, &mut intent, 0, error.uncertain(), &[])
-            .await
-            .unwrap();
-        assert!(
-            matches!(again, Part::Found(ref id) if id == "1"),
-            "{again:?}"
-        );
-        assert_eq!(network.sent().len(), 1);
-        // A reply.
-        let network = Memory::new();
-        *network.lose_answers.lock().unwrap() = 1;
-        let engine = Engine {
-            network: &network,
-            store: &store,
-            checkpoint: None,
-        };
-        let mut delivery = ReplyDelivery {
-            intent: reply(),
-            language: None,
-        };
-        engine.begin(&mut state, &delivery).await.unwrap();
-        let Part::SendFailed(error) = engine
-            .part(&mut state, &mut delivery, 0, false, &[])
-            .await
-            .unwrap()
-        else {
-            panic!("the answer was lost");
-        };
-        let again = engine
-            .part(&mut state, &mut delivery, 0, error.uncertain(), &[])
-            .await
-            .unwrap();
-        assert!(
-            matches!(again, Part::Found(ref id) if id == "1"),
-            "{again:?}"
-        );
-        assert_eq!(network.sent().len(), 1);
+        async fn lose_then_find(intent: &mut impl Intent) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = StateStore::new(dir.path());
+            let network = Memory::new();
+            *network.lose_answers.lock().unwrap() = 1;
+            let mut state = State::default();
+            let engine = engine(&network, &store, None);
+            engine.begin(&mut state, intent).await.unwrap();
+            let part = engine
+                .part(&mut state, intent, 0, false, &[])
+                .await
+                .unwrap();
+            let Part::SendFailed(error) = part else {
+                panic!("the answer was lost: {part:?}");
+            };
+            assert!(error.uncertain(), "{error}");
+            found_again(&network, &store, &mut state, intent).await;
+        }
+        lose_then_find(&mut thread(1)).await;
+        lose_then_find(&mut reply()).await;
     }
 
     /// Bluesky's way, through the same engine: the record key is chosen and saved before the
     /// first send, and after a crash the part is found by that key, not by a search.
     #[tokio::test(start_paused = true)]
     async fn a_network_that_names_its_records_finds_them_by_the_name_saved_first() {
-        // A post.
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::new(dir.path());
+        // A post.
         let network = Memory::keyed();
-        let checkpoint = halting_at(Step::Accepted(0));
-        let engine = Engine {
-            network: &network,
-            store: &store,
-            checkpoint: Some(&checkpoint),
-        };
-        let mut state = State::default();
-        let mut intent = thread(1);
-        intent.after_status_read = false;
-        let run = async {
-            engine.begin(&mut state, &intent).await.unwrap();
-            engine
-                .prepare(&mut state, &mut intent)
-                .await
-                .unwrap()
-                .unwrap();
-            deliver_all(&engine, &mut state, &mut intent, false).await;
-        };
-        assert!(tokio::time::timeout(PATIENCE, run).await.is_err());
-        let mut state = store.load().unwrap().unwrap();
-        let mut intent = state.pending.clone().unwrap();
+        stopped_at(Step::Accepted(0), &network, &store, &mut thread(1), 1).await;
+        let (mut state, mut intent) = restarted_thread(&store);
         assert_eq!(
             intent.after_status.as_deref(),
             Some("rkey-1"),
             "saved before the send"
         );
-        let engine = Engine {
-            network: &network,
-            store: &store,
-            checkpoint: None,
-        };
-        let found = engine
-            .part(&mut state, &mut intent, 0, true, &[])
-            .await
-            .unwrap();
-        assert!(
-            matches!(found, Part::Found(ref id) if id == "1"),
-            "{found:?}"
-        );
-        assert_eq!(network.sent().len(), 1);
+        found_again(&network, &store, &mut state, &mut intent).await;
         assert_eq!(network.sent()[0].1.prepared.as_deref(), Some("rkey-1"));
-
         // A reply.
         let network = Memory::keyed();
-        let checkpoint = halting_at(Step::ReplyAccepted);
-        let engine = Engine {
-            network: &network,
-            store: &store,
-            checkpoint: Some(&checkpoint),
-        };
-        let mut state = State::default();
-        let mut delivery = ReplyDelivery {
-            intent: reply(),
-            language: None,
-        };
-        let run = async {
-            engine.begin(&mut state, &delivery).await.unwrap();
-            engine
-                .prepare(&mut state, &mut delivery)
-                .await
-                .unwrap()
-                .unwrap();
-            engine
-                .part(&mut state, &mut delivery, 0, false, &[])
-                .await
-                .unwrap()
-        };
-        assert!(tokio::time::timeout(PATIENCE, run).await.is_err());
-        let mut state = store.load().unwrap().unwrap();
-        let pending = state.mentions.pending.clone().unwrap();
+        stopped_at(Step::ReplyAccepted, &network, &store, &mut reply(), 1).await;
+        let (mut state, mut delivery) = restarted_reply(&store);
         assert_eq!(
-            pending.key.as_deref(),
+            delivery.intent.key.as_deref(),
             Some("rkey-1"),
             "saved before the send"
         );
-        let mut delivery = ReplyDelivery {
-            intent: pending,
-            language: None,
-        };
-        let engine = Engine {
-            network: &network,
-            store: &store,
-            checkpoint: None,
-        };
-        let found = engine
-            .part(&mut state, &mut delivery, 0, true, &[])
-            .await
-            .unwrap();
-        assert!(
-            matches!(found, Part::Found(ref id) if id == "1"),
-            "{found:?}"
-        );
-        assert_eq!(network.sent().len(), 1);
+        found_again(&network, &store, &mut state, &mut delivery).await;
+        assert_eq!(network.sent()[0].1.prepared.as_deref(), Some("rkey-1"));
     }
 }

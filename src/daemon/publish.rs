@@ -248,11 +248,7 @@ impl Publisher<'_> {
             }
         }
         // Every part is out.
-        let statuses: Vec<String> = intent
-            .parts
-            .iter()
-            .filter_map(|part| part.status_id.clone())
-            .collect();
+        let statuses = sent_ids(&intent);
         self.record_sent(state, &intent, statuses.clone());
         self.save(state)?;
         Ok(Outcome::Sent { statuses })
@@ -485,12 +481,7 @@ impl Publisher<'_> {
         why: String,
     ) -> Result<Outcome, StateError> {
         tracing::error!(post = %intent.post, reason = %why, "cannot tell whether this post went out; it is recorded as posted and not sent again (never twice), and the schedule goes on");
-        let sent: Vec<String> = intent
-            .parts
-            .iter()
-            .filter_map(|part| part.status_id.clone())
-            .collect();
-        self.record_sent(state, intent, sent);
+        self.record_sent(state, intent, sent_ids(intent));
         self.save(state)?;
         Ok(Outcome::Deferred {
             reason: why,
@@ -508,17 +499,7 @@ impl Publisher<'_> {
         settings: &str,
     ) -> Result<Outcome, StateError> {
         tracing::error!(post = %intent.post, %message, "the post cannot be sent as composed; it is left out until its file or the settings change");
-        state.failed.insert(
-            intent.post.clone(),
-            FailedPost {
-                hash: intent.hash.clone(),
-                at: self.clock.now(),
-                message: message.clone(),
-                settings: Some(settings.to_string()),
-            },
-        );
-        self.save(state)?;
-        Ok(Outcome::Rejected { message })
+        self.mark_failed(state, intent, message, Some(settings.to_string()))
     }
 
     fn reject(
@@ -528,23 +509,31 @@ impl Publisher<'_> {
         message: String,
     ) -> Result<Outcome, StateError> {
         tracing::error!(post = %intent.post, %message, "the server refused the post; it is left out until its file or the settings change");
-        let sent: Vec<String> = intent
-            .parts
-            .iter()
-            .filter_map(|part| part.status_id.clone())
-            .collect();
+        let sent = sent_ids(intent);
         if !sent.is_empty() {
             // Part of a thread is out: that much is history.
             self.record_sent(state, intent, sent);
         }
         state.pending = None;
+        self.mark_failed(state, intent, message, intent.settings.clone())
+    }
+
+    /// Leaves this version of the post out of the plan until its file or the fitting
+    /// settings change, and saves.
+    fn mark_failed(
+        &self,
+        state: &mut State,
+        intent: &PostIntent,
+        message: String,
+        settings: Option<String>,
+    ) -> Result<Outcome, StateError> {
         state.failed.insert(
             intent.post.clone(),
             FailedPost {
                 hash: intent.hash.clone(),
                 at: self.clock.now(),
                 message: message.clone(),
-                settings: intent.settings.clone(),
+                settings,
             },
         );
         self.save(state)?;
@@ -578,4 +567,13 @@ impl Publisher<'_> {
     fn save(&self, state: &State) -> Result<(), StateError> {
         self.store.save(state)
     }
+}
+
+/// The ids of the parts of `intent` known to be out, in order.
+fn sent_ids(intent: &PostIntent) -> Vec<String> {
+    intent
+        .parts
+        .iter()
+        .filter_map(|part| part.status_id.clone())
+        .collect()
 }

@@ -51,12 +51,7 @@ pub struct Rename {
 /// there) is left alone: those posts are new, as before. An old id that is in flight is left
 /// until the post is recorded (the next call moves it). Returns what was moved, by new id.
 pub fn follow_renames(library: &Library, state: &mut State) -> Vec<Rename> {
-    let present: HashSet<&str> = library
-        .files
-        .iter()
-        .map(|(id, _)| id.as_str())
-        .chain(library.posts.iter().map(|post| post.id.as_str()))
-        .collect();
+    let present = ids_in_folder(library);
     let in_flight = state.pending.as_ref().map(|pending| pending.post.as_str());
     // The newest history entry's hash of each id (the history is oldest first).
     let mut newest: HashMap<&str, &str> = HashMap::new();
@@ -155,12 +150,7 @@ pub fn prune(library: &Library, state: &mut State, now: Timestamp) -> Pruned {
         return Pruned::default();
     }
     let cutoff = now.checked_sub(KEPT_FOR).unwrap_or(Timestamp::MIN);
-    let present: HashSet<&str> = library
-        .files
-        .iter()
-        .map(|(id, _)| id.as_str())
-        .chain(library.posts.iter().map(|post| post.id.as_str()))
-        .collect();
+    let present = ids_in_folder(library);
     // For each post in the folder: the index of its newest entry and of its newest ad hoc one.
     let mut newest: HashMap<&str, usize> = HashMap::new();
     let mut newest_adhoc: HashMap<&str, usize> = HashMap::new();
@@ -198,4 +188,13 @@ pub fn prune(library: &Library, state: &mut State, now: Timestamp) -> Pruned {
         history,
         failed: before - state.failed.len(),
     }
+}
+/// The ids of every post file in the folder, good or bad.
+fn ids_in_folder(library: &Library) -> HashSet<&str> {
+    library
+        .files
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .chain(library.posts.iter().map(|post| post.id.as_str()))
+        .collect()
 }

@@ -79,7 +79,7 @@ pub use crate::network::{
 };
 pub use http::user_agent;
 pub use instance::{
-    default_max_characters, limit_warnings, ReportedLimits, DEFAULT_DESCRIPTION_LIMIT,
+    default_max_characters, limit_warnings, limits, ReportedLimits, DEFAULT_DESCRIPTION_LIMIT,
     DEFAULT_MAX_MEDIA_ATTACHMENTS,
 };
 pub use notifications::{
