@@ -8,19 +8,17 @@ use crate::plan::stale_adhoc;
 use crate::posts::config::Config;
 use crate::posts::diagnostic::{Diagnostic, Severity};
 use crate::posts::library::{load_configured, Library};
+use crate::posts::post::Post;
 use crate::state::fit::offline_fit_from_state;
 use crate::text::compose::fit_settings;
+use crate::text::count::Counter;
 
-use crate::text::compose::{compose, limit_warning, Fit, FitProblem};
+use crate::text::compose::{compose, limit_warning, Composed, Fit, FitProblem};
 
 pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
     let mut out = std::io::stdout().lock();
-    let config = match Config::load(config_path) {
-        Ok(config) => config,
-        Err(errors) => {
-            print_diagnostics(&mut out, args.format, &errors);
-            return exit::CONFIG;
-        }
+    let Some(config) = load_config(&mut out, args.format, config_path) else {
+        return exit::CONFIG;
     };
     // How each good post fits the configured server; a `short` that does not fit is an error.
     let fit = offline_fit_from_state(&config);
@@ -29,49 +27,7 @@ pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
     if let Some(warning) = limit_warning(&fit.counter) {
         eprintln!("warning: {warning}");
     }
-    let counter = fit.counter;
-    let settings = fit_settings(&config, &counter);
-    let mut fits = Vec::with_capacity(library.posts.len());
-    for post in &library.posts {
-        let composed = compose(post, &settings);
-        for problem in &composed.problems {
-            if let FitProblem::ShortTooLong { .. } = problem {
-                let (line, column) = post.short_position.unwrap_or((1, 1));
-                library.errors.push(Diagnostic {
-                    file: post.file.clone(),
-                    line,
-                    column,
-                    message: problem.to_string(),
-                    hint: Some("shorten `short`; URLs count as 23 characters on Mastodon".into()),
-                });
-            }
-        }
-        // One error for a post that would not be sent, whatever made it so.
-        if let Some(message) = composed.unsendable() {
-            library.errors.push(Diagnostic {
-                file: post.file.clone(),
-                line: 1,
-                column: 1,
-                message,
-                hint: Some(format!(
-                    "if the limit is wrong, set `max_characters` in the config; else shorten {}",
-                    match (post.content_warning.is_some(), post.link.is_some()) {
-                        (true, true) => "the content warning or the link",
-                        (true, false) => "the content warning or the text",
-                        (false, true) => "the link",
-                        (false, false) => "the text",
-                    }
-                )),
-            });
-        }
-        let longest = composed
-            .statuses
-            .iter()
-            .map(|s| s.length)
-            .max()
-            .unwrap_or(0);
-        fits.push((composed.fit, longest));
-    }
+    let fits = check_fits(&config, &fit.counter, &mut library);
     library
         .errors
         .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
@@ -81,12 +37,86 @@ pub fn run(config_path: &Path, args: &CheckArgs) -> u8 {
     } else {
         print_diagnostics(&mut out, args.format, &library.errors);
         print_warnings(&mut out, args.format, &warnings);
-        print_summary(&mut out, &library, &fits, counter.limit());
+        print_summary(&mut out, &library, &fits, fit.counter.limit());
     }
     if library.errors.is_empty() {
         exit::OK
     } else {
         exit::FAILURE
+    }
+}
+
+/// The configuration at `config_path`; `None` when it has problems, which are printed on
+/// `out` in `format` (the command then exits with [`exit::CONFIG`]).
+pub fn load_config(out: &mut impl Write, format: Format, config_path: &Path) -> Option<Config> {
+    match Config::load(config_path) {
+        Ok(config) => Some(config),
+        Err(errors) => {
+            print_diagnostics(out, format, &errors);
+            None
+        }
+    }
+}
+
+/// Composes each good post as it would be sent with `counter`: gives how each fits and the
+/// length of its longest status, in the order of `library.posts`, and adds an error to
+/// `library.errors` for a `short` that does not fit and for a post that would not be sent.
+fn check_fits(config: &Config, counter: &Counter, library: &mut Library) -> Vec<(Fit, usize)> {
+    let settings = fit_settings(config, counter);
+    let mut fits = Vec::with_capacity(library.posts.len());
+    for post in &library.posts {
+        let composed = compose(post, &settings);
+        library.errors.extend(fit_errors(post, &composed));
+        let longest = composed
+            .statuses
+            .iter()
+            .map(|s| s.length)
+            .max()
+            .unwrap_or(0);
+        fits.push((composed.fit, longest));
+    }
+    fits
+}
+
+/// The errors in how `post` was composed: each `short` that does not fit, at the `short`
+/// key, then one error for a post that would not be sent, whatever made it so.
+fn fit_errors(post: &Post, composed: &Composed) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    for problem in &composed.problems {
+        if let FitProblem::ShortTooLong { .. } = problem {
+            let (line, column) = post.short_position.unwrap_or((1, 1));
+            errors.push(Diagnostic {
+                file: post.file.clone(),
+                line,
+                column,
+                message: problem.to_string(),
+                hint: Some("shorten `short`; URLs count as 23 characters on Mastodon".into()),
+            });
+        }
+    }
+    if let Some(message) = composed.unsendable() {
+        errors.push(Diagnostic {
+            file: post.file.clone(),
+            line: 1,
+            column: 1,
+            message,
+            hint: Some(format!(
+                "if the limit is wrong, set `max_characters` in the config; else shorten {}",
+                what_to_shorten(post)
+            )),
+        });
+    }
+    errors
+}
+
+/// What the hint for a post that would not be sent suggests shortening: its content warning
+/// and its link where it has them, else its text.
+fn what_to_shorten(post: &Post) -> &'static str {
+    match (post.content_warning.is_some(), post.link.is_some()) {
+        (true, true) => "the content warning or the link",
+        (true, false) => "the content warning or the text",
+        (false, true) => "the link",
+        (false, false) => "the text",
     }
 }
 
@@ -228,48 +258,13 @@ fn print_json(out: &mut impl Write, errors: &[Diagnostic], warnings: &[Diagnosti
 /// One line per post file in aligned columns: `ok`, the id, category, kind, the length the
 /// server counts against its limit (of the longest status, for a thread), how it fits.
 fn print_summary(out: &mut impl Write, library: &Library, fits: &[(Fit, usize)], limit: usize) {
-    let mut rows: Vec<[String; 6]> = Vec::with_capacity(library.files.len());
-    let mut bad = 0;
-    for (id, file) in &library.files {
-        let problems = library.errors.iter().filter(|e| &e.file == file).count();
-        match library.posts.binary_search_by(|p| p.id.as_str().cmp(id)) {
-            Ok(index) if problems == 0 => {
-                let post = &library.posts[index];
-                let (fit, length) = fits[index];
-                rows.push([
-                    "ok".into(),
-                    id.clone(),
-                    post.category.clone(),
-                    post.kind.name().to_string(),
-                    format!("{length}/{limit}"),
-                    fit.to_string(),
-                ]);
-            }
-            _ => {
-                bad += 1;
-                rows.push([
-                    "error".into(),
-                    id.clone(),
-                    format!("{problems} problem(s) above"),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                ]);
-            }
-        }
-    }
-    let ok_rows = rows.iter().filter(|row| row[0] == "ok");
-    let mut widths = [5, 0, 0, 0, 0, 0];
-    for row in ok_rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    widths[1] = rows
+    let rows: Vec<[String; 6]> = library
+        .files
         .iter()
-        .map(|row| row[1].chars().count())
-        .max()
-        .unwrap_or(0);
+        .map(|(id, file)| summary_row(library, fits, limit, id, file))
+        .collect();
+    let bad = rows.iter().filter(|row| row[0] == "error").count();
+    let widths = column_widths(&rows);
     for row in &rows {
         let mut line = String::new();
         for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
@@ -293,4 +288,55 @@ fn print_summary(out: &mut impl Write, library: &Library, fits: &[(Fit, usize)],
         bad,
         library.errors.len()
     );
+}
+
+/// The summary's row for the post file `file` with the id `id`: `ok` with how it fits, or
+/// `error` with how many problems were printed for it.
+fn summary_row(
+    library: &Library,
+    fits: &[(Fit, usize)],
+    limit: usize,
+    id: &str,
+    file: &Path,
+) -> [String; 6] {
+    let problems = library.errors.iter().filter(|e| e.file == file).count();
+    match library.posts.binary_search_by(|p| p.id.as_str().cmp(id)) {
+        Ok(index) if problems == 0 => {
+            let post = &library.posts[index];
+            let (fit, length) = fits[index];
+            [
+                "ok".into(),
+                id.to_string(),
+                post.category.clone(),
+                post.kind.name().to_string(),
+                format!("{length}/{limit}"),
+                fit.to_string(),
+            ]
+        }
+        _ => [
+            "error".into(),
+            id.to_string(),
+            format!("{problems} problem(s) above"),
+            String::new(),
+            String::new(),
+            String::new(),
+        ],
+    }
+}
+
+/// The width of each column: the widest cell of the `ok` rows (at least 5, for `error`);
+/// the id column also fits the ids of the `error` rows, whose third cell runs on.
+fn column_widths(rows: &[[String; 6]]) -> [usize; 6] {
+    let mut widths = [5, 0, 0, 0, 0, 0];
+    for row in rows.iter().filter(|row| row[0] == "ok") {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    widths[1] = rows
+        .iter()
+        .map(|row| row[1].chars().count())
+        .max()
+        .unwrap_or(0);
+    widths
 }

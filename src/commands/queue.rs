@@ -3,12 +3,13 @@
 use std::io::Write;
 use std::path::Path;
 
+use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use serde::Serialize;
 
-use crate::commands::check::print_diagnostics;
+use crate::commands::check::load_config;
 use crate::commands::cli::{exit, Format, QueueArgs};
-use crate::plan::{plan, seed_for, Missed, PlanInput};
+use crate::plan::{plan, seed_for, Entry, Missed, PlanInput};
 use crate::posts::config::software_name;
 use crate::posts::config::Config;
 use crate::posts::library::load_configured;
@@ -16,7 +17,7 @@ use crate::posts::library::Library;
 use crate::state::fit::{offline_fit, open_state};
 use crate::state::{PostReason, State};
 use crate::text::compose::compose;
-use crate::text::compose::fit_settings;
+use crate::text::compose::{fit_settings, FitSettings};
 
 /// More entries than anyone reads (`every = "2s"` for 14 days would be 600,000).
 const MAX_ENTRIES: usize = 1000;
@@ -74,12 +75,8 @@ fn rfc3339<S: serde::Serializer>(at: &jiff::Zoned, serializer: S) -> Result<S::O
 
 pub fn run(config_path: &Path, args: &crate::commands::cli::QueueArgs) -> u8 {
     let mut out = std::io::stdout().lock();
-    let config = match Config::load(config_path) {
-        Ok(config) => config,
-        Err(errors) => {
-            print_diagnostics(&mut out, Format::Human, &errors);
-            return exit::CONFIG;
-        }
+    let Some(config) = load_config(&mut out, Format::Human, config_path) else {
+        return exit::CONFIG;
     };
     let state = match open_state(&config).load() {
         Ok(state) => state.unwrap_or_default(),
@@ -134,72 +131,19 @@ pub fn queue_report(
     };
     let plan = plan(&input, until, MAX_ENTRIES);
     let fit = offline_fit(config, state.server.as_ref());
-    let counter = &fit.counter;
-    let settings = fit_settings(config, counter);
+    let settings = fit_settings(config, &fit.counter);
     let entries = plan
         .entries
         .iter()
-        .map(|entry| {
-            let post = entry
-                .post
-                .as_ref()
-                .and_then(|id| library.posts.iter().find(|post| &post.id == id));
-            let composed = post.map(|post| compose(post, &settings));
-            QueueEntry {
-                at: entry.at.to_zoned(zone.clone()),
-                reason: entry.reason,
-                post: entry.post.clone(),
-                category: entry.category.clone(),
-                fit: composed.as_ref().map(|c| c.fit.to_string()),
-                statuses: composed.as_ref().map_or(0, |c| c.statuses.len()),
-                length: composed
-                    .as_ref()
-                    .and_then(|c| c.statuses.iter().map(|s| s.length).max())
-                    .unwrap_or(0),
-                limit: counter.limit(),
-                unsendable: composed.as_ref().and_then(|c| c.unsendable()),
-            }
-        })
+        .map(|entry| queue_entry(entry, library, &settings, &zone))
         .collect();
-    // Ad hoc posts whose time passed without them going out, also when that was before the
-    // daemon last looked (or it never ran): they will never go out at their time.
-    let stale: Vec<String> = crate::plan::stale_adhoc(&library.posts, state, now, config.schedule.grace)
-        .into_iter()
-        .filter(|stale| {
-            !plan.missed.iter().any(|missed| {
-                matches!(missed, Missed::Adhoc { post, at } if *post == stale.post && *at == stale.at)
-            })
-        })
-        .map(|stale| {
-            format!(
-                "ad hoc post {} was due {} and was not sent: {}",
-                stale.post,
-                short_time(stale.at, &zone),
-                stale.consequence()
-            )
-        })
-        .collect();
+    let stale = stale_adhoc_lines(config, library, state, now, &plan.missed);
     let missed = plan
         .missed
         .iter()
-        .map(|missed| match missed {
-            Missed::Slots { count, first, last } => format!(
-                "{count} slot(s) from {} to {} (the daemon was not running); they are skipped",
-                short_time(*first, &zone),
-                short_time(*last, &zone)
-            ),
-            Missed::Adhoc { post, at } => format!(
-                "ad hoc post {post} was due {} (more than `grace` ago); it is skipped",
-                short_time(*at, &zone)
-            ),
-        })
+        .map(|missed| missed_line(missed, &zone))
         .chain(stale)
         .collect();
-    let files_with_errors = library
-        .files
-        .iter()
-        .filter(|(_, file)| library.errors.iter().any(|error| &error.file == file))
-        .count();
     QueueReport {
         timezone: config.schedule.timezone_name.clone(),
         from: now.to_zoned(zone.clone()),
@@ -208,21 +152,109 @@ pub fn queue_report(
         entries,
         missed,
         pending: state.pending.as_ref().map(|pending| pending.post.clone()),
-        failed: state
-            .failed
-            .iter()
-            .filter(|(id, failed)| {
-                library
-                    .posts
-                    .iter()
-                    .any(|post| &post.id == *id && post.content_hash == failed.hash)
-            })
-            .map(|(id, failed)| (id.clone(), failed.message.clone()))
-            .collect(),
-        files_with_errors,
-        software: software_name(counter.software()),
+        failed: still_failed(library, state),
+        files_with_errors: files_with_errors(library),
+        software: software_name(fit.counter.software()),
         fitted: fit.source.clone(),
     }
+}
+
+/// One planned entry with how its post fits, composed as it would be sent (nothing for a
+/// slot that stays empty).
+fn queue_entry(
+    entry: &Entry,
+    library: &Library,
+    settings: &FitSettings,
+    zone: &TimeZone,
+) -> QueueEntry {
+    let post = entry
+        .post
+        .as_ref()
+        .and_then(|id| library.posts.iter().find(|post| &post.id == id));
+    let composed = post.map(|post| compose(post, settings));
+    QueueEntry {
+        at: entry.at.to_zoned(zone.clone()),
+        reason: entry.reason,
+        post: entry.post.clone(),
+        category: entry.category.clone(),
+        fit: composed.as_ref().map(|c| c.fit.to_string()),
+        statuses: composed.as_ref().map_or(0, |c| c.statuses.len()),
+        length: composed
+            .as_ref()
+            .and_then(|c| c.statuses.iter().map(|s| s.length).max())
+            .unwrap_or(0),
+        limit: settings.counter.limit(),
+        unsendable: composed.as_ref().and_then(|c| c.unsendable()),
+    }
+}
+
+/// What the plan says was missed while the daemon was not running, as a sentence.
+fn missed_line(missed: &Missed, zone: &TimeZone) -> String {
+    match missed {
+        Missed::Slots { count, first, last } => format!(
+            "{count} slot(s) from {} to {} (the daemon was not running); they are skipped",
+            short_time(*first, zone),
+            short_time(*last, zone)
+        ),
+        Missed::Adhoc { post, at } => format!(
+            "ad hoc post {post} was due {} (more than `grace` ago); it is skipped",
+            short_time(*at, zone)
+        ),
+    }
+}
+
+/// Ad hoc posts whose time passed without them going out, also when that was before the
+/// daemon last looked (or it never ran): they will never go out at their time. Those the
+/// plan already counts as `missed` are left to [`missed_line`].
+fn stale_adhoc_lines(
+    config: &Config,
+    library: &Library,
+    state: &State,
+    now: Timestamp,
+    missed: &[Missed],
+) -> Vec<String> {
+    let zone = &config.schedule.timezone;
+    crate::plan::stale_adhoc(&library.posts, state, now, config.schedule.grace)
+        .into_iter()
+        .filter(|stale| {
+            !missed.iter().any(|missed| {
+                matches!(missed, Missed::Adhoc { post, at } if *post == stale.post && *at == stale.at)
+            })
+        })
+        .map(|stale| {
+            format!(
+                "ad hoc post {} was due {} and was not sent: {}",
+                stale.post,
+                short_time(stale.at, zone),
+                stale.consequence()
+            )
+        })
+        .collect()
+}
+
+/// Post id and server message of each post the server refused, while its file is the
+/// version refused (an edited file is tried again, so it is not left out).
+fn still_failed(library: &Library, state: &State) -> Vec<(String, String)> {
+    state
+        .failed
+        .iter()
+        .filter(|(id, failed)| {
+            library
+                .posts
+                .iter()
+                .any(|post| &post.id == *id && post.content_hash == failed.hash)
+        })
+        .map(|(id, failed)| (id.clone(), failed.message.clone()))
+        .collect()
+}
+
+/// How many post files have a problem (and so are left out of the plan).
+fn files_with_errors(library: &Library) -> usize {
+    library
+        .files
+        .iter()
+        .filter(|(_, file)| library.errors.iter().any(|error| &error.file == file))
+        .count()
 }
 
 fn short_time(at: Timestamp, zone: &jiff::tz::TimeZone) -> String {
@@ -231,6 +263,8 @@ fn short_time(at: Timestamp, zone: &jiff::tz::TimeZone) -> String {
         .to_string()
 }
 
+/// The plan for people: the span and zone, what is in flight or was missed, one aligned line
+/// per entry, then what is left out of the plan.
 fn print_human(out: &mut impl Write, report: &QueueReport) -> std::io::Result<()> {
     let zone = jiff::tz::TimeZone::get(&report.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
     writeln!(
@@ -249,22 +283,43 @@ fn print_human(out: &mut impl Write, report: &QueueReport) -> std::io::Result<()
     for missed in &report.missed {
         writeln!(out, "  missed: {missed}")?;
     }
-    if report.entries.is_empty() {
+    print_entries(out, &report.entries)?;
+    if report.truncated {
+        writeln!(out, "  … only the first {MAX_ENTRIES} entries are shown")?;
+    }
+    for (post, message) in &report.failed {
+        writeln!(
+            out,
+            "  left out: {post} was refused by the server ({message}); edit the file to try again"
+        )?;
+    }
+    if report.files_with_errors > 0 {
+        writeln!(
+            out,
+            "  left out: {} post file(s) with problems; run `perennial check`",
+            report.files_with_errors
+        )?;
+    }
+    Ok(())
+}
+
+/// One line per entry, the post and category columns as wide as their longest value: when,
+/// why, the post, its category and how it fits (or why it would not be sent).
+fn print_entries(out: &mut impl Write, entries: &[QueueEntry]) -> std::io::Result<()> {
+    if entries.is_empty() {
         writeln!(out, "  nothing planned")?;
     }
-    let width = report
-        .entries
+    let width = entries
         .iter()
         .filter_map(|entry| entry.post.as_ref().map(String::len))
         .max()
         .unwrap_or(0);
-    let category_width = report
-        .entries
+    let category_width = entries
         .iter()
         .filter_map(|entry| entry.category.as_ref().map(String::len))
         .max()
         .unwrap_or(0);
-    for entry in &report.entries {
+    for entry in entries {
         let at = entry.at.strftime("%a %Y-%m-%d %H:%M");
         let reason = match entry.reason {
             PostReason::Slot => "slot  ",
@@ -287,22 +342,6 @@ fn print_human(out: &mut impl Write, report: &QueueReport) -> std::io::Result<()
                 "  {at}  {reason}  (nothing eligible: the slot stays empty)"
             )?,
         }
-    }
-    if report.truncated {
-        writeln!(out, "  … only the first {MAX_ENTRIES} entries are shown")?;
-    }
-    for (post, message) in &report.failed {
-        writeln!(
-            out,
-            "  left out: {post} was refused by the server ({message}); edit the file to try again"
-        )?;
-    }
-    if report.files_with_errors > 0 {
-        writeln!(
-            out,
-            "  left out: {} post file(s) with problems; run `perennial check`",
-            report.files_with_errors
-        )?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use jiff::SignedDuration;
+use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 use crate::commands::cli::{exit, PostArgs, RunArgs};
@@ -17,9 +17,13 @@ use crate::daemon::publish::{
 use crate::daemon::{self, Controls, Environment, Printer, Report, RunError, RunOptions};
 use crate::network::token::load_token;
 use crate::network::ServerOptions;
-use crate::state::PostReason;
+use crate::posts::config::Config;
+use crate::posts::library::Library;
+use crate::posts::post::Post;
+use crate::state::{PostReason, State};
 use crate::text::compose::compose;
 use crate::text::compose::fit_settings;
+use crate::text::count::Counter;
 
 /// A manual post is retried this long when the server cannot be reached.
 const MANUAL_POST_DEADLINE: SignedDuration = SignedDuration::from_mins(10);
@@ -102,51 +106,66 @@ async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
     let config = daemon::load_config(config_path)?;
     let library = crate::commands::check::load(&config);
     let Some(post) = library.posts.iter().find(|post| post.id == args.post) else {
-        let problems: Vec<String> = library
-            .errors
-            .iter()
-            .filter(|error| {
-                library
-                    .files
-                    .iter()
-                    .any(|(id, file)| id == &args.post && &error.file == file)
-            })
-            .map(ToString::to_string)
-            .collect();
-        if problems.is_empty() {
-            eprintln!(
-                "error: no post `{}` under {}",
-                args.post,
-                config.posts.dir.display()
-            );
-        } else {
-            eprintln!(
-                "error: the post `{}` has problems:\n{}",
-                args.post,
-                problems.join("\n")
-            );
-        }
+        report_unusable(&config, &library, &args.post);
         return Ok(exit::FAILURE);
     };
     if args.dry_run {
-        let fit = crate::state::fit::offline_fit_from_state(&config);
-        eprintln!("{}", fit.source);
-        let composed = compose(post, &fit_settings(&config, &fit.counter));
-        let heading = format!("{} ({}), would be posted now", post.id, composed.fit);
-        let mut out = std::io::stdout().lock();
-        let _ = crate::commands::show::write_composed(
-            &mut out,
-            &heading,
-            post,
-            &composed,
-            fit.counter.limit(),
-        );
-        println!("--- dry run: nothing sent");
+        dry_run(&config, post);
         return Ok(exit::OK);
     }
+    send_now(&config, post).await
+}
+
+/// Why the post `id` cannot be posted, on stderr: the problems of its file, or that there is
+/// no such post.
+fn report_unusable(config: &Config, library: &Library, id: &str) {
+    let problems: Vec<String> = library
+        .errors
+        .iter()
+        .filter(|error| {
+            library
+                .files
+                .iter()
+                .any(|(file_id, file)| file_id == id && &error.file == file)
+        })
+        .map(ToString::to_string)
+        .collect();
+    if problems.is_empty() {
+        eprintln!("error: no post `{id}` under {}", config.posts.dir.display());
+    } else {
+        eprintln!(
+            "error: the post `{id}` has problems:\n{}",
+            problems.join("\n")
+        );
+    }
+}
+
+/// `post --dry-run`: the post as it would be sent now, fitted offline to what the daemon last
+/// saw of the server (where that came from goes to stderr), through `preview`'s printer.
+fn dry_run(config: &Config, post: &Post) {
+    let fit = crate::state::fit::offline_fit_from_state(config);
+    eprintln!("{}", fit.source);
+    let composed = compose(post, &fit_settings(config, &fit.counter));
+    let heading = format!("{} ({}), would be posted now", post.id, composed.fit);
+    let mut out = std::io::stdout().lock();
+    let _ = crate::commands::show::write_composed(
+        &mut out,
+        &heading,
+        post,
+        &composed,
+        fit.counter.limit(),
+    );
+    println!("--- dry run: nothing sent");
+}
+
+/// Sends `post` now, through the daemon's exactly-once path: with the state locked, a post
+/// an earlier run left in flight is finished first, then the post is composed for the server
+/// as it is now, saved as pending and sent, and tried again for up to
+/// [`MANUAL_POST_DEADLINE`] while the server cannot be reached.
+async fn send_now(config: &Config, post: &Post) -> Result<u8, RunError> {
     let sources = crate::network::token::TokenSources::from_env(config.server.token_file.clone());
     let token = load_token(&sources)?.ok_or(RunError::NoToken)?;
-    let store = crate::state::fit::open_state(&config);
+    let store = crate::state::fit::open_state(config);
     let _lock = store.lock()?;
     let mut state = store.load()?.unwrap_or_default();
     let server = crate::network::connect(ServerOptions::from_config(&config.server), token).await?;
@@ -168,38 +187,61 @@ async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
         shutdown: &shutdown,
         checkpoint: None,
     };
-    if let Some(pending) = &state.pending {
-        let same_post = pending.post == post.id;
-        let deadline = clock.now();
-        let outcome = publisher
-            .try_pending(&mut state, deadline, Progress::resume())
-            .await?;
-        if state.pending.is_some() {
-            if shutdown.is_cancelled() {
-                return Ok(stopped(&outcome));
-            }
-            eprintln!("error: a post from an earlier run is still in flight and the server cannot be reached; try again later");
-            return Ok(exit::FAILURE);
-        }
-        // This very post was half sent (a signal, a crash): finishing it is what was asked,
-        // not sending it whole a second time.
-        if same_post {
-            if let Outcome::Sent { statuses } = &outcome {
-                println!(
-                    "posted {} (finished what an earlier run started; {} status(es): {})",
-                    post.id,
-                    statuses.len(),
-                    statuses.join(", ")
-                );
-                return Ok(exit::OK);
-            }
-        }
+    if let Some(code) = finish_pending(&publisher, &mut state, post).await? {
+        return Ok(code);
     }
     let counter = server.limits().counter();
-    let settings = fit_settings(&config, &counter);
+    let (outcome, deadline) = first_try(&publisher, &mut state, config, &counter, post).await?;
+    until_done(&publisher, &mut state, post, outcome, deadline).await
+}
+
+/// Finishes a post an earlier run left in flight, if any: one post is in flight at a time.
+/// Gives the exit code when that ends the command: the earlier post could not be finished,
+/// or it was this very post (half sent by a signal or a crash), so finishing it is what was
+/// asked, not sending it whole a second time.
+async fn finish_pending(
+    publisher: &Publisher<'_>,
+    state: &mut State,
+    post: &Post,
+) -> Result<Option<u8>, RunError> {
+    let Some(pending) = &state.pending else {
+        return Ok(None);
+    };
+    let same_post = pending.post == post.id;
+    let deadline = publisher.clock.now();
+    let outcome = publisher
+        .try_pending(state, deadline, Progress::resume())
+        .await?;
+    if state.pending.is_some() {
+        if publisher.shutdown.is_cancelled() {
+            return Ok(Some(stopped(&outcome)));
+        }
+        eprintln!("error: a post from an earlier run is still in flight and the server cannot be reached; try again later");
+        return Ok(Some(exit::FAILURE));
+    }
+    match outcome {
+        Outcome::Sent { statuses } if same_post => {
+            print_posted(post, "finished what an earlier run started; ", &statuses);
+            Ok(Some(exit::OK))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Composes `post` with the server's counter and makes the first try: the intent is saved as
+/// pending and sent or, when it cannot be sent as composed, refused and recorded as failed.
+/// Gives the outcome and until when to try again.
+async fn first_try(
+    publisher: &Publisher<'_>,
+    state: &mut State,
+    config: &Config,
+    counter: &Counter,
+    post: &Post,
+) -> Result<(Outcome, Timestamp), RunError> {
+    let settings = fit_settings(config, counter);
     let composed = compose(post, &settings);
     let settings = settings_fingerprint(&settings);
-    let now = clock.now();
+    let now = publisher.clock.now();
     let spec = IntentSpec {
         slot: now,
         reason: PostReason::Manual,
@@ -208,19 +250,28 @@ async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
     };
     let intent = new_intent(post, &composed, spec, now);
     let deadline = now + MANUAL_POST_DEADLINE;
-    let mut outcome = match composed.unsendable() {
-        Some(why) => publisher.refuse(&mut state, &intent, why, &settings)?,
-        None => publisher.publish(&mut state, intent, deadline).await?,
+    let outcome = match composed.unsendable() {
+        Some(why) => publisher.refuse(state, &intent, why, &settings)?,
+        None => publisher.publish(state, intent, deadline).await?,
     };
+    Ok((outcome, deadline))
+}
+
+/// Follows `outcome` to the end: waits and tries again while the server asks for a retry
+/// (until `deadline`, or until a signal stops the wait), then says how it ended and gives the
+/// exit code.
+async fn until_done(
+    publisher: &Publisher<'_>,
+    state: &mut State,
+    post: &Post,
+    mut outcome: Outcome,
+    deadline: Timestamp,
+) -> Result<u8, RunError> {
+    let shutdown = publisher.shutdown;
     loop {
-        match outcome {
+        let (wait, progress) = match outcome {
             Outcome::Sent { statuses } => {
-                println!(
-                    "posted {} ({} status(es): {})",
-                    post.id,
-                    statuses.len(),
-                    statuses.join(", ")
-                );
+                print_posted(post, "", &statuses);
                 return Ok(exit::OK);
             }
             Outcome::Rejected { message } => {
@@ -232,21 +283,29 @@ async fn post_now(config_path: &Path, args: &PostArgs) -> Result<u8, RunError> {
                 eprintln!("error: {} was not posted: {reason}", post.id);
                 return Ok(exit::FAILURE);
             }
-            Outcome::Retry { wait, progress, .. } => {
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
-                    () = shutdown.cancelled() => {}
-                }
-                if shutdown.is_cancelled() {
-                    eprintln!("stopped while waiting to try again; the post stays in flight and the daemon or the next `perennial post` finishes it");
-                    return Ok(exit::OK);
-                }
-                outcome = publisher
-                    .try_pending(&mut state, deadline, progress)
-                    .await?;
-            }
+            Outcome::Retry { wait, progress, .. } => (wait, progress),
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shutdown.cancelled() => {}
         }
+        if shutdown.is_cancelled() {
+            eprintln!("stopped while waiting to try again; the post stays in flight and the daemon or the next `perennial post` finishes it");
+            return Ok(exit::OK);
+        }
+        outcome = publisher.try_pending(state, deadline, progress).await?;
     }
+}
+
+/// Says on stdout that `post` is out, naming its statuses on the server; `note`, when not
+/// empty, comes first in the brackets and ends with `; `.
+fn print_posted(post: &Post, note: &str, statuses: &[String]) {
+    println!(
+        "posted {} ({note}{} status(es): {})",
+        post.id,
+        statuses.len(),
+        statuses.join(", ")
+    );
 }
 
 /// What `perennial post` says when a signal stopped it; exit 0 (it did what it was told).

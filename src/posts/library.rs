@@ -45,42 +45,77 @@ pub fn load_library(context: &PostContext) -> Library {
         );
         return library;
     }
+    let walk = walk_posts_dir(dir);
+    library.errors.extend(walk.errors);
+    for path in walk.escapes {
+        library.errors.push(
+            Diagnostic::at_start(
+                &path,
+                "this symbolic link leads outside the posts folder; it is not read",
+            )
+            .with_hint("commit the file or folder itself, not a link to it"),
+        );
+    }
+    for (path, id) in walk.found {
+        library.add(path, id, context);
+    }
+    library.posts.sort_by(|a, b| a.id.cmp(&b.id));
+    library.files.sort();
+    library
+}
+
+impl Library {
+    /// Adds the post file at `path`, found by the walk with the id `id`: it is listed in
+    /// `files` whatever it holds, then read, and goes to `posts` or its problems to `errors`.
+    /// A name that is not UTF-8 is a problem of its own: it cannot be an id.
+    fn add(&mut self, path: PathBuf, id: Result<String, ()>, context: &PostContext) {
+        let Ok(id) = id else {
+            self.errors.push(
+                Diagnostic::at_start(
+                    &path,
+                    "this file's name is not valid UTF-8, so it cannot be a post's id",
+                )
+                .with_hint("rename it with letters, digits and `-`"),
+            );
+            return;
+        };
+        self.files.push((id.clone(), path.clone()));
+        match read_post(&id, &path, context) {
+            Ok(post) => self.posts.push(post),
+            Err(errors) => self.errors.extend(errors),
+        }
+    }
+}
+
+/// What walking the posts folder found, in the walk's order (by file name).
+struct Walk {
+    /// Each post file with its id (`Err` when a name on the way is not UTF-8).
+    found: Vec<(PathBuf, Result<String, ()>)>,
+    /// Links that lead out of the posts folder: not followed, each to be reported.
+    escapes: Vec<PathBuf>,
+    /// Parts of the folder that could not be read (a link loop among them).
+    errors: Vec<Diagnostic>,
+}
+
+/// Walks `dir` at any depth, following links that stay inside it and skipping ignored names
+/// (see the module's documentation); nothing is read but the folders themselves.
+fn walk_posts_dir(dir: &Path) -> Walk {
     // Where links must stay: the posts folder's real path.
     let real_root = dir.canonicalize().ok();
-    // Links that lead out of the posts folder: not followed, each reported.
     let mut escapes: Vec<PathBuf> = Vec::new();
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
     let walker = walkdir::WalkDir::new(dir)
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|entry| {
-            if entry.depth() == 0 {
-                return true;
-            }
-            if is_ignored_name(entry.file_name()) {
-                return false;
-            }
-            if entry.path_is_symlink() {
-                let inside = match (&real_root, entry.path().canonicalize()) {
-                    (Some(root), Ok(real)) => real.starts_with(root),
-                    _ => false,
-                };
-                if !inside {
-                    if entry.file_type().is_dir() || is_post_file(entry.path()) {
-                        escapes.push(entry.path().to_path_buf());
-                    }
-                    return false;
-                }
-            }
-            true
-        });
-    let mut found: Vec<(PathBuf, Result<String, ()>)> = Vec::new();
+        .filter_entry(|entry| is_entered(entry, real_root.as_deref(), &mut escapes));
     for entry in walker {
         let entry = match entry {
             Ok(entry) => entry,
             Err(error) => {
                 let path = error.path().unwrap_or(dir).to_path_buf();
-                library.errors.push(Diagnostic::at_start(
+                errors.push(Diagnostic::at_start(
                     &path,
                     format!("cannot read this part of the posts folder: {error}"),
                 ));
@@ -95,35 +130,38 @@ pub fn load_library(context: &PostContext) -> Library {
             found.push((path.to_path_buf(), id));
         }
     }
-    for path in escapes {
-        library.errors.push(
-            Diagnostic::at_start(
-                &path,
-                "this symbolic link leads outside the posts folder; it is not read",
-            )
-            .with_hint("commit the file or folder itself, not a link to it"),
-        );
+    Walk {
+        found,
+        escapes,
+        errors,
     }
-    for (path, id) in found {
-        let Ok(id) = id else {
-            library.errors.push(
-                Diagnostic::at_start(
-                    &path,
-                    "this file's name is not valid UTF-8, so it cannot be a post's id",
-                )
-                .with_hint("rename it with letters, digits and `-`"),
-            );
-            continue;
-        };
-        library.files.push((id.clone(), path.clone()));
-        match read_post(&id, &path, context) {
-            Ok(post) => library.posts.push(post),
-            Err(errors) => library.errors.extend(errors),
-        }
+}
+
+/// Whether the walk goes into `entry` (or looks at it, for a file): not for an ignored name,
+/// nor for a symbolic link whose real path is outside `real_root`, which is added to
+/// `escapes` when it would have mattered (a folder or a post file).
+fn is_entered(
+    entry: &walkdir::DirEntry,
+    real_root: Option<&Path>,
+    escapes: &mut Vec<PathBuf>,
+) -> bool {
+    if entry.depth() == 0 {
+        return true;
     }
-    library.posts.sort_by(|a, b| a.id.cmp(&b.id));
-    library.files.sort();
-    library
+    if is_ignored_name(entry.file_name()) {
+        return false;
+    }
+    if !entry.path_is_symlink() {
+        return true;
+    }
+    let inside = match (real_root, entry.path().canonicalize()) {
+        (Some(root), Ok(real)) => real.starts_with(root),
+        _ => false,
+    };
+    if !inside && (entry.file_type().is_dir() || is_post_file(entry.path())) {
+        escapes.push(entry.path().to_path_buf());
+    }
+    inside
 }
 
 /// Reads and parses one post file: a regular file of at most [`MAX_POST_FILE_BYTES`].

@@ -387,6 +387,10 @@ impl Checker<'_> {
         }
     }
 
+    /// Checks every key of the front matter and the body, recording a problem for each bad
+    /// one; gives the post when the keys it cannot do without (`title`, `category`, `kind`)
+    /// are good. [`parse_post`] sorts the problems by place, keeping the order of the checks
+    /// here among problems at the same place.
     fn post(
         &mut self,
         id: &str,
@@ -394,35 +398,81 @@ impl Checker<'_> {
         body: &str,
         context: &PostContext,
     ) -> Option<Post> {
-        let title = match &raw.title {
-            Some(title) => self.non_empty(
-                title,
-                "title",
-                "a few words for maintainers; it is never posted",
-            ),
-            None => {
-                self.error_at_front_matter(
-                    "the post has no `title`".into(),
-                    "add `title = \"…\"` to the front matter; it is for maintainers and never posted",
-                );
-                None
-            }
-        };
+        let title = self.title(raw.title.as_ref());
         let category = match &raw.category {
             Some(category) => self.category(category),
             None => Some(default_category(id, context.posts_dir)),
         };
         let link = raw.link.as_ref().and_then(|link| self.link(link));
         let hashtags = self.hashtags(raw.hashtags.as_deref().unwrap_or_default());
-        let kind = self.kind(&raw, context.timezone);
+        let timing = self.timing(&raw, context.timezone);
+        let content_warning = raw
+            .content_warning
+            .as_ref()
+            .and_then(|cw| self.content_warning(cw));
+        let language = raw.language.as_ref().and_then(|l| self.language(l));
+        let visibility = raw.visibility.as_ref().and_then(|v| self.visibility(v));
+        let weight = raw
+            .weight
+            .as_ref()
+            .map_or(1.0, |weight| self.weight(weight));
+        let short = raw.short.as_ref().and_then(|short| self.short(short));
+        let media = self.media(raw.media.as_deref().unwrap_or_default(), id, context);
+        let text = self.text(body);
+        Some(Post {
+            content_hash: content_hash(self.source.as_bytes()),
+            id: id.to_string(),
+            file: self.file.to_path_buf(),
+            title: title?,
+            category: category?,
+            kind: timing.kind?,
+            link,
+            hashtags,
+            active_from: timing.active_from,
+            active_until: timing.active_until,
+            content_warning,
+            language,
+            visibility,
+            weight,
+            short,
+            short_position: raw.short.as_ref().map(|short| {
+                diagnostic::line_and_column(self.source, self.base + short.span().start)
+            }),
+            long_posts: raw.long_posts,
+            media,
+            text,
+        })
+    }
+
+    /// `title` is required and must say something; it is for maintainers and never posted.
+    fn title(&mut self, raw: Option<&Spanned<String>>) -> Option<String> {
+        let Some(title) = raw else {
+            self.error_at_front_matter(
+                "the post has no `title`".into(),
+                "add `title = \"…\"` to the front matter; it is for maintainers and never posted",
+            );
+            return None;
+        };
+        self.non_empty(
+            title,
+            "title",
+            "a few words for maintainers; it is never posted",
+        )
+    }
+
+    /// When the post may go out: its kind (with `at` for an ad hoc post) and its
+    /// `from`/`until` window, each checked, then checked against each other: a window that
+    /// ends before it starts, or an `at` outside the window, means the post never goes out.
+    fn timing(&mut self, raw: &RawFrontMatter, timezone: &TimeZone) -> Timing {
+        let kind = self.kind(raw, timezone);
         let active_from = raw
             .from
             .as_ref()
-            .and_then(|from| self.instant(from, "from", context.timezone, DayEdge::Start));
+            .and_then(|from| self.instant(from, "from", timezone, DayEdge::Start));
         let active_until = raw
             .until
             .as_ref()
-            .and_then(|until| self.instant(until, "until", context.timezone, DayEdge::End));
+            .and_then(|until| self.instant(until, "until", timezone, DayEdge::End));
         if let (Some(from), Some(until), Some(raw_until)) = (active_from, active_until, &raw.until)
         {
             if until <= from {
@@ -445,65 +495,83 @@ impl Checker<'_> {
                 );
             }
         }
-        let content_warning = raw.content_warning.as_ref().and_then(|cw| {
-            self.non_empty(
-                cw,
-                "content_warning",
-                "remove it, or say what the post is about, e.g. \"eye contact\"",
-            )
-        });
-        let language = raw.language.as_ref().and_then(|language| {
-            if is_language_code(language.get_ref()) {
-                Some(language.get_ref().clone())
-            } else {
-                self.error(
-                    language,
-                    format!("`{}` is not a language code", language.get_ref()),
-                    "use a two- or three-letter ISO 639 code such as \"en\" or \"es\"",
-                );
-                None
-            }
-        });
-        let visibility = raw.visibility.as_ref().and_then(|visibility| {
-            if *visibility.get_ref() == Visibility::Direct {
-                self.error(
-                    visibility,
-                    "a post cannot be `direct`: it would reach nobody".into(),
-                    "use public, unlisted or private",
-                );
-                None
-            } else {
-                Some(*visibility.get_ref())
-            }
-        });
-        let weight = match &raw.weight {
-            None => 1.0,
-            Some(weight) if weight.get_ref().is_finite() && *weight.get_ref() > 0.0 => {
-                *weight.get_ref()
-            }
-            Some(weight) => {
-                self.error(
-                    weight,
-                    format!("`weight` must be above 0, not {}", weight.get_ref()),
-                    "1.0 is the default; 2.0 makes the post come round twice as often",
-                );
-                1.0
-            }
-        };
-        let short = raw.short.as_ref().and_then(|short| {
-            let text = markdown_to_text(short.get_ref());
-            if text.is_empty() {
-                self.error(
-                    short,
-                    "`short` is empty".into(),
-                    "remove it, or write the short version",
-                );
-                None
-            } else {
-                Some(text)
-            }
-        });
-        let media = self.media(raw.media.as_deref().unwrap_or_default(), id, context);
+        Timing {
+            kind,
+            active_from,
+            active_until,
+        }
+    }
+
+    /// A content warning, when set, must say what it warns of: an empty one hides the post
+    /// behind nothing.
+    fn content_warning(&mut self, raw: &Spanned<String>) -> Option<String> {
+        self.non_empty(
+            raw,
+            "content_warning",
+            "remove it, or say what the post is about, e.g. \"eye contact\"",
+        )
+    }
+
+    /// The post's language: an ISO 639 code, as the server takes it.
+    fn language(&mut self, raw: &Spanned<String>) -> Option<String> {
+        if is_language_code(raw.get_ref()) {
+            return Some(raw.get_ref().clone());
+        }
+        self.error(
+            raw,
+            format!("`{}` is not a language code", raw.get_ref()),
+            "use a two- or three-letter ISO 639 code such as \"en\" or \"es\"",
+        );
+        None
+    }
+
+    /// The post's visibility: anything but `direct`, which would mention nobody and so reach
+    /// nobody.
+    fn visibility(&mut self, raw: &Spanned<Visibility>) -> Option<Visibility> {
+        if *raw.get_ref() != Visibility::Direct {
+            return Some(*raw.get_ref());
+        }
+        self.error(
+            raw,
+            "a post cannot be `direct`: it would reach nobody".into(),
+            "use public, unlisted or private",
+        );
+        None
+    }
+
+    /// How often the post comes round in its category: a finite number above 0. A bad one is
+    /// reported and the default, 1.0, stands in (the post is refused anyway).
+    fn weight(&mut self, raw: &Spanned<f64>) -> f64 {
+        let weight = *raw.get_ref();
+        if weight.is_finite() && weight > 0.0 {
+            return weight;
+        }
+        self.error(
+            raw,
+            format!("`weight` must be above 0, not {weight}"),
+            "1.0 is the default; 2.0 makes the post come round twice as often",
+        );
+        1.0
+    }
+
+    /// The hand-written short version as plain text; it must not be empty once the Markdown
+    /// is gone.
+    fn short(&mut self, raw: &Spanned<String>) -> Option<String> {
+        let text = markdown_to_text(raw.get_ref());
+        if !text.is_empty() {
+            return Some(text);
+        }
+        self.error(
+            raw,
+            "`short` is empty".into(),
+            "remove it, or write the short version",
+        );
+        None
+    }
+
+    /// The body as plain toot text; a post with no text is reported where the text should
+    /// start, after the closing `+++`.
+    fn text(&mut self, body: &str) -> String {
         let text = markdown_to_text(body);
         if text.is_empty() {
             let offset = self.source.len() - body.len();
@@ -512,29 +580,7 @@ impl Checker<'_> {
                     .with_hint("write the post below the closing `+++` line"),
             );
         }
-        Some(Post {
-            content_hash: content_hash(self.source.as_bytes()),
-            id: id.to_string(),
-            file: self.file.to_path_buf(),
-            title: title?,
-            category: category?,
-            kind: kind?,
-            link,
-            hashtags,
-            active_from,
-            active_until,
-            content_warning,
-            language,
-            visibility,
-            weight,
-            short,
-            short_position: raw.short.as_ref().map(|short| {
-                diagnostic::line_and_column(self.source, self.base + short.span().start)
-            }),
-            long_posts: raw.long_posts,
-            media,
-            text,
-        })
+        text
     }
 
     fn category(&mut self, raw: &Spanned<String>) -> Option<String> {
@@ -687,6 +733,9 @@ impl Checker<'_> {
         parsed
     }
 
+    /// The `[[media]]` entries: at most [`MAX_MEDIA`], each with alt text and a file inside
+    /// the posts folder that the server takes. Every entry is checked, so one pass reports
+    /// every problem; an entry with any problem is left out.
     fn media(&mut self, raw: &[Spanned<RawMedia>], id: &str, context: &PostContext) -> Vec<Media> {
         if raw.len() > MAX_MEDIA {
             self.error(
@@ -701,98 +750,13 @@ impl Checker<'_> {
         let post_folder = Path::new(id).parent().unwrap_or(Path::new(""));
         let mut media = Vec::new();
         for item in raw {
-            let entry = item.get_ref();
-            let alt = match &entry.alt {
-                None => {
-                    self.error(
-                        item,
-                        "this media has no `alt` text".into(),
-                        "add `alt = \"…\"` describing what the image shows: alt text is required for accessibility",
-                    );
-                    None
-                }
-                Some(alt) if alt.get_ref().trim().is_empty() => {
-                    self.error(
-                        alt,
-                        "`alt` is empty".into(),
-                        "describe what the image shows",
-                    );
-                    None
-                }
-                Some(alt) => {
-                    let length = alt.get_ref().trim().chars().count();
-                    if length > context.alt_text_limit {
-                        self.error(
-                            alt,
-                            format!(
-                                "the alt text is {length} characters, over the server's limit of {}",
-                                context.alt_text_limit
-                            ),
-                            "shorten it; put long explanations in the post itself",
-                        );
-                    }
-                    Some(alt.get_ref().trim().to_string())
-                }
-            };
-            let relative = Path::new(entry.file.get_ref().trim());
-            let inside = !relative.as_os_str().is_empty()
-                && relative.is_relative()
-                && stays_inside(&post_folder.join(relative));
-            if !inside {
-                self.error(
-                    &entry.file,
-                    format!(
-                        "`{}` is not a path inside the posts folder",
-                        entry.file.get_ref()
-                    ),
-                    "give a path relative to this post's folder, e.g. \"images/logo.png\"",
-                );
+            let alt = self.alt(item, context.alt_text_limit);
+            let file = &item.get_ref().file;
+            let Some(path) = self.media_path(file, post_folder, context.posts_dir) else {
                 continue;
-            }
-            let path = context.posts_dir.join(post_folder).join(relative);
-            let file = entry.file.get_ref();
-            let real_path = match (context.media_file)(&path) {
-                MediaFile::Missing => {
-                    self.error(
-                        &entry.file,
-                        format!("media file `{}` not found", path.display()),
-                        "the path is relative to this post's folder; check the name and that the file is committed",
-                    );
-                    continue;
-                }
-                MediaFile::Outside { .. } => {
-                    // The target is not named: it is outside, and may be a secret.
-                    self.error(
-                        &entry.file,
-                        format!("`{file}` leads outside the posts folder through a symbolic link"),
-                        "media must be files inside the posts folder: commit the file itself, not a link to it",
-                    );
-                    continue;
-                }
-                MediaFile::NotRegular => {
-                    self.error(
-                        &entry.file,
-                        format!("`{file}` is not a regular file"),
-                        "name an image or video file",
-                    );
-                    continue;
-                }
-                MediaFile::Regular { real_path, bytes } => {
-                    let (limit, kind) = context.media_limits.for_file(&path);
-                    if bytes > limit {
-                        self.error(
-                            &entry.file,
-                            format!(
-                                "`{file}` is {}, over the server's limit of {} for an {kind}",
-                                megabytes(bytes),
-                                megabytes(limit)
-                            ),
-                            "make it smaller (resize or compress it)",
-                        );
-                        continue;
-                    }
-                    real_path
-                }
+            };
+            let Some(real_path) = self.media_on_disk(file, &path, context) else {
+                continue;
             };
             if let Some(alt) = alt {
                 media.push(Media {
@@ -803,6 +767,110 @@ impl Checker<'_> {
         }
         media
     }
+
+    /// A media entry's alt text, trimmed: required for accessibility, not empty, and within
+    /// the server's limit (a text over it is reported but kept, as the post is refused anyway).
+    fn alt(&mut self, item: &Spanned<RawMedia>, limit: usize) -> Option<String> {
+        let Some(alt) = &item.get_ref().alt else {
+            self.error(
+                item,
+                "this media has no `alt` text".into(),
+                "add `alt = \"…\"` describing what the image shows: alt text is required for accessibility",
+            );
+            return None;
+        };
+        let text = alt.get_ref().trim();
+        if text.is_empty() {
+            self.error(
+                alt,
+                "`alt` is empty".into(),
+                "describe what the image shows",
+            );
+            return None;
+        }
+        let length = text.chars().count();
+        if length > limit {
+            self.error(
+                alt,
+                format!("the alt text is {length} characters, over the server's limit of {limit}"),
+                "shorten it; put long explanations in the post itself",
+            );
+        }
+        Some(text.to_string())
+    }
+
+    /// Where a media `file` is: relative to the post's folder, and by its name alone never
+    /// above the posts folder (where symbolic links lead is [`Self::media_on_disk`]'s question).
+    fn media_path(
+        &mut self,
+        file: &Spanned<String>,
+        post_folder: &Path,
+        posts_dir: &Path,
+    ) -> Option<PathBuf> {
+        let relative = Path::new(file.get_ref().trim());
+        let inside = !relative.as_os_str().is_empty()
+            && relative.is_relative()
+            && stays_inside(&post_folder.join(relative));
+        if !inside {
+            self.error(
+                file,
+                format!("`{}` is not a path inside the posts folder", file.get_ref()),
+                "give a path relative to this post's folder, e.g. \"images/logo.png\"",
+            );
+            return None;
+        }
+        Some(posts_dir.join(post_folder).join(relative))
+    }
+
+    /// What the file system says of the media file at `path` (through
+    /// [`PostContext::media_file`]): its real path when it is a regular file inside the posts
+    /// folder and within the server's size limit for its kind; otherwise a problem, and `None`.
+    fn media_on_disk(
+        &mut self,
+        file: &Spanned<String>,
+        path: &Path,
+        context: &PostContext,
+    ) -> Option<PathBuf> {
+        let name = file.get_ref();
+        let (message, hint) = match (context.media_file)(path) {
+            MediaFile::Regular { real_path, bytes } => {
+                let (limit, kind) = context.media_limits.for_file(path);
+                if bytes <= limit {
+                    return Some(real_path);
+                }
+                (
+                    format!(
+                        "`{name}` is {}, over the server's limit of {} for an {kind}",
+                        megabytes(bytes),
+                        megabytes(limit)
+                    ),
+                    "make it smaller (resize or compress it)",
+                )
+            }
+            MediaFile::Missing => (
+                format!("media file `{}` not found", path.display()),
+                "the path is relative to this post's folder; check the name and that the file is committed",
+            ),
+            // The target is not named: it is outside, and may be a secret.
+            MediaFile::Outside { .. } => (
+                format!("`{name}` leads outside the posts folder through a symbolic link"),
+                "media must be files inside the posts folder: commit the file itself, not a link to it",
+            ),
+            MediaFile::NotRegular => (
+                format!("`{name}` is not a regular file"),
+                "name an image or video file",
+            ),
+        };
+        self.error(file, message, hint);
+        None
+    }
+}
+
+/// When a post may go out, as [`Checker::timing`] found it: `kind` is `None` when it is bad.
+struct Timing {
+    kind: Option<PostKind>,
+    active_from: Option<Timestamp>,
+    active_until: Option<Timestamp>,
 }
 
 #[derive(Clone, Copy)]
