@@ -61,7 +61,48 @@ pub(super) struct Waiting<'a> {
     pub(super) token_sources: &'a TokenSources,
 }
 
+/// What start-up reached.
+pub(super) enum Reached {
+    Network(Arc<dyn Network>),
+    /// No network: a dry run without a token, with mentions off, or whose server did not
+    /// answer.
+    Offline,
+    /// Told to stop while waiting for the server.
+    Stopped,
+}
+
 impl Waiting<'_> {
+    /// The network this run talks to. The daemon waits for it as long as it takes; a dry run
+    /// with a token connects once, to read mentions (and the server's limits) and show the
+    /// replies it would send, and never waits for an unreachable server.
+    pub(super) async fn network(
+        &self,
+        config: &mut Config,
+        token: Option<&crate::network::token::Token>,
+        dry_run: bool,
+        reloaded: &mut ReloadMarker,
+    ) -> Result<Reached, RunError> {
+        match (token, dry_run) {
+            (Some(token), false) => Ok(match self.connect(config, token, reloaded).await? {
+                Some(server) => Reached::Network(server),
+                None => Reached::Stopped,
+            }),
+            (Some(token), true) if config.mentions.enabled => {
+                match crate::network::connect(server_options(config, self.env), token.clone()).await
+                {
+                    Ok(server) => Ok(Reached::Network(server)),
+                    Err(error) => {
+                        self.env
+                            .printer
+                            .show(Report::Note(format!("dry run: mentions are off: {error}")));
+                        Ok(Reached::Offline)
+                    }
+                }
+            }
+            _ => Ok(Reached::Offline),
+        }
+    }
+
     /// Connects, waiting as long as the server cannot be reached; `None` when told to stop
     /// meanwhile. A reload while it waits reads the config again (a broken one keeps the one
     /// loaded; [server] and [state], as in any reload, need a restart); the posts are read

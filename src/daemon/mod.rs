@@ -236,33 +236,20 @@ async fn run_until_stopped(
     // (see `connect`), and systemd's watchdog runs from READY=1.
     let watchdog = spawn_watchdog(&env.notifier, &controls.shutdown);
     let mut reloaded = ReloadMarker::default();
-    let server = match (&token, options.dry_run) {
-        (Some(token), false) => {
-            let waiting = Waiting {
-                config_path,
-                env: &env,
-                controls: &controls,
-                store: &store,
-                token_sources: &token_sources,
-            };
-            match waiting.connect(&mut config, token, &mut reloaded).await? {
-                Some(server) => Some(server),
-                None => return Ok(()),
-            }
-        }
-        // A dry run with a token reads mentions (and the server's limits) to show the
-        // replies it would send; it never waits for an unreachable server.
-        (Some(token), true) if config.mentions.enabled => {
-            match crate::network::connect(server_options(&config, &env), token.clone()).await {
-                Ok(server) => Some(server),
-                Err(error) => {
-                    env.printer
-                        .show(Report::Note(format!("dry run: mentions are off: {error}")));
-                    None
-                }
-            }
-        }
-        _ => None,
+    let waiting = Waiting {
+        config_path,
+        env: &env,
+        controls: &controls,
+        store: &store,
+        token_sources: &token_sources,
+    };
+    let server = match waiting
+        .network(&mut config, token.as_ref(), options.dry_run, &mut reloaded)
+        .await?
+    {
+        Reached::Network(server) => Some(server),
+        Reached::Offline => None,
+        Reached::Stopped => return Ok(()),
     };
     if options.dry_run {
         dry_run_notes(&env, &config, token.is_some(), server.is_some());
