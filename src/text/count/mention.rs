@@ -3,7 +3,7 @@
 //! charges for one: `@` plus the username, the domain dropped.
 
 use super::rules::Charge;
-use super::scanner::{char_at, prev_char, Entity, Scanner};
+use super::scanner::{prev_char, run_while, Entity, Scanner};
 use super::tables::{is_common_punctuation, is_latin_accent, is_word_char};
 use super::SegmentKind;
 
@@ -17,20 +17,9 @@ impl Scanner<'_> {
     /// checks: not followed by '@', a Latin accent or "://" (twitter-text `end_mention_match`),
     /// domain at most 253 characters (`MAX_DOMAIN_LENGTH`).
     pub(super) fn mention_at(&self, at: usize) -> Option<Entity> {
+        let sure = self.mention_may_follow(at)?;
         let text = self.text;
         let b = self.bytes;
-        let mut sure = true;
-        if let Some(p) = prev_char(text, at) {
-            if p.is_ascii() {
-                if p.is_ascii_alphanumeric() || matches!(p, '_' | '=' | '/') {
-                    return None;
-                }
-            } else if p.is_alphanumeric() {
-                return None; // a word character: no mention (literal is always safe anyway)
-            } else if !(p.is_whitespace() || is_common_punctuation(p)) {
-                sure = false; // maybe a mark or connector, i.e. [[:word:]]: count literally
-            }
-        }
         let username_run = |from: usize| {
             let mut k = from;
             while k < b.len() && (b[k].is_ascii_alphanumeric() || b[k] == b'_') {
@@ -53,23 +42,13 @@ impl Scanner<'_> {
                 domain = Some((domain_start, end));
             }
         }
-        let after = &text[end..];
-        if let Some(c) = after.chars().next() {
-            if c == '@' || c == '＠' || is_latin_accent(c) || after.starts_with("://") {
-                return None;
-            }
+        if ends_no_mention(&text[end..]) {
+            return None;
         }
         let charge = match domain {
             None => Charge::Literal, // "@user" costs what it is
-            Some((domain_start, domain_end)) => {
-                let too_long =
-                    text[domain_start..domain_end].chars().count() > MAX_MENTION_DOMAIN_LENGTH;
-                if too_long || !sure || domain_may_continue(text, domain_end) {
-                    Charge::Literal
-                } else {
-                    Charge::Fixed(username_end - at) // '@' + ASCII username
-                }
-            }
+            Some(domain) if !sure || self.domain_is_doubtful(domain) => Charge::Literal,
+            Some(_) => Charge::Fixed(username_end - at), // '@' + ASCII username
         };
         Some(Entity {
             start: at,
@@ -78,17 +57,44 @@ impl Scanner<'_> {
             charge,
         })
     }
+
+    /// `MENTION_RE`'s lookbehind `(?<![=/[:word:]])` on the character before the '@' at `at`:
+    /// `None` if no mention can start here, else whether we are sure that character is no
+    /// `[[:word:]]`.
+    fn mention_may_follow(&self, at: usize) -> Option<bool> {
+        let Some(p) = prev_char(self.text, at) else {
+            return Some(true);
+        };
+        if p.is_ascii() {
+            let blocks = p.is_ascii_alphanumeric() || matches!(p, '_' | '=' | '/');
+            return (!blocks).then_some(true);
+        }
+        if p.is_alphanumeric() {
+            return None; // a word character: no mention (literal is always safe anyway)
+        }
+        // Otherwise maybe a mark or connector, i.e. [[:word:]]: then count literally.
+        Some(p.is_whitespace() || is_common_punctuation(p))
+    }
+
+    /// Whether Mastodon may not see the mention's domain `start..end` as we do: longer than
+    /// `MAX_DOMAIN_LENGTH`, or perhaps read further.
+    fn domain_is_doubtful(&self, (start, end): (usize, usize)) -> bool {
+        self.text[start..end].chars().count() > MAX_MENTION_DOMAIN_LENGTH
+            || domain_may_continue(self.text, end)
+    }
+}
+
+/// twitter-text `end_mention_match`: a mention followed by '@', a Latin accent or "://" is no
+/// mention.
+fn ends_no_mention(after: &str) -> bool {
+    after
+        .chars()
+        .next()
+        .is_some_and(|c| c == '@' || c == '＠' || is_latin_accent(c) || after.starts_with("://"))
 }
 
 fn word_run(text: &str, from: usize) -> usize {
-    let mut k = from;
-    while let Some(c) = char_at(text, k) {
-        if !is_word_char(c) {
-            break;
-        }
-        k += c.len_utf8();
-    }
-    k
+    run_while(text, from, is_word_char)
 }
 
 /// `X([.-]+X)*` after a first run ending at `end`.

@@ -7,6 +7,7 @@ use unicode_segmentation::{GraphemeCursor, UnicodeSegmentation};
 
 use super::rules::{cluster_weight, grapheme_len, is_trimmed_ws_byte, Charge, Unit};
 use super::tables::is_simple;
+use super::url::WordDots;
 use super::{Counter, Segment, SegmentKind, Software};
 
 /// An entity one of the grammars found, before it is widened to cluster boundaries.
@@ -67,9 +68,8 @@ pub(super) struct Scanner<'a> {
     /// Pleroma/Akkoma trim the text: clusters wholly before `lead` or after `trail` weigh 0.
     lead: usize,
     trail: usize,
-    /// "Is there a '.' in the current word before `word_pos`?" (see `word_has_dot_before`).
-    pub(super) word_pos: usize,
-    pub(super) word_dot: bool,
+    /// Whether the word before a URL has a '.' (see [`WordDots`]).
+    pub(super) words: WordDots,
 }
 
 impl<'a> Scanner<'a> {
@@ -97,8 +97,7 @@ impl<'a> Scanner<'a> {
             url_weight: counter.characters_reserved_per_url(),
             lead,
             trail,
-            word_pos: 0,
-            word_dot: false,
+            words: WordDots::default(),
         }
     }
 
@@ -166,24 +165,7 @@ impl<'a> Scanner<'a> {
                 }
             }
             if bytes[i] == b'\r' {
-                // GB3/GB4: "\r\n" is one cluster, and there is a boundary after it or after
-                // a lone '\r' whatever follows.
-                let end = if bytes.get(i + 1) == Some(&b'\n') && i + 1 < b {
-                    i + 2
-                } else {
-                    i + 1
-                };
-                let weight = match self.unit {
-                    Unit::CodePoints => end - i,
-                    Unit::Graphemes => usize::from(end > lead && i < trail),
-                };
-                sink.push(Segment {
-                    start: i,
-                    end,
-                    weight,
-                    kind,
-                });
-                i = end;
+                i = self.emit_cr(i, b, sink);
                 continue;
             }
             // One character, then either an ASCII run resumes or the slow path takes over.
@@ -213,6 +195,29 @@ impl<'a> Scanner<'a> {
             }
             i = j;
         }
+    }
+
+    /// Emits the '\r' at `i` (before `b`), with the '\n' after it if there is one: GB3/GB4,
+    /// "\r\n" is one cluster, and there is a boundary after it or after a lone '\r' whatever
+    /// follows. Returns where the next cluster starts.
+    #[inline]
+    fn emit_cr(&self, i: usize, b: usize, sink: &mut impl Sink) -> usize {
+        let end = if self.bytes.get(i + 1) == Some(&b'\n') && i + 1 < b {
+            i + 2
+        } else {
+            i + 1
+        };
+        let weight = match self.unit {
+            Unit::CodePoints => end - i,
+            Unit::Graphemes => usize::from(end > self.lead && i < self.trail),
+        };
+        sink.push(Segment {
+            start: i,
+            end,
+            weight,
+            kind: SegmentKind::Grapheme,
+        });
+        end
     }
 
     /// One-byte clusters `a..e`: weight 1, except Pleroma's trimmed whitespace (before `lead`
@@ -384,6 +389,18 @@ pub(super) fn char_at(text: &str, i: usize) -> Option<char> {
 
 pub(super) fn prev_char(text: &str, i: usize) -> Option<char> {
     text[..i].chars().next_back()
+}
+
+/// The end of the run of characters from `from` that `keep` accepts.
+pub(super) fn run_while(text: &str, from: usize, keep: impl Fn(char) -> bool) -> usize {
+    let mut k = from;
+    while let Some(c) = char_at(text, k) {
+        if !keep(c) {
+            break;
+        }
+        k += c.len_utf8();
+    }
+    k
 }
 
 #[cfg(test)]

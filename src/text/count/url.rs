@@ -5,7 +5,7 @@
 //! and the larger of the possible outcomes when we cannot be sure.
 
 use super::rules::Charge;
-use super::scanner::{char_at, prev_char, Entity, Scanner};
+use super::scanner::{char_at, prev_char, run_while, Entity, Scanner};
 use super::tables::{
     blocks_url, is_domain_char, is_known_tld, is_label_char, is_original_path_char, is_path_char,
     is_path_end_char, is_query_char, is_query_end_char,
@@ -32,6 +32,99 @@ enum Tld {
     Possible(usize),
 }
 
+/// A URL's host: runs of domain characters plus '-' and '_' (`valid_subdomain`), separated by
+/// single dots.
+struct Host {
+    /// The byte ranges of the first `MAX_LABELS` labels.
+    labels: [(usize, usize); MAX_LABELS],
+    count: usize,
+    /// There were more labels than `MAX_LABELS`.
+    overflow: bool,
+    end: usize,
+}
+
+/// Where Mastodon's domain may end. `valid_domain` is `subdomain* domain_name tld`; the regex
+/// tries the most labels first, so the domain ends at the TLD of the *last* label that can be
+/// one, provided every label before it is a valid subdomain and the one just before it a
+/// valid domain name (no '_').
+#[derive(Default)]
+struct DomainEnds {
+    /// The last label that surely is a TLD: (label index, TLD end).
+    certain: Option<(usize, usize)>,
+    /// A label after `certain` may be a TLD too.
+    possible_after_certain: bool,
+    /// The end of the first label that may be a TLD.
+    earliest: Option<usize>,
+}
+
+impl Host {
+    /// Where the host starts: its first label (there always is one).
+    fn start(&self) -> usize {
+        self.labels[0].0
+    }
+}
+
+impl DomainEnds {
+    fn note(&mut self, label: usize, tld: Tld) {
+        match tld {
+            Tld::Impossible => {}
+            Tld::Certain(end) => {
+                self.certain = Some((label, end));
+                self.possible_after_certain = false;
+                self.earliest.get_or_insert(end);
+            }
+            Tld::Possible(end) => {
+                self.possible_after_certain |= self.certain.is_some();
+                self.earliest.get_or_insert(end);
+            }
+        }
+    }
+}
+
+/// Whether the word before a position has a '.', remembered from one question to the next.
+#[derive(Debug, Default)]
+pub(super) struct WordDots {
+    pos: usize,
+    dot: bool,
+}
+
+impl WordDots {
+    /// Whether the word holding `s` has a '.' before `s`. If not, no earlier URL match of
+    /// twitter-text (with or without protocol: every domain has a '.') can have swallowed the
+    /// text at `s`: matches cannot cross ASCII whitespace, U+0085, '<' or '>' (neither path,
+    /// query nor domain characters).
+    fn before(&mut self, b: &[u8], s: usize) -> bool {
+        // Scan back from `s` to the word's start, or to the previous query's position, whose
+        // answer still holds if no boundary lies in between.
+        let floor = if s >= self.pos { self.pos } else { 0 };
+        let mut i = s;
+        let dot = loop {
+            if i == floor {
+                break floor != 0 && self.dot;
+            }
+            i -= 1;
+            match b[i] {
+                b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b'<' | b'>' => break false,
+                0x85 if i > 0 && b[i - 1] == 0xC2 => break false,
+                b'.' => break true,
+                _ => {}
+            }
+        };
+        self.pos = s;
+        self.dot = dot;
+        dot
+    }
+}
+
+fn url(start: usize, end: usize, charge: Charge) -> Entity {
+    Entity {
+        start,
+        end,
+        kind: SegmentKind::Url,
+        charge,
+    }
+}
+
 impl Scanner<'_> {
     /// A URL candidate whose "://" starts at `colon`.
     pub(super) fn url_at_colon(&mut self, colon: usize, pos: usize) -> Option<Entity> {
@@ -46,157 +139,122 @@ impl Scanner<'_> {
         self.url_at(start, colon + 3)
     }
 
-    /// Follows Mastodon's patched twitter-text `valid_url` regex
-    /// (`config/initializers/twitter_regex.rb` + twitter-text `rb/lib/twitter-text/regex.rb`):
-    /// `preceding-char (protocol://) domain (:port)? (/path)? (?query)?`.
+    /// The URL from `start` whose host starts at `host_start`, with what Mastodon charges.
     fn url_at(&mut self, start: usize, host_start: usize) -> Option<Entity> {
-        let text = self.text;
-        let b = self.bytes;
-
-        // Host labels: runs of domain characters plus '-' and '_' (`valid_subdomain`),
-        // separated by single dots.
-        let mut labels = [(0usize, 0usize); MAX_LABELS];
-        let mut n = 0;
-        let mut overflow = false;
-        let mut k = host_start;
-        loop {
-            let label_start = k;
-            while let Some(c) = char_at(text, k) {
-                if !is_label_char(c) {
-                    break;
-                }
-                k += c.len_utf8();
-            }
-            if k == label_start {
-                break;
-            }
-            if n < MAX_LABELS {
-                labels[n] = (label_start, k);
-                n += 1;
-            } else {
-                overflow = true;
-            }
-            if b.get(k) == Some(&b'.') && char_at(text, k + 1).is_some_and(is_label_char) {
-                k += 1;
-            } else {
-                break;
-            }
-        }
-        if n == 0 {
-            return None; // "https://" followed by nothing host-like: plain text
-        }
-        let host_end = k;
-
-        // `valid_domain` is `subdomain* domain_name tld`; the regex tries the most labels first,
-        // so Mastodon's domain ends at the TLD of the *last* label that can be one, provided
-        // every label before it is a valid subdomain and the one just before it a valid
-        // domain name (no '_').
-        let mut certain: Option<(usize, usize)> = None; // (label index, TLD end)
-        let mut possible_after_certain = false;
-        let mut earliest_tld_end: Option<usize> = None;
-        let mut subdomains_ok = true;
-        for idx in 1..n {
-            let domain_label = labels[idx - 1];
-            if subdomains_ok && label_is_valid(text, domain_label, false) {
-                match self.tld(labels[idx]) {
-                    Tld::Impossible => {}
-                    Tld::Certain(end) => {
-                        certain = Some((idx, end));
-                        possible_after_certain = false;
-                        earliest_tld_end.get_or_insert(end);
-                    }
-                    Tld::Possible(end) => {
-                        possible_after_certain |= certain.is_some();
-                        earliest_tld_end.get_or_insert(end);
-                    }
-                }
-            }
-            subdomains_ok &= label_is_valid(text, domain_label, true);
-            if !subdomains_ok {
-                break;
-            }
-        }
-
-        // Our widest reading of the URL is the whole host, then port, path and query. A span
-        // Mastodon might not read as one URL stops before any protocol inside it, so that one
-        // gets judged on its own (Mastodon would see it if this one is not a URL).
-
+        // "https://" followed by nothing host-like: plain text.
+        let host = self.host(host_start)?;
+        let ends = self.domain_ends(&host);
         // twitter-text `valid_url_preceding_chars`: no ASCII letter or digit, '@', '$', '#'
         // (or their full-width forms) right before the URL. `foohttps://…` is no URL.
-        let glued = prev_char(text, start).is_some_and(blocks_url);
-        if glued || (earliest_tld_end.is_none() && !overflow) {
+        let glued = prev_char(self.text, start).is_some_and(blocks_url);
+        if glued || (ends.earliest.is_none() && !host.overflow) {
             // No TLD anywhere (`https://localhost/…`) or glued: Mastodon counts it literally.
-            return Some(Entity {
-                start,
-                end: self.widest_end(host_start, host_end),
-                kind: SegmentKind::Url,
-                charge: Charge::Literal,
-            });
+            return Some(url(start, self.widest_end(&host), Charge::Literal));
         }
-
-        if !overflow && !possible_after_certain {
-            if let Some((idx, tld_end)) = certain {
-                if !self.word_has_dot_before(start)
-                    && domain_is_plain_ascii(b, &labels[..=idx], tld_end)
-                {
-                    let end = self.tail(tld_end);
-                    // twitter-text: a t.co URL keeps only `https://t.co/slug` (slug ≤ 40).
-                    if b[host_start..tld_end].eq_ignore_ascii_case(b"t.co")
-                        && b.get(tld_end) == Some(&b'/')
-                        && b.get(tld_end + 1).is_some_and(u8::is_ascii_alphanumeric)
-                    {
-                        let mut slug_end = tld_end + 1;
-                        while slug_end < b.len() && b[slug_end].is_ascii_alphanumeric() {
-                            slug_end += 1;
-                        }
-                        if slug_end - tld_end - 1 > MAX_TCO_SLUG_LENGTH {
-                            return Some(Entity {
-                                start,
-                                end,
-                                kind: SegmentKind::Url,
-                                charge: Charge::Literal,
-                            });
-                        }
-                        return Some(Entity {
-                            start,
-                            end: slug_end,
-                            kind: SegmentKind::Url,
-                            charge: Charge::Reserved,
-                        });
-                    }
-                    // `is_valid_domain`: longer than 4096 characters is not a URL.
-                    let charge = if end - start > MAX_URL_LENGTH
-                        && text[start..end].chars().count() > MAX_URL_LENGTH
-                    {
-                        Charge::Literal
-                    } else {
-                        Charge::Reserved
-                    };
-                    return Some(Entity {
-                        start,
-                        end,
-                        kind: SegmentKind::Url,
-                        charge,
-                    });
-                }
-            }
+        if let Some(sure) = self.sure_url(start, &host, &ends) {
+            return Some(sure);
         }
 
         // Unsure. Mastodon's URL, if any, ends no earlier than after the earliest TLD it could
         // pick (after the last certain one, since it prefers more labels).
-        let min_end = if overflow {
+        let min_end = if host.overflow {
             host_start
-        } else if let Some((_, tld_end)) = certain {
+        } else if let Some((_, tld_end)) = ends.certain {
             self.tail(tld_end)
         } else {
-            self.tail(earliest_tld_end.unwrap_or(host_start))
+            self.tail(ends.earliest.unwrap_or(host_start))
         };
-        Some(Entity {
+        Some(url(
             start,
-            end: self.widest_end(host_start, host_end),
-            kind: SegmentKind::Url,
-            charge: Charge::Unsure { min_end },
-        })
+            self.widest_end(&host),
+            Charge::Unsure { min_end },
+        ))
+    }
+
+    /// The host's labels from `host_start`; `None` if there is none.
+    fn host(&self, host_start: usize) -> Option<Host> {
+        let mut host = Host {
+            labels: [(0, 0); MAX_LABELS],
+            count: 0,
+            overflow: false,
+            end: host_start,
+        };
+        loop {
+            let label_start = host.end;
+            host.end = run_while(self.text, label_start, is_label_char);
+            if host.end == label_start {
+                break;
+            }
+            if host.count < MAX_LABELS {
+                host.labels[host.count] = (label_start, host.end);
+                host.count += 1;
+            } else {
+                host.overflow = true;
+            }
+            let k = host.end;
+            if self.bytes.get(k) != Some(&b'.')
+                || !char_at(self.text, k + 1).is_some_and(is_label_char)
+            {
+                break;
+            }
+            host.end += 1;
+        }
+        (host.count > 0).then_some(host)
+    }
+
+    /// Where Mastodon's domain may end among the host's labels.
+    fn domain_ends(&self, host: &Host) -> DomainEnds {
+        let mut ends = DomainEnds::default();
+        for idx in 1..host.count {
+            let domain_label = host.labels[idx - 1];
+            if label_is_valid(self.text, domain_label, false) {
+                ends.note(idx, self.tld(host.labels[idx]));
+            }
+            if !label_is_valid(self.text, domain_label, true) {
+                break; // no valid subdomain: no later label can end the domain
+            }
+        }
+        ends
+    }
+
+    /// The URL Mastodon surely sees from `start`, if we are sure of it: a certain TLD with no
+    /// possible one after it, plain ASCII labels, and no earlier URL that could swallow it.
+    fn sure_url(&mut self, start: usize, host: &Host, ends: &DomainEnds) -> Option<Entity> {
+        if host.overflow || ends.possible_after_certain {
+            return None;
+        }
+        let (idx, tld_end) = ends.certain?;
+        if self.words.before(self.bytes, start)
+            || !domain_is_plain_ascii(self.bytes, &host.labels[..=idx], tld_end)
+        {
+            return None;
+        }
+        let end = self.tail(tld_end);
+        if let Some(slug_end) = self.tco_slug_end(host.start(), tld_end) {
+            // twitter-text: a t.co URL keeps only `https://t.co/slug` (slug ≤ 40).
+            if slug_end - tld_end - 1 > MAX_TCO_SLUG_LENGTH {
+                return Some(url(start, end, Charge::Literal));
+            }
+            return Some(url(start, slug_end, Charge::Reserved));
+        }
+        // `is_valid_domain`: longer than 4096 characters is not a URL.
+        let too_long =
+            end - start > MAX_URL_LENGTH && self.text[start..end].chars().count() > MAX_URL_LENGTH;
+        let charge = if too_long {
+            Charge::Literal
+        } else {
+            Charge::Reserved
+        };
+        Some(url(start, end, charge))
+    }
+
+    /// The end of the slug if the host `host_start..tld_end` is `t.co` and a slug follows.
+    fn tco_slug_end(&self, host_start: usize, tld_end: usize) -> Option<usize> {
+        let b = self.bytes;
+        let tco = b[host_start..tld_end].eq_ignore_ascii_case(b"t.co")
+            && b.get(tld_end) == Some(&b'/')
+            && b.get(tld_end + 1).is_some_and(u8::is_ascii_alphanumeric);
+        tco.then(|| ascii_alphanumeric_end(b, tld_end + 1))
     }
 
     /// twitter-text `valid_gTLD` / `valid_ccTLD` (each followed by `(?=[^0-9a-z@+-]|$)`) or
@@ -206,37 +264,32 @@ impl Scanner<'_> {
         let Some(first) = char_at(self.text, label_start) else {
             return Tld::Impossible;
         };
-        if first.is_ascii_alphabetic() {
-            if label_end - label_start > 4
-                && b[label_start..label_start + 4].eq_ignore_ascii_case(b"xn--")
-                && b[label_start + 4].is_ascii_alphanumeric()
-            {
-                let mut e = label_start + 4;
-                while e < label_end && b[e].is_ascii_alphanumeric() {
-                    e += 1;
-                }
-                // Punycode always matches, but IDNA may still reject it: not certain.
-                return Tld::Possible(e);
-            }
-            // A TLD from the list must be followed by something other than a letter, digit,
-            // '@', '+' or '-', so only the maximal run of letters can be it.
-            let mut e = label_start;
-            while e < label_end && b[e].is_ascii_alphabetic() {
-                e += 1;
-            }
-            if !tld_lookahead_ok(self.text, e) {
-                return Tld::Impossible;
-            }
-            if is_known_tld(&b[label_start..e]) {
-                Tld::Certain(e)
-            } else {
-                Tld::Possible(e)
-            }
-        } else if !first.is_ascii() {
+        if !first.is_ascii() {
             // An IDN TLD ("みんな", "рф") could end anywhere in the label.
-            Tld::Possible(label_start + first.len_utf8())
+            return Tld::Possible(label_start + first.len_utf8());
+        }
+        if !first.is_ascii_alphabetic() {
+            return Tld::Impossible; // digits, '-', '_': no TLD starts so
+        }
+        if label_end - label_start > 4
+            && b[label_start..label_start + 4].eq_ignore_ascii_case(b"xn--")
+            && b[label_start + 4].is_ascii_alphanumeric()
+        {
+            // Punycode always matches, but IDNA may still reject it: not certain.
+            return Tld::Possible(ascii_alphanumeric_end(&b[..label_end], label_start + 4));
+        }
+        // A TLD from the list must be followed by something other than a letter, digit,
+        // '@', '+' or '-', so only the maximal run of letters can be it.
+        let mut e = label_start;
+        while e < label_end && b[e].is_ascii_alphabetic() {
+            e += 1;
+        }
+        if !tld_lookahead_ok(self.text, e) {
+            Tld::Impossible
+        } else if is_known_tld(&b[label_start..e]) {
+            Tld::Certain(e)
         } else {
-            Tld::Impossible // digits, '-', '_': no TLD starts so
+            Tld::Possible(e)
         }
     }
 
@@ -344,9 +397,11 @@ impl Scanner<'_> {
         last
     }
 
-    /// The whole host, then port, path and query, but stopping before any protocol inside.
-    fn widest_end(&self, host_start: usize, host_end: usize) -> usize {
-        self.cut_before_inner_protocol(host_start, self.tail(host_end))
+    /// Our widest reading of the URL: the whole host, then port, path and query. A span
+    /// Mastodon might not read as one URL stops before any protocol inside it, so that one
+    /// gets judged on its own (Mastodon would see it if this one is not a URL).
+    fn widest_end(&self, host: &Host) -> usize {
+        self.cut_before_inner_protocol(host.start(), self.tail(host.end))
     }
 
     /// The start of the first protocol (`https://`…) strictly inside `from..to`, or `to`.
@@ -365,33 +420,15 @@ impl Scanner<'_> {
         }
         to
     }
+}
 
-    /// Whether the word holding `s` has a '.' before `s`. If not, no earlier URL match of
-    /// twitter-text (with or without protocol: every domain has a '.') can have swallowed the
-    /// text at `s`: matches cannot cross ASCII whitespace, U+0085, '<' or '>' (neither path,
-    /// query nor domain characters).
-    fn word_has_dot_before(&mut self, s: usize) -> bool {
-        let b = self.bytes;
-        // Scan back from `s` to the word's start, or to the previous query's position, whose
-        // answer still holds if no boundary lies in between.
-        let floor = if s >= self.word_pos { self.word_pos } else { 0 };
-        let mut i = s;
-        let dot = loop {
-            if i == floor {
-                break floor != 0 && self.word_dot;
-            }
-            i -= 1;
-            match b[i] {
-                b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b'<' | b'>' => break false,
-                0x85 if i > 0 && b[i - 1] == 0xC2 => break false,
-                b'.' => break true,
-                _ => {}
-            }
-        };
-        self.word_pos = s;
-        self.word_dot = dot;
-        dot
+/// The end of the run of ASCII letters and digits from `from`.
+fn ascii_alphanumeric_end(b: &[u8], from: usize) -> usize {
+    let mut e = from;
+    while e < b.len() && b[e].is_ascii_alphanumeric() {
+        e += 1;
     }
+    e
 }
 
 /// Mastodon's protocols (`((?:https?|dat|dweb|ipfs|ipns|ssb|gopher|gemini)://)`,
