@@ -55,8 +55,7 @@
 //!   grapheme clusters, with its fast paths;
 //! * `url.rs`, `mention.rs`, `hashtag.rs`: the grammars of the entities, and what Mastodon
 //!   charges for each;
-//! * `rules.rs`: what Mastodon charges for an entity, how many characters a cluster is, and
-//!   the whitespace Pleroma/Akkoma trim;
+//! * `rules.rs`: what each software counts (its unit, limit, content warning and trimming);
 //! * `tables.rs`: the static data (character classes, the TLDs we are sure of).
 
 mod hashtag;
@@ -68,7 +67,7 @@ mod tables;
 mod test_support;
 mod url;
 
-use rules::{grapheme_len, is_trimmed_ws, Unit};
+use rules::Unit;
 use scanner::{Scanner, SumSink, VecSink};
 
 /// What Mastodon charges for a URL unless the server says otherwise
@@ -138,10 +137,7 @@ impl Counter {
     }
     /// The largest count a status may have and still be accepted (Pleroma/Akkoma: one below max).
     pub fn limit(&self) -> usize {
-        match self.software {
-            Software::Pleroma | Software::Akkoma => self.max_characters.saturating_sub(1),
-            Software::Mastodon | Software::Gotosocial | Software::Generic => self.max_characters,
-        }
+        rules::limit(self.software, self.max_characters)
     }
     /// The text split into segments whose weights add up to `count(text)`.
     pub fn segments(&self, text: &str) -> Vec<Segment> {
@@ -169,27 +165,8 @@ impl Counter {
     }
     /// Characters the server charges for a status: its text plus its content warning.
     pub fn count_status(&self, text: &str, spoiler_text: &str) -> usize {
-        match self.software {
-            // `[status.spoiler_text, countable_text(status.text)].join`: the spoiler is not
-            // passed through `countable_text`, so its URLs and mentions count literally.
-            Software::Mastodon => self.count(text) + grapheme_len(spoiler_text),
-            // `len([]rune(status)) + len([]rune(spoiler))`.
-            Software::Gotosocial | Software::Generic => {
-                text.chars().count() + spoiler_text.chars().count()
-            }
-            // `String.trim(String.trim(status) <> spoiler_text)`: the text's trailing whitespace
-            // is gone before the spoiler is appended; the spoiler loses its trailing whitespace,
-            // and its leading whitespace too when the text trims to nothing.
-            Software::Pleroma | Software::Akkoma => {
-                let body = self.count(text);
-                let spoiler = if body == 0 {
-                    spoiler_text.trim_matches(is_trimmed_ws)
-                } else {
-                    spoiler_text.trim_end_matches(is_trimmed_ws)
-                };
-                body + grapheme_len(spoiler)
-            }
-        }
+        let body = self.count(text);
+        body + rules::spoiler_weight(self.software, spoiler_text, body)
     }
     /// Whether the server accepts this status's length.
     pub fn fits(&self, text: &str, spoiler_text: &str) -> bool {
@@ -197,10 +174,7 @@ impl Counter {
     }
 
     fn unit(&self) -> Unit {
-        match self.software {
-            Software::Mastodon | Software::Pleroma | Software::Akkoma => Unit::Graphemes,
-            Software::Gotosocial | Software::Generic => Unit::CodePoints,
-        }
+        rules::unit(self.software)
     }
 }
 
@@ -210,53 +184,6 @@ mod tests {
 
     use super::test_support::{assert_segments_consistent, counter, text, ALL};
     use super::*;
-
-    #[test]
-    fn spoiler_counts() {
-        for software in ALL {
-            let c = counter(software);
-            assert_eq!(c.count_status("hello", "CW: spoilers"), 17, "{software:?}");
-        }
-        // Mastodon does not shorten URLs in the content warning
-        let m = counter(Software::Mastodon);
-        assert_eq!(m.count_status("", "https://example.com/long/path/here"), 34);
-        assert_eq!(m.count_status("https://example.com/long/path/here", ""), 23);
-        // Mastodon's spec: 250 + 251 is over 500
-        assert!(!m.fits(&"b".repeat(251), &"a".repeat(250)));
-        assert!(m.fits(&"b".repeat(250), &"a".repeat(250)));
-        // Pleroma: trim(trim("hi ") <> " cw ") = "hi cw"
-        let p = counter(Software::Pleroma);
-        assert_eq!(p.count_status("hi ", " cw "), 5);
-        // text trims to nothing: the spoiler's leading spaces go too
-        assert_eq!(p.count_status("   ", "  cw  "), 2);
-        // GoToSocial: code points of both
-        let g = counter(Software::Gotosocial);
-        assert_eq!(g.count_status("\u{1F44D}\u{1F3FD}", "e\u{301}"), 4);
-    }
-
-    #[test]
-    fn limits() {
-        let p = Counter::new(Software::Pleroma, 5000, 23);
-        assert_eq!(p.limit(), 4999);
-        assert!(p.fits(&"a".repeat(4999), ""));
-        assert!(!p.fits(&"a".repeat(5000), ""));
-        assert_eq!(Counter::new(Software::Akkoma, 5000, 23).limit(), 4999);
-        assert_eq!(Counter::new(Software::Pleroma, 0, 23).limit(), 0);
-        let m = Counter::new(Software::Mastodon, 500, 23);
-        assert_eq!(m.limit(), 500);
-        assert!(m.fits(&"a".repeat(500), ""));
-        assert!(!m.fits(&"a".repeat(501), ""));
-        assert_eq!(Counter::new(Software::Gotosocial, 5000, 25).limit(), 5000);
-        // a fork reserving more per URL
-        assert_eq!(
-            Counter::new(Software::Mastodon, 500, 30).count("https://example.com/"),
-            30
-        );
-        assert_eq!(
-            Counter::new(Software::Mastodon, 500, 0).count("https://example.com/"),
-            23
-        );
-    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]

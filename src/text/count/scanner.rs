@@ -5,7 +5,7 @@
 
 use unicode_segmentation::{GraphemeCursor, UnicodeSegmentation};
 
-use super::rules::{cluster_weight, grapheme_len, is_trimmed_ws_byte, Charge, Unit};
+use super::rules::{self, cluster_weight, grapheme_len, Charge, Unit};
 use super::tables::is_simple;
 use super::url::WordDots;
 use super::{Counter, Segment, SegmentKind, Software};
@@ -75,20 +75,7 @@ pub(super) struct Scanner<'a> {
 impl<'a> Scanner<'a> {
     pub(super) fn new(counter: &Counter, text: &'a str) -> Self {
         let bytes = text.as_bytes();
-        let (lead, trail) = match counter.software {
-            Software::Pleroma | Software::Akkoma => {
-                let lead = bytes
-                    .iter()
-                    .position(|&b| !is_trimmed_ws_byte(b))
-                    .unwrap_or(bytes.len());
-                let trail = bytes
-                    .iter()
-                    .rposition(|&b| !is_trimmed_ws_byte(b))
-                    .map_or(0, |i| i + 1);
-                (lead, trail)
-            }
-            _ => (0, bytes.len()),
-        };
+        let (lead, trail) = rules::counted_span(counter.software, bytes);
         Scanner {
             text,
             bytes,
@@ -259,18 +246,9 @@ impl<'a> Scanner<'a> {
         if !self.mastodon {
             return literal(start);
         }
-        match entity.charge {
-            Charge::Literal => literal(start),
-            // Widened at its end means a mark we did not expect: do not trust the mention.
-            Charge::Fixed(w) if end == entity.end => w,
-            Charge::Fixed(_) => literal(start),
-            // The placeholder's 'x's absorb marks on either side, as the URL's ends did.
-            Charge::Reserved => self.url_weight,
-            Charge::Unsure { min_end } => {
-                let rest = literal(min_end.clamp(start, end));
-                literal(start).max(self.url_weight + rest)
-            }
-        }
+        entity
+            .charge
+            .on_mastodon(start, end, entity.end, self.url_weight, literal)
     }
 
     // ---------------------------------------------------------------- cluster boundaries
