@@ -310,19 +310,45 @@ fn next_sure_boundary(text: &str, from: usize, b: usize) -> usize {
     b
 }
 
-/// The first byte in `from..to` that is non-ASCII or '\r' (or `to`), eight bytes at a time.
+/// The first byte in `from..to` that is non-ASCII or '\r' (or `to`).
 fn find_non_ascii_or_cr(bytes: &[u8], from: usize, to: usize) -> usize {
+    find_byte(
+        bytes,
+        (from, to),
+        |word| word & HIGH_BITS != 0 || has_byte(word, b'\r'),
+        |byte| byte >= 0x80 || byte == b'\r',
+    )
+}
+
+/// The first byte at or after `from` that is ':', '@' or '#' (or `bytes.len()`).
+fn find_trigger(bytes: &[u8], from: usize) -> usize {
+    find_byte(
+        bytes,
+        (from, bytes.len()),
+        |word| has_byte(word, b':') || has_byte(word, b'@') || has_byte(word, b'#'),
+        |byte| matches!(byte, b':' | b'@' | b'#'),
+    )
+}
+
+/// The first byte in `from..to` that `wanted` accepts (or `to`), eight bytes at a time while
+/// `may_hold` says that none of the eight (as a little-endian `u64`) can be one.
+#[inline(always)]
+fn find_byte(
+    bytes: &[u8],
+    (from, to): (usize, usize),
+    may_hold: impl Fn(u64) -> bool,
+    wanted: impl Fn(u8) -> bool,
+) -> usize {
     let mut i = from;
     while i + 8 <= to {
         let mut chunk = [0u8; 8];
         chunk.copy_from_slice(&bytes[i..i + 8]);
-        let word = u64::from_le_bytes(chunk);
-        if word & HIGH_BITS != 0 || has_byte(word, b'\r') {
+        if may_hold(u64::from_le_bytes(chunk)) {
             break;
         }
         i += 8;
     }
-    while i < to && bytes[i] < 0x80 && bytes[i] != b'\r' {
+    while i < to && !wanted(bytes[i]) {
         i += 1;
     }
     i
@@ -336,25 +362,6 @@ const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 fn has_byte(word: u64, byte: u8) -> bool {
     let x = word ^ (LOW_BITS * u64::from(byte));
     x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS != 0
-}
-
-/// The first byte at or after `from` that is ':', '@' or '#' (or `bytes.len()`), eight
-/// bytes at a time.
-fn find_trigger(bytes: &[u8], from: usize) -> usize {
-    let mut i = from;
-    while i + 8 <= bytes.len() {
-        let mut chunk = [0u8; 8];
-        chunk.copy_from_slice(&bytes[i..i + 8]);
-        let word = u64::from_le_bytes(chunk);
-        if has_byte(word, b':') || has_byte(word, b'@') || has_byte(word, b'#') {
-            break;
-        }
-        i += 8;
-    }
-    while i < bytes.len() && !matches!(bytes[i], b':' | b'@' | b'#') {
-        i += 1;
-    }
-    i
 }
 
 pub(super) fn char_at(text: &str, i: usize) -> Option<char> {

@@ -172,64 +172,38 @@ const PATH_END: u8 = 2;
 const QUERY: u8 = 4;
 const QUERY_END: u8 = 8;
 
+/// ASCII punctuation a path may hold but not end on (`valid_url_path_ending_chars` leaves it
+/// out); the non-ASCII ones are in [`is_path_end_char`].
+const PATH_INNER_PUNCTUATION: &[u8] = b"!*\"';:=,.$%[]~&|@";
+/// The ASCII punctuation of Mastodon's `valid_url_query_chars`.
+const QUERY_PUNCTUATION: &[u8] = b"!?*'();:&=+$/%#[]-_.,~|@^";
+/// The ASCII punctuation of Mastodon's `valid_url_query_ending_chars`.
+const QUERY_END_PUNCTUATION: &[u8] = b"_&=#/-";
+
+/// Whether `set` holds `byte` (usable in a `const`).
+const fn holds(set: &[u8], byte: u8) -> bool {
+    let mut i = 0;
+    while i < set.len() {
+        if set[i] == byte {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
 /// The classes below for ASCII, precomputed (the URL scanners' inner loops).
 const ASCII_URL_CLASS: [u8; 128] = {
     let mut table = [0u8; 128];
     let mut i = 0;
     while i < 128 {
-        let c = i as u8 as char;
-        let alnum = c.is_ascii_alphanumeric();
-        let space = matches!(c, '\t' | '\n' | '\x0B' | '\x0C' | '\r' | ' ');
-        let path = !space && !matches!(c, '<' | '>' | '(' | ')' | '?');
-        let path_end = path
-            && !matches!(
-                c,
-                '!' | '*'
-                    | '"'
-                    | '\''
-                    | ';'
-                    | ':'
-                    | '='
-                    | ','
-                    | '.'
-                    | '$'
-                    | '%'
-                    | '['
-                    | ']'
-                    | '~'
-                    | '&'
-                    | '|'
-                    | '@'
-            );
-        let query = alnum
-            || matches!(
-                c,
-                '!' | '?'
-                    | '*'
-                    | '\''
-                    | '('
-                    | ')'
-                    | ';'
-                    | ':'
-                    | '&'
-                    | '='
-                    | '+'
-                    | '$'
-                    | '/'
-                    | '%'
-                    | '#'
-                    | '['
-                    | ']'
-                    | '-'
-                    | '_'
-                    | '.'
-                    | ','
-                    | '~'
-                    | '|'
-                    | '@'
-                    | '^'
-            );
-        let query_end = alnum || matches!(c, '_' | '&' | '=' | '#' | '/' | '-');
+        let b = i as u8;
+        let alnum = b.is_ascii_alphanumeric();
+        let space = holds(b"\t\n\x0B\x0C\r ", b);
+        let path = !space && !holds(b"<>()?", b);
+        let path_end = path && !holds(PATH_INNER_PUNCTUATION, b);
+        let query = alnum || holds(QUERY_PUNCTUATION, b);
+        let query_end = alnum || holds(QUERY_END_PUNCTUATION, b);
         table[i] = (path as u8 * PATH)
             | (path_end as u8 * PATH_END)
             | (query as u8 * QUERY)
@@ -252,28 +226,7 @@ pub(super) fn is_path_end_char(c: char) -> bool {
     if c.is_ascii() {
         return ASCII_URL_CLASS[c as usize] & PATH_END != 0;
     }
-    is_path_char(c)
-        && !matches!(
-            c,
-            '!' | '*'
-                | '"'
-                | '\''
-                | '「'
-                | '」'
-                | ';'
-                | ':'
-                | '='
-                | ','
-                | '.'
-                | '$'
-                | '%'
-                | '['
-                | ']'
-                | '~'
-                | '&'
-                | '|'
-                | '@'
-        )
+    is_path_char(c) && !matches!(c, '「' | '」')
 }
 
 /// twitter-text's original `valid_general_url_path_chars` (ASCII set, Cyrillic, dashes, Latin
