@@ -164,11 +164,8 @@ impl Scanner<'_> {
         } else {
             self.tail(ends.earliest.unwrap_or(host_start))
         };
-        Some(url(
-            start,
-            self.widest_end(&host),
-            Charge::Unsure { min_end },
-        ))
+        let end = self.widest_end(&host);
+        Some(url(start, end, Charge::Unsure { min_end }))
     }
 
     /// The host's labels from `host_start`; `None` if there is none.
@@ -192,9 +189,9 @@ impl Scanner<'_> {
                 host.overflow = true;
             }
             let k = host.end;
-            if self.bytes.get(k) != Some(&b'.')
-                || !char_at(self.text, k + 1).is_some_and(is_label_char)
-            {
+            let dot_then_label = self.bytes.get(k) == Some(&b'.')
+                && char_at(self.text, k + 1).is_some_and(is_label_char);
+            if !dot_then_label {
                 break;
             }
             host.end += 1;
