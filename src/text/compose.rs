@@ -324,116 +324,41 @@ fn has_text(text: &str, link: Option<&str>, body_tags: &[String]) -> bool {
 
 fn compose_unchecked(post: &Post, settings: &FitSettings) -> Composed {
     let counter = settings.counter;
-    let spoiler = post.content_warning.clone().unwrap_or_default();
-    let visibility = post.visibility.unwrap_or(settings.visibility);
-    let language = post
-        .language
-        .clone()
-        .unwrap_or_else(|| settings.language.to_string());
-    let status = |text: String, in_reply_to: Option<usize>, visibility: Visibility| Status {
-        length: counter.count_status(&text, &spoiler),
-        text,
-        spoiler_text: spoiler.clone(),
-        visibility,
-        language: language.clone(),
-        in_reply_to,
-    };
+    let envelope = Envelope::new(post, settings);
     let body = post.text.as_str();
     let link = post.link.as_deref();
     let candidates = hashtag_candidates(post, settings.default_hashtags);
-    // What the content warning costs inside a status; not `count(spoiler)`: Mastodon counts
-    // a spoiler's URLs literally and Pleroma trims it differently once joined to the text.
-    let spoiler_weight = counter.count_status(".", &spoiler) - counter.count_status(".", "");
-    let room = counter.limit().saturating_sub(spoiler_weight);
-    let mut problems = Vec::new();
+    let room = counter.limit().saturating_sub(envelope.spoiler_weight);
 
-    // 1. As is. The body is segmented once; the whole text is counted only when the body
-    // alone does not already exceed the room (appending paragraphs never makes it shorter).
+    // 1. As is. The body is segmented once, for every way of fitting it.
     let text = Text::new(body, counter);
-    let full = (text.total_weight() <= room)
-        .then(|| {
-            assemble(
-                body,
-                link_if_absent(body, link),
-                &missing_tags(body, &candidates),
-                "",
-            )
-        })
-        .filter(|full| counter.count(full) <= room);
-    if let Some(full) = full {
-        return Composed {
-            statuses: vec![status(full, None, visibility)],
-            fit: Fit::AsIs,
-            problems,
-        };
+    if let Some(full) = as_is(&text, link, &candidates, room, counter) {
+        return envelope.single(full, Fit::AsIs, Vec::new());
     }
 
-    let long_posts = post.long_posts.unwrap_or(settings.long_posts);
     // A thread keeps the whole body, with its own hashtags: the first part adds only the
     // ones the body lacks.
-    let threaded = (long_posts == LongPosts::Thread && settings.max_thread >= 2)
-        .then(|| {
-            let thread_tags = missing_tags(body, &candidates);
-            thread(
-                &text,
-                link,
-                &thread_tags,
-                room,
-                settings.max_thread,
-                counter,
-            )
-        })
-        .flatten();
-    if let Some((parts, truncated)) = threaded {
-        let count = parts.len();
-        let later_visibility = if visibility == Visibility::Public {
-            Visibility::Unlisted
-        } else {
-            visibility
-        };
-        let statuses = parts
-            .into_iter()
-            .enumerate()
-            .map(|(i, text)| {
-                if i == 0 {
-                    status(text, None, visibility)
-                } else {
-                    status(text, Some(i - 1), later_visibility)
-                }
-            })
-            .collect();
-        return Composed {
-            statuses,
-            fit: Fit::Thread {
-                parts: count,
-                truncated,
-            },
-            problems,
-        };
+    let long_posts = post.long_posts.unwrap_or(settings.long_posts);
+    if long_posts == LongPosts::Thread && settings.max_thread >= 2 {
+        let thread_tags = missing_tags(body, &candidates);
+        let max_thread = settings.max_thread;
+        if let Some((parts, truncated)) =
+            thread(&text, link, &thread_tags, room, max_thread, counter)
+        {
+            return envelope.thread(parts, truncated);
+        }
     }
 
     // 2. The hand-written short version.
+    let mut problems = Vec::new();
     if let Some(short) = &post.short {
-        let link_part = link_if_absent(short, link);
-        let tags = missing_tags(short, &candidates);
-        let bare = assemble(short, link_part, &[], "");
-        let bare_length = counter.count(&bare);
-        if bare_length <= room {
-            let text = (0..=tags.len())
-                .rev()
-                .map(|k| assemble(short, link_part, &tags[..k], ""))
-                .find(|text| counter.count(text) <= room)
-                .unwrap_or(bare);
-            return Composed {
-                statuses: vec![status(text, None, visibility)],
-                fit: Fit::Short,
-                problems,
-            };
+        match fit_short(short, link, &candidates, room, counter) {
+            Ok(text) => return envelope.single(text, Fit::Short, problems),
+            Err(bare_length) => problems.push(FitProblem::ShortTooLong {
+                length: bare_length + envelope.spoiler_weight,
+                limit: counter.limit(),
+            }),
         }
-        problems.push(FitProblem::ShortTooLong {
-            length: bare_length + spoiler_weight,
-            limit: counter.limit(),
-        });
     }
 
     // 3. Truncate the body.
@@ -441,11 +366,133 @@ fn compose_unchecked(post: &Post, settings: &FitSettings) -> Composed {
     if counter.count(&text) > room || text_is_only_link(&text, link) {
         problems.push(FitProblem::NoRoom);
     }
-    Composed {
-        statuses: vec![status(text, None, visibility)],
-        fit: Fit::Truncated,
-        problems,
+    envelope.single(text, Fit::Truncated, problems)
+}
+
+/// What every status of a post shares (its content warning, visibility and language), and
+/// the statuses made with it.
+struct Envelope<'a> {
+    counter: &'a Counter,
+    spoiler: String,
+    /// What the content warning costs inside a status; not `count(spoiler)`: Mastodon counts
+    /// a spoiler's URLs literally and Pleroma trims it differently once joined to the text.
+    spoiler_weight: usize,
+    visibility: Visibility,
+    language: String,
+}
+
+impl<'a> Envelope<'a> {
+    fn new(post: &Post, settings: &FitSettings<'a>) -> Self {
+        let counter = settings.counter;
+        let spoiler = post.content_warning.clone().unwrap_or_default();
+        let spoiler_weight = counter.count_status(".", &spoiler) - counter.count_status(".", "");
+        Envelope {
+            counter,
+            spoiler,
+            spoiler_weight,
+            visibility: post.visibility.unwrap_or(settings.visibility),
+            language: post
+                .language
+                .clone()
+                .unwrap_or_else(|| settings.language.to_string()),
+        }
     }
+
+    fn status(&self, text: String, in_reply_to: Option<usize>, visibility: Visibility) -> Status {
+        Status {
+            length: self.counter.count_status(&text, &self.spoiler),
+            text,
+            spoiler_text: self.spoiler.clone(),
+            visibility,
+            language: self.language.clone(),
+            in_reply_to,
+        }
+    }
+
+    /// The post as one status.
+    fn single(&self, text: String, fit: Fit, problems: Vec<FitProblem>) -> Composed {
+        Composed {
+            statuses: vec![self.status(text, None, self.visibility)],
+            fit,
+            problems,
+        }
+    }
+
+    /// The post as a thread: later parts reply to the previous one, unlisted when the first
+    /// is public.
+    fn thread(&self, parts: Vec<String>, truncated: bool) -> Composed {
+        let count = parts.len();
+        let later_visibility = if self.visibility == Visibility::Public {
+            Visibility::Unlisted
+        } else {
+            self.visibility
+        };
+        let statuses = parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, text)| {
+                if i == 0 {
+                    self.status(text, None, self.visibility)
+                } else {
+                    self.status(text, Some(i - 1), later_visibility)
+                }
+            })
+            .collect();
+        Composed {
+            statuses,
+            fit: Fit::Thread {
+                parts: count,
+                truncated,
+            },
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// The full text (the body, the link if the body lacks it, the hashtags it lacks), if it
+/// fits as is. The whole text is counted only when the body alone does not already exceed
+/// the room (appending paragraphs never makes it shorter).
+fn as_is(
+    text: &Text,
+    link: Option<&str>,
+    candidates: &[String],
+    room: usize,
+    counter: &Counter,
+) -> Option<String> {
+    if text.total_weight() > room {
+        return None;
+    }
+    let body = text.body;
+    let full = assemble(
+        body,
+        link_if_absent(body, link),
+        &missing_tags(body, candidates),
+        "",
+    );
+    (counter.count(&full) <= room).then_some(full)
+}
+
+/// The hand-written `short` with the link and as many hashtags as fit; or, when the short
+/// and the link alone are over `room`, their length.
+fn fit_short(
+    short: &str,
+    link: Option<&str>,
+    candidates: &[String],
+    room: usize,
+    counter: &Counter,
+) -> Result<String, usize> {
+    let link_part = link_if_absent(short, link);
+    let tags = missing_tags(short, candidates);
+    let bare = assemble(short, link_part, &[], "");
+    let bare_length = counter.count(&bare);
+    if bare_length > room {
+        return Err(bare_length);
+    }
+    Ok((0..=tags.len())
+        .rev()
+        .map(|k| assemble(short, link_part, &tags[..k], ""))
+        .find(|text| counter.count(text) <= room)
+        .unwrap_or(bare))
 }
 
 fn text_is_only_link(text: &str, link: Option<&str>) -> bool {
