@@ -690,94 +690,133 @@ fn pack(
     counter: &Counter,
     truncate_last: bool,
 ) -> Option<Vec<String>> {
-    let suffix = |i: usize, n: usize| format!(" ({i}/{n})");
-    let suffix_weight = |i: usize| counter.count(&suffix(i, n));
+    let suffix_weight = |i: usize| counter.count(&part_suffix(i, n));
+    // Hashtags in the first part: dropped from the end before they take more than half.
+    let first_room = room.saturating_sub(tail_weight(counter, link, &[]) + suffix_weight(1));
+    let chosen = hashtags_kept(
+        counter,
+        link,
+        candidates,
+        room,
+        suffix_weight(1),
+        first_room,
+    );
+    let tags = &candidates[..chosen];
+    let first_tail = tail_weight(counter, link, tags);
     let continued_weight = counter.count(CONTINUED_ITEM);
     let mut shrink = 0;
-    'retry: loop {
-        // Hashtags in the first part: dropped from the end before they take more than half.
-        let first_room = room.saturating_sub(tail_weight(counter, link, &[]) + suffix_weight(1));
-        let chosen = hashtags_kept(
-            counter,
-            link,
-            candidates,
-            room,
-            suffix_weight(1),
-            first_room,
-        );
-        let mut cuts: Vec<Cut> = Vec::new();
-        // Whether each part starts inside a list item (it then starts with `• … `).
-        let mut continued: Vec<bool> = Vec::new();
-        let mut start = text.skip_space(0);
-        for i in 1..=n {
-            if start >= text.segments.len() {
-                break;
-            }
-            let tail = if i == 1 {
-                tail_weight(counter, link, &candidates[..chosen])
-            } else {
-                0
-            };
-            let inside_item = i > 1 && text.inside_list_item(start);
+    loop {
+        // The room for part `i`'s text: less its link and hashtags (the first), its `• … `
+        // (one that goes on inside a list item), its number, and what a try too long showed.
+        let budget = |i: usize, inside_item: bool| {
+            let tail = if i == 1 { first_tail } else { 0 };
             let prefix = if inside_item { continued_weight } else { 0 };
-            let budget = room.saturating_sub(tail + prefix + suffix_weight(i) + shrink);
-            let last = i == n;
-            let cut = text.cut(start, budget, last && truncate_last, prefer_lines);
-            if cut.end_segment <= start {
-                // Not even one word fits in this part (a URL longer than the limit under a
-                // literal counter): stop here, or give up on this number of parts.
-                if truncate_last {
-                    break;
-                }
-                return None;
-            }
-            let finished = cut.end_segment >= text.segments.len();
-            start = text.skip_space(cut.end_segment);
-            cuts.push(cut);
-            continued.push(inside_item);
-            if finished || start >= text.segments.len() {
-                break;
-            }
-            if last && !truncate_last {
-                return None;
-            }
-        }
-        let parts_count = cuts.len();
-        if parts_count < 2 && !truncate_last {
+            room.saturating_sub(tail + prefix + suffix_weight(i) + shrink)
+        };
+        let cuts = cut_parts(text, budget, (n, prefer_lines), truncate_last)?;
+        if cuts.len() < 2 && !truncate_last {
             // A one-part "thread" means the body fits once hashtags are dropped: that is a
             // truncation, not a thread.
             return None;
         }
-        let mut parts = Vec::with_capacity(parts_count);
-        for (index, cut) in cuts.iter().enumerate() {
-            let i = index + 1;
-            let part_text = match continued[index] {
-                true => format!("{CONTINUED_ITEM}{}", cut.render(text.body)),
-                false => cut.render(text.body),
-            };
-            let part = if i == 1 {
-                let tags = missing_tags(&part_text, &candidates[..chosen]);
-                assemble(
-                    &part_text,
-                    link_if_absent(&part_text, link),
-                    &tags,
-                    &suffix(i, parts_count),
-                )
-            } else {
-                assemble(&part_text, None, &[], &suffix(i, parts_count))
-            };
-            let length = counter.count(&part);
-            if length > room {
-                shrink += length - room;
+        match render_parts(text, &cuts, link, tags, room, counter) {
+            Ok(parts) => return Some(parts),
+            Err(excess) => {
+                shrink += excess;
                 if shrink > room {
                     return None;
                 }
-                continue 'retry;
             }
-            parts.push(part);
         }
-        return Some(parts);
     }
+}
+
+/// ` (i/n)`, the number a thread part ends with.
+fn part_suffix(i: usize, n: usize) -> String {
+    format!(" ({i}/{n})")
+}
+
+/// The body cut greedily into at most `n` parts, part `i` holding at most `budget(i,
+/// inside_item)`, each with whether it starts inside a list item (it then starts with
+/// `• … `); `None` if the body does not fit in `n` parts (unless `truncate_last`, which
+/// cuts the last part instead).
+fn cut_parts(
+    text: &Text,
+    budget: impl Fn(usize, bool) -> usize,
+    (n, prefer_lines): (usize, bool),
+    truncate_last: bool,
+) -> Option<Vec<(Cut, bool)>> {
+    let mut cuts = Vec::new();
+    let mut start = text.skip_space(0);
+    for i in 1..=n {
+        if start >= text.segments.len() {
+            break;
+        }
+        let inside_item = i > 1 && text.inside_list_item(start);
+        let last = i == n;
+        let cut = text.cut(
+            start,
+            budget(i, inside_item),
+            last && truncate_last,
+            prefer_lines,
+        );
+        if cut.end_segment <= start {
+            // Not even one word fits in this part (a URL longer than the limit under a
+            // literal counter): stop here, or give up on this number of parts.
+            if truncate_last {
+                break;
+            }
+            return None;
+        }
+        let finished = cut.end_segment >= text.segments.len();
+        start = text.skip_space(cut.end_segment);
+        cuts.push((cut, inside_item));
+        if finished || start >= text.segments.len() {
+            break;
+        }
+        if last && !truncate_last {
+            return None;
+        }
+    }
+    Some(cuts)
+}
+
+/// The thread parts of `cuts`, numbered, the first with the link and the `tags` it lacks;
+/// or, at the first part over `room`, by how much it is over.
+fn render_parts(
+    text: &Text,
+    cuts: &[(Cut, bool)],
+    link: Option<&str>,
+    tags: &[String],
+    room: usize,
+    counter: &Counter,
+) -> Result<Vec<String>, usize> {
+    let count = cuts.len();
+    let mut parts = Vec::with_capacity(count);
+    for (index, (cut, inside_item)) in cuts.iter().enumerate() {
+        let i = index + 1;
+        let part_text = match inside_item {
+            true => format!("{CONTINUED_ITEM}{}", cut.render(text.body)),
+            false => cut.render(text.body),
+        };
+        let part = if i == 1 {
+            let tags = missing_tags(&part_text, tags);
+            assemble(
+                &part_text,
+                link_if_absent(&part_text, link),
+                &tags,
+                &part_suffix(i, count),
+            )
+        } else {
+            assemble(&part_text, None, &[], &part_suffix(i, count))
+        };
+        let length = counter.count(&part);
+        if length > room {
+            return Err(length - room);
+        }
+        parts.push(part);
+    }
+    Ok(parts)
 }
 
 /// A body with its segments and their running weights, for finding cut points fast.
