@@ -836,6 +836,17 @@ struct Cut {
     ending: Ending,
 }
 
+/// Where a piece may end, the last of each kind that fits (segment indices).
+#[derive(Debug, Default)]
+struct LastEnds {
+    /// After a sentence end.
+    sentence: Option<usize>,
+    /// After a sentence end that also ends a paragraph or a list item.
+    line: Option<usize>,
+    /// At a word boundary.
+    word: Option<usize>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ending {
     /// The piece runs to the end of the body.
@@ -978,53 +989,21 @@ impl<'a> Text<'a> {
                 ending: Ending::Complete,
             };
         }
-        let sentence_cost = if may_truncate { 2 } else { 0 };
-        let word_cost = if may_truncate { 1 } else { 0 };
-        let mut best_sentence: Option<usize> = None;
-        let mut best_line: Option<usize> = None;
-        let mut best_word: Option<usize> = None;
-        for end in start + 1..=n {
-            let w = weight(end);
-            if w + word_cost > budget {
-                break;
-            }
-            let at_boundary = end == n || self.is_space(end);
-            if !at_boundary || self.is_space(end - 1) {
-                continue;
-            }
-            if w + sentence_cost <= budget && self.sentence_end_before(end) {
-                best_sentence = Some(end);
-                if self.line_end_before(end) {
-                    best_line = Some(end);
-                }
-            }
-            best_word = Some(end);
-        }
+        let ends = self.last_ends_within(start, budget, may_truncate);
         let keeps_enough = |end: usize| weight(end) * 2 >= budget;
-        let best_sentence = match best_line {
+        let best_sentence = match ends.line {
             Some(line) if prefer_lines && !may_truncate && keeps_enough(line) => Some(line),
-            _ => best_sentence,
+            _ => ends.sentence,
         };
-        // Every sentence end that fits is also a word boundary that fits, so `best_word`
-        // is `None` only when nothing fits at all.
-        let (end, ending) = match (best_sentence, best_word) {
+        // Every sentence end that fits is also a word boundary that fits, so `ends.word`
+        // is `None` only when nothing fits at all. Without `may_truncate` the next part goes
+        // on: no ellipsis.
+        let (end, ending) = match (best_sentence, ends.word) {
             (_, None) => (start, Ending::Word),
-            (Some(s), Some(_)) if keeps_enough(s) || !may_truncate => (
-                s,
-                if may_truncate {
-                    Ending::Sentence
-                } else {
-                    Ending::Continue
-                },
-            ),
-            (_, Some(w)) => (
-                w,
-                if may_truncate {
-                    Ending::Word
-                } else {
-                    Ending::Continue
-                },
-            ),
+            (Some(s), Some(_)) if !may_truncate => (s, Ending::Continue),
+            (_, Some(w)) if !may_truncate => (w, Ending::Continue),
+            (Some(s), Some(_)) if keeps_enough(s) => (s, Ending::Sentence),
+            (_, Some(w)) => (w, Ending::Word),
         };
         let end = if ending == Ending::Word {
             self.tidy_word_cut(start, end)
@@ -1037,6 +1016,33 @@ impl<'a> Text<'a> {
             end_segment: end,
             ending,
         }
+    }
+
+    /// The last sentence end, paragraph or list item end, and word boundary after segment
+    /// `start` that fit in `budget` with the ellipsis a truncation there would add (` …` after
+    /// a sentence, `…` after a word) when `may_truncate`.
+    fn last_ends_within(&self, start: usize, budget: usize, may_truncate: bool) -> LastEnds {
+        let sentence_cost = if may_truncate { 2 } else { 0 };
+        let word_cost = if may_truncate { 1 } else { 0 };
+        let mut ends = LastEnds::default();
+        for end in start + 1..=self.segments.len() {
+            let w = self.before[end] - self.before[start];
+            if w + word_cost > budget {
+                break;
+            }
+            let at_boundary = end == self.segments.len() || self.is_space(end);
+            if !at_boundary || self.is_space(end - 1) {
+                continue;
+            }
+            if w + sentence_cost <= budget && self.sentence_end_before(end) {
+                ends.sentence = Some(end);
+                if self.line_end_before(end) {
+                    ends.line = Some(end);
+                }
+            }
+            ends.word = Some(end);
+        }
+        ends
     }
 
     /// Moves a word cut back past dangling punctuation and an unclosed parenthesis.
