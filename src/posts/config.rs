@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use jiff::civil::{Date, Time, Weekday};
+use jiff::civil::{self, Date, Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Span, SpanRelativeTo};
 use serde::{Deserialize, Serialize};
@@ -400,33 +400,7 @@ impl Checker<'_> {
     }
 
     fn schedule(&mut self, raw: RawSchedule) -> Option<ScheduleConfig> {
-        let (timezone, timezone_name) = match &raw.timezone {
-            None => (TimeZone::UTC, "UTC".to_string()),
-            Some(name) => match TimeZone::get(name.get_ref()) {
-                Ok(tz) => (tz, name.get_ref().clone()),
-                Err(_) => {
-                    // A typo gets the closest name in the time zone database.
-                    let names: Vec<String> = jiff::tz::db()
-                        .available()
-                        .map(|name| name.as_str().to_string())
-                        .collect();
-                    let hint = match crate::posts::diagnostic::closest_match(
-                        name.get_ref(),
-                        names.iter().map(String::as_str),
-                    ) {
-                        Some(best) => format!("did you mean \"{best}\"?"),
-                        None => "use an IANA name such as \"America/Denver\" or \"Europe/Berlin\""
-                            .to_string(),
-                    };
-                    self.error(
-                        name,
-                        format!("unknown time zone `{}`", name.get_ref()),
-                        &hint,
-                    );
-                    (TimeZone::UTC, "UTC".to_string())
-                }
-            },
-        };
+        let (timezone, timezone_name) = self.timezone(&raw.timezone);
         let slots = self.slots(&raw);
         let jitter = self.duration_or(&raw.jitter, SignedDuration::ZERO);
         let grace = self.duration_or(&raw.grace, SignedDuration::from_mins(30));
@@ -437,34 +411,9 @@ impl Checker<'_> {
             .iter()
             .filter_map(|range| self.blackout(range))
             .collect();
-        let mut weights = BTreeMap::new();
-        for (category, weight) in raw.weights.unwrap_or_default() {
-            let value = *weight.get_ref();
-            if value.is_finite() && value > 0.0 {
-                weights.insert(category.into_inner(), value);
-            } else {
-                self.error(
-                    &weight,
-                    format!(
-                        "the weight of `{}` must be a number above 0",
-                        category.get_ref()
-                    ),
-                    "1 is the default; 2 posts that category twice as often",
-                );
-            }
-        }
+        let weights = self.weights(raw.weights.unwrap_or_default());
         if let Some(raw_grace) = &raw.grace {
-            if grace < MIN_GRACE {
-                self.error(
-                    raw_grace,
-                    format!(
-                        "`grace` must be at least {}s, not `{}`",
-                        MIN_GRACE.as_secs(),
-                        raw_grace.get_ref()
-                    ),
-                    "a slot is posted only while the daemon is at most `grace` late, and it always wakes a moment after the slot: with less, every slot would be missed; \"30m\" is the default",
-                );
-            }
+            self.check_grace(raw_grace, grace);
         }
         // `jitter` needs no check against `grace`: a slot's `grace` counts from its
         // jittered time (`plan.rs`), so jitter never pushes a slot out of its window.
@@ -489,6 +438,71 @@ impl Checker<'_> {
         })
     }
 
+    /// The time zone and its name as written; UTC when there is none (or it is unknown).
+    fn timezone(&mut self, raw: &Option<Spanned<String>>) -> (TimeZone, String) {
+        let utc = || (TimeZone::UTC, "UTC".to_string());
+        let Some(name) = raw else {
+            return utc();
+        };
+        if let Ok(tz) = TimeZone::get(name.get_ref()) {
+            return (tz, name.get_ref().clone());
+        }
+        // A typo gets the closest name in the time zone database.
+        let names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|name| name.as_str().to_string())
+            .collect();
+        let hint = match crate::posts::diagnostic::closest_match(
+            name.get_ref(),
+            names.iter().map(String::as_str),
+        ) {
+            Some(best) => format!("did you mean \"{best}\"?"),
+            None => "use an IANA name such as \"America/Denver\" or \"Europe/Berlin\"".to_string(),
+        };
+        self.error(
+            name,
+            format!("unknown time zone `{}`", name.get_ref()),
+            &hint,
+        );
+        utc()
+    }
+
+    /// Category → weight, each above 0.
+    fn weights(&mut self, raw: BTreeMap<Spanned<String>, Spanned<f64>>) -> BTreeMap<String, f64> {
+        let mut weights = BTreeMap::new();
+        for (category, weight) in raw {
+            let value = *weight.get_ref();
+            if value.is_finite() && value > 0.0 {
+                weights.insert(category.into_inner(), value);
+                continue;
+            }
+            self.error(
+                &weight,
+                format!(
+                    "the weight of `{}` must be a number above 0",
+                    category.get_ref()
+                ),
+                "1 is the default; 2 posts that category twice as often",
+            );
+        }
+        weights
+    }
+
+    fn check_grace(&mut self, raw: &Spanned<String>, grace: SignedDuration) {
+        if grace >= MIN_GRACE {
+            return;
+        }
+        self.error(
+            raw,
+            format!(
+                "`grace` must be at least {}s, not `{}`",
+                MIN_GRACE.as_secs(),
+                raw.get_ref()
+            ),
+            "a slot is posted only while the daemon is at most `grace` late, and it always wakes a moment after the slot: with less, every slot would be missed; \"30m\" is the default",
+        );
+    }
+
     fn slots(&mut self, raw: &RawSchedule) -> Option<Slots> {
         match (&raw.every, &raw.times) {
             (Some(every), Some(times)) => {
@@ -500,102 +514,73 @@ impl Checker<'_> {
                 self.duration(every);
                 None
             }
-            (Some(every), None) => {
-                if let Some(days) = &raw.days {
-                    self.error(
-                        days,
-                        "`days` only applies to `times`, not to `every`".into(),
-                        "remove `days`, or use `times`",
-                    );
-                }
-                let duration = self.duration(every)?;
-                // Seconds are allowed for trying the daemon out (and for its end-to-end
-                // tests); Mastodon's 300 statuses per 3 hours stop anything faster than 36 s.
-                if duration < SignedDuration::from_secs(1) {
-                    self.error(every, "`every` must be at least 1 second".into(), "");
-                    return None;
-                }
-                Some(Slots::Every(duration))
-            }
-            (None, times) => {
-                let default_times = ["09:30".to_string(), "15:30".to_string()];
-                let mut parsed: Vec<Time> = Vec::new();
-                match times {
-                    None => {
-                        parsed = default_times
-                            .iter()
-                            .map(|t| t.parse().expect("valid default time"))
-                            .collect()
-                    }
-                    Some(times) => {
-                        if times.get_ref().is_empty() {
-                            self.error(
-                                times,
-                                "`times` is empty".into(),
-                                "e.g. times = [\"09:30\"]",
-                            );
-                        }
-                        for time in times.get_ref() {
-                            match parse_clock_time(time.get_ref()) {
-                                Some(t) if !parsed.contains(&t) => parsed.push(t),
-                                Some(_) => self.error(
-                                    time,
-                                    format!("`{}` is listed twice", time.get_ref()),
-                                    "",
-                                ),
-                                None => self.error(
-                                    time,
-                                    format!("`{}` is not a time of day", time.get_ref()),
-                                    "write 24-hour HH:MM, e.g. \"09:30\" or \"15:30\"",
-                                ),
-                            }
-                        }
-                    }
-                }
-                parsed.sort();
-                let mut days = Vec::new();
-                match &raw.days {
-                    None => days.extend([
-                        Weekday::Monday,
-                        Weekday::Tuesday,
-                        Weekday::Wednesday,
-                        Weekday::Thursday,
-                        Weekday::Friday,
-                        Weekday::Saturday,
-                        Weekday::Sunday,
-                    ]),
-                    Some(list) => {
-                        if list.get_ref().is_empty() {
-                            self.error(
-                                list,
-                                "`days` is empty".into(),
-                                "e.g. days = [\"mon\", \"wed\"]",
-                            );
-                        }
-                        for day in list.get_ref() {
-                            match parse_weekday(day.get_ref()) {
-                                Some(d) if !days.contains(&d) => days.push(d),
-                                Some(_) => self.error(
-                                    day,
-                                    format!("`{}` is listed twice", day.get_ref()),
-                                    "",
-                                ),
-                                None => self.error(
-                                    day,
-                                    format!("`{}` is not a day of the week", day.get_ref()),
-                                    "use mon, tue, wed, thu, fri, sat, sun",
-                                ),
-                            }
-                        }
-                    }
-                }
-                days.sort_by_key(|d| d.to_monday_zero_offset());
-                (!parsed.is_empty() && !days.is_empty()).then_some(Slots::Times {
-                    times: parsed,
-                    days,
-                })
+            (Some(every), None) => self.every_slots(every, &raw.days),
+            (None, times) => self.times_slots(times, &raw.days),
+        }
+    }
+
+    /// `every`: slots at a fixed interval.
+    fn every_slots(
+        &mut self,
+        every: &Spanned<String>,
+        days: &Option<Spanned<Vec<Spanned<String>>>>,
+    ) -> Option<Slots> {
+        if let Some(days) = days {
+            self.error(
+                days,
+                "`days` only applies to `times`, not to `every`".into(),
+                "remove `days`, or use `times`",
+            );
+        }
+        let duration = self.duration(every)?;
+        // Seconds are allowed for trying the daemon out (and for its end-to-end
+        // tests); Mastodon's 300 statuses per 3 hours stop anything faster than 36 s.
+        if duration < SignedDuration::from_secs(1) {
+            self.error(every, "`every` must be at least 1 second".into(), "");
+            return None;
+        }
+        Some(Slots::Every(duration))
+    }
+
+    /// `times` on `days`: wall-clock slots (09:30 and 15:30 every day by default).
+    fn times_slots(
+        &mut self,
+        times: &Option<Spanned<Vec<Spanned<String>>>>,
+        days: &Option<Spanned<Vec<Spanned<String>>>>,
+    ) -> Option<Slots> {
+        let mut times: Vec<Time> = match times {
+            None => vec![civil::time(9, 30, 0, 0), civil::time(15, 30, 0, 0)],
+            Some(list) => self.distinct(list, &TIMES, parse_clock_time),
+        };
+        times.sort();
+        let mut days: Vec<Weekday> = match days {
+            None => ALL_DAYS.to_vec(),
+            Some(list) => self.distinct(list, &DAYS, parse_weekday),
+        };
+        days.sort_by_key(|d| d.to_monday_zero_offset());
+        (!times.is_empty() && !days.is_empty()).then_some(Slots::Times { times, days })
+    }
+
+    /// The values of a list such as `times` or `days`, each once, in the order written; an
+    /// empty list, an item listed twice and an item that is not one are errors.
+    fn distinct<T: PartialEq>(
+        &mut self,
+        list: &Spanned<Vec<Spanned<String>>>,
+        words: &ListWords,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Vec<T> {
+        if list.get_ref().is_empty() {
+            self.error(list, format!("`{}` is empty", words.key), words.example);
+        }
+        let mut values = Vec::new();
+        for item in list.get_ref() {
+            match self.parsed(item, &parse, words.not_one, words.hint) {
+                Some(value) if !values.contains(&value) => values.push(value),
+                Some(_) => self.error(item, format!("`{}` is listed twice", item.get_ref()), ""),
+                None => {}
             }
         }
+        values
     }
 
     fn mentions(&mut self, raw: RawMentions) -> Option<MentionsConfig> {
@@ -634,37 +619,9 @@ impl Checker<'_> {
         let mut guides = Vec::new();
         let mut topics: Vec<String> = Vec::new();
         for guide in raw {
-            let topic = guide.topic.get_ref().trim().to_string();
-            if topic.is_empty() {
-                self.error(
-                    &guide.topic,
-                    "`topic` is empty".into(),
-                    "a word or two, e.g. \"packaging\"",
-                );
-            } else if topics.contains(&topic) {
-                self.error(
-                    &guide.topic,
-                    format!("the topic `{topic}` appears twice"),
-                    "merge the two guides or rename one topic",
-                );
-            }
+            let topic = self.topic(&guide.topic, &topics);
             topics.push(topic.clone());
-            let mut keywords = Vec::new();
-            if guide.keywords.get_ref().is_empty() {
-                self.error(
-                    &guide.keywords,
-                    "`keywords` is empty: this guide could never be suggested".into(),
-                    "list the words people use when they ask, e.g. [\"packaging\", \"pypi\"]",
-                );
-            }
-            for keyword in guide.keywords.get_ref() {
-                let normalized = keyword.get_ref().trim().to_lowercase();
-                if normalized.is_empty() {
-                    self.error(keyword, "a keyword is empty".into(), "remove it");
-                } else {
-                    keywords.push(normalized);
-                }
-            }
+            let keywords = self.keywords(&guide.keywords);
             let title = guide.title.get_ref().trim().to_string();
             if title.is_empty() {
                 self.error(
@@ -687,6 +644,46 @@ impl Checker<'_> {
             }
         }
         guides
+    }
+
+    /// A guide's topic, trimmed; empty or one of `topics` (the guides' before it) is an error.
+    fn topic(&mut self, raw: &Spanned<String>, topics: &[String]) -> String {
+        let topic = raw.get_ref().trim().to_string();
+        if topic.is_empty() {
+            self.error(
+                raw,
+                "`topic` is empty".into(),
+                "a word or two, e.g. \"packaging\"",
+            );
+        } else if topics.contains(&topic) {
+            self.error(
+                raw,
+                format!("the topic `{topic}` appears twice"),
+                "merge the two guides or rename one topic",
+            );
+        }
+        topic
+    }
+
+    /// A guide's keywords, trimmed and lower-cased; none at all, or an empty one, is an error.
+    fn keywords(&mut self, raw: &Spanned<Vec<Spanned<String>>>) -> Vec<String> {
+        if raw.get_ref().is_empty() {
+            self.error(
+                raw,
+                "`keywords` is empty: this guide could never be suggested".into(),
+                "list the words people use when they ask, e.g. [\"packaging\", \"pypi\"]",
+            );
+        }
+        let mut keywords = Vec::new();
+        for keyword in raw.get_ref() {
+            let normalized = keyword.get_ref().trim().to_lowercase();
+            if normalized.is_empty() {
+                self.error(keyword, "a keyword is empty".into(), "remove it");
+            } else {
+                keywords.push(normalized);
+            }
+        }
+        keywords
     }
 
     fn blackout(&mut self, range: &Spanned<String>) -> Option<Blackout> {
@@ -721,18 +718,28 @@ impl Checker<'_> {
             .unwrap_or(default)
     }
 
-    fn duration(&mut self, raw: &Spanned<String>) -> Option<SignedDuration> {
-        match parse_duration(raw.get_ref()) {
-            Some(duration) => Some(duration),
-            None => {
-                self.error(
-                    raw,
-                    format!("`{}` is not a duration", raw.get_ref()),
-                    "write a number and a unit: \"90s\", \"10m\", \"6h\", \"30d\", or \"1h 30m\"",
-                );
-                None
-            }
+    /// What `parse` reads in `raw`'s text, or an error at it: "`text` is not {not_one}".
+    fn parsed<T>(
+        &mut self,
+        raw: &Spanned<String>,
+        parse: impl FnOnce(&str) -> Option<T>,
+        not_one: &str,
+        hint: &str,
+    ) -> Option<T> {
+        let value = parse(raw.get_ref());
+        if value.is_none() {
+            self.error(raw, format!("`{}` is not {not_one}", raw.get_ref()), hint);
         }
+        value
+    }
+
+    fn duration(&mut self, raw: &Spanned<String>) -> Option<SignedDuration> {
+        self.parsed(
+            raw,
+            parse_duration,
+            "a duration",
+            "write a number and a unit: \"90s\", \"10m\", \"6h\", \"30d\", or \"1h 30m\"",
+        )
     }
 
     fn count_in(&mut self, raw: &Spanned<i64>, low: i64, high: i64, key: &str) -> Option<i64> {
@@ -767,32 +774,58 @@ impl Checker<'_> {
     }
 
     fn language(&mut self, raw: &Spanned<String>) -> Option<String> {
-        if is_language_code(raw.get_ref()) {
-            Some(raw.get_ref().clone())
-        } else {
-            self.error(
-                raw,
-                format!("`{}` is not a language code", raw.get_ref()),
-                "use a two- or three-letter ISO 639 code such as \"en\" or \"es\"",
-            );
-            None
-        }
+        self.parsed(
+            raw,
+            |code| is_language_code(code).then(|| code.to_string()),
+            "a language code",
+            "use a two- or three-letter ISO 639 code such as \"en\" or \"es\"",
+        )
     }
 
     fn hashtag(&mut self, raw: &Spanned<String>) -> Option<String> {
-        match normalize_hashtag(raw.get_ref()) {
-            Some(tag) => Some(tag),
-            None => {
-                self.error(
-                    raw,
-                    format!("`{}` is not a hashtag", raw.get_ref()),
-                    "letters, digits and _ only, not only digits, e.g. \"OpenScience\"",
-                );
-                None
-            }
-        }
+        self.parsed(
+            raw,
+            normalize_hashtag,
+            "a hashtag",
+            "letters, digits and _ only, not only digits, e.g. \"OpenScience\"",
+        )
     }
 }
+
+/// How the messages about a list of `times` or `days` name it and its items.
+struct ListWords {
+    key: &'static str,
+    /// The hint for an empty list.
+    example: &'static str,
+    /// What an item that cannot be read is not.
+    not_one: &'static str,
+    /// The hint for such an item.
+    hint: &'static str,
+}
+
+const TIMES: ListWords = ListWords {
+    key: "times",
+    example: "e.g. times = [\"09:30\"]",
+    not_one: "a time of day",
+    hint: "write 24-hour HH:MM, e.g. \"09:30\" or \"15:30\"",
+};
+
+const DAYS: ListWords = ListWords {
+    key: "days",
+    example: "e.g. days = [\"mon\", \"wed\"]",
+    not_one: "a day of the week",
+    hint: "use mon, tue, wed, thu, fri, sat, sun",
+};
+
+const ALL_DAYS: [Weekday; 7] = [
+    Weekday::Monday,
+    Weekday::Tuesday,
+    Weekday::Wednesday,
+    Weekday::Thursday,
+    Weekday::Friday,
+    Weekday::Saturday,
+    Weekday::Sunday,
+];
 
 fn resolve(base: &Path, path: &str) -> PathBuf {
     let path = Path::new(path);

@@ -324,116 +324,41 @@ fn has_text(text: &str, link: Option<&str>, body_tags: &[String]) -> bool {
 
 fn compose_unchecked(post: &Post, settings: &FitSettings) -> Composed {
     let counter = settings.counter;
-    let spoiler = post.content_warning.clone().unwrap_or_default();
-    let visibility = post.visibility.unwrap_or(settings.visibility);
-    let language = post
-        .language
-        .clone()
-        .unwrap_or_else(|| settings.language.to_string());
-    let status = |text: String, in_reply_to: Option<usize>, visibility: Visibility| Status {
-        length: counter.count_status(&text, &spoiler),
-        text,
-        spoiler_text: spoiler.clone(),
-        visibility,
-        language: language.clone(),
-        in_reply_to,
-    };
+    let envelope = Envelope::new(post, settings);
     let body = post.text.as_str();
     let link = post.link.as_deref();
     let candidates = hashtag_candidates(post, settings.default_hashtags);
-    // What the content warning costs inside a status; not `count(spoiler)`: Mastodon counts
-    // a spoiler's URLs literally and Pleroma trims it differently once joined to the text.
-    let spoiler_weight = counter.count_status(".", &spoiler) - counter.count_status(".", "");
-    let room = counter.limit().saturating_sub(spoiler_weight);
-    let mut problems = Vec::new();
+    let room = counter.limit().saturating_sub(envelope.spoiler_weight);
 
-    // 1. As is. The body is segmented once; the whole text is counted only when the body
-    // alone does not already exceed the room (appending paragraphs never makes it shorter).
+    // 1. As is. The body is segmented once, for every way of fitting it.
     let text = Text::new(body, counter);
-    let full = (text.total_weight() <= room)
-        .then(|| {
-            assemble(
-                body,
-                link_if_absent(body, link),
-                &missing_tags(body, &candidates),
-                "",
-            )
-        })
-        .filter(|full| counter.count(full) <= room);
-    if let Some(full) = full {
-        return Composed {
-            statuses: vec![status(full, None, visibility)],
-            fit: Fit::AsIs,
-            problems,
-        };
+    if let Some(full) = as_is(&text, link, &candidates, room, counter) {
+        return envelope.single(full, Fit::AsIs, Vec::new());
     }
 
-    let long_posts = post.long_posts.unwrap_or(settings.long_posts);
     // A thread keeps the whole body, with its own hashtags: the first part adds only the
     // ones the body lacks.
-    let threaded = (long_posts == LongPosts::Thread && settings.max_thread >= 2)
-        .then(|| {
-            let thread_tags = missing_tags(body, &candidates);
-            thread(
-                &text,
-                link,
-                &thread_tags,
-                room,
-                settings.max_thread,
-                counter,
-            )
-        })
-        .flatten();
-    if let Some((parts, truncated)) = threaded {
-        let count = parts.len();
-        let later_visibility = if visibility == Visibility::Public {
-            Visibility::Unlisted
-        } else {
-            visibility
-        };
-        let statuses = parts
-            .into_iter()
-            .enumerate()
-            .map(|(i, text)| {
-                if i == 0 {
-                    status(text, None, visibility)
-                } else {
-                    status(text, Some(i - 1), later_visibility)
-                }
-            })
-            .collect();
-        return Composed {
-            statuses,
-            fit: Fit::Thread {
-                parts: count,
-                truncated,
-            },
-            problems,
-        };
+    let long_posts = post.long_posts.unwrap_or(settings.long_posts);
+    if long_posts == LongPosts::Thread && settings.max_thread >= 2 {
+        let thread_tags = missing_tags(body, &candidates);
+        let max_thread = settings.max_thread;
+        if let Some((parts, truncated)) =
+            thread(&text, link, &thread_tags, room, max_thread, counter)
+        {
+            return envelope.thread(parts, truncated);
+        }
     }
 
     // 2. The hand-written short version.
+    let mut problems = Vec::new();
     if let Some(short) = &post.short {
-        let link_part = link_if_absent(short, link);
-        let tags = missing_tags(short, &candidates);
-        let bare = assemble(short, link_part, &[], "");
-        let bare_length = counter.count(&bare);
-        if bare_length <= room {
-            let text = (0..=tags.len())
-                .rev()
-                .map(|k| assemble(short, link_part, &tags[..k], ""))
-                .find(|text| counter.count(text) <= room)
-                .unwrap_or(bare);
-            return Composed {
-                statuses: vec![status(text, None, visibility)],
-                fit: Fit::Short,
-                problems,
-            };
+        match fit_short(short, link, &candidates, room, counter) {
+            Ok(text) => return envelope.single(text, Fit::Short, problems),
+            Err(bare_length) => problems.push(FitProblem::ShortTooLong {
+                length: bare_length + envelope.spoiler_weight,
+                limit: counter.limit(),
+            }),
         }
-        problems.push(FitProblem::ShortTooLong {
-            length: bare_length + spoiler_weight,
-            limit: counter.limit(),
-        });
     }
 
     // 3. Truncate the body.
@@ -441,11 +366,133 @@ fn compose_unchecked(post: &Post, settings: &FitSettings) -> Composed {
     if counter.count(&text) > room || text_is_only_link(&text, link) {
         problems.push(FitProblem::NoRoom);
     }
-    Composed {
-        statuses: vec![status(text, None, visibility)],
-        fit: Fit::Truncated,
-        problems,
+    envelope.single(text, Fit::Truncated, problems)
+}
+
+/// What every status of a post shares (its content warning, visibility and language), and
+/// the statuses made with it.
+struct Envelope<'a> {
+    counter: &'a Counter,
+    spoiler: String,
+    /// What the content warning costs inside a status; not `count(spoiler)`: Mastodon counts
+    /// a spoiler's URLs literally and Pleroma trims it differently once joined to the text.
+    spoiler_weight: usize,
+    visibility: Visibility,
+    language: String,
+}
+
+impl<'a> Envelope<'a> {
+    fn new(post: &Post, settings: &FitSettings<'a>) -> Self {
+        let counter = settings.counter;
+        let spoiler = post.content_warning.clone().unwrap_or_default();
+        let spoiler_weight = counter.count_status(".", &spoiler) - counter.count_status(".", "");
+        Envelope {
+            counter,
+            spoiler,
+            spoiler_weight,
+            visibility: post.visibility.unwrap_or(settings.visibility),
+            language: post
+                .language
+                .clone()
+                .unwrap_or_else(|| settings.language.to_string()),
+        }
     }
+
+    fn status(&self, text: String, in_reply_to: Option<usize>, visibility: Visibility) -> Status {
+        Status {
+            length: self.counter.count_status(&text, &self.spoiler),
+            text,
+            spoiler_text: self.spoiler.clone(),
+            visibility,
+            language: self.language.clone(),
+            in_reply_to,
+        }
+    }
+
+    /// The post as one status.
+    fn single(&self, text: String, fit: Fit, problems: Vec<FitProblem>) -> Composed {
+        Composed {
+            statuses: vec![self.status(text, None, self.visibility)],
+            fit,
+            problems,
+        }
+    }
+
+    /// The post as a thread: later parts reply to the previous one, unlisted when the first
+    /// is public.
+    fn thread(&self, parts: Vec<String>, truncated: bool) -> Composed {
+        let count = parts.len();
+        let later_visibility = if self.visibility == Visibility::Public {
+            Visibility::Unlisted
+        } else {
+            self.visibility
+        };
+        let statuses = parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, text)| {
+                if i == 0 {
+                    self.status(text, None, self.visibility)
+                } else {
+                    self.status(text, Some(i - 1), later_visibility)
+                }
+            })
+            .collect();
+        Composed {
+            statuses,
+            fit: Fit::Thread {
+                parts: count,
+                truncated,
+            },
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// The full text (the body, the link if the body lacks it, the hashtags it lacks), if it
+/// fits as is. The whole text is counted only when the body alone does not already exceed
+/// the room (appending paragraphs never makes it shorter).
+fn as_is(
+    text: &Text,
+    link: Option<&str>,
+    candidates: &[String],
+    room: usize,
+    counter: &Counter,
+) -> Option<String> {
+    if text.total_weight() > room {
+        return None;
+    }
+    let body = text.body;
+    let full = assemble(
+        body,
+        link_if_absent(body, link),
+        &missing_tags(body, candidates),
+        "",
+    );
+    (counter.count(&full) <= room).then_some(full)
+}
+
+/// The hand-written `short` with the link and as many hashtags as fit; or, when the short
+/// and the link alone are over `room`, their length.
+fn fit_short(
+    short: &str,
+    link: Option<&str>,
+    candidates: &[String],
+    room: usize,
+    counter: &Counter,
+) -> Result<String, usize> {
+    let link_part = link_if_absent(short, link);
+    let tags = missing_tags(short, candidates);
+    let bare = assemble(short, link_part, &[], "");
+    let bare_length = counter.count(&bare);
+    if bare_length > room {
+        return Err(bare_length);
+    }
+    Ok((0..=tags.len())
+        .rev()
+        .map(|k| assemble(short, link_part, &tags[..k], ""))
+        .find(|text| counter.count(text) <= room)
+        .unwrap_or(bare))
 }
 
 fn text_is_only_link(text: &str, link: Option<&str>) -> bool {
@@ -643,94 +690,133 @@ fn pack(
     counter: &Counter,
     truncate_last: bool,
 ) -> Option<Vec<String>> {
-    let suffix = |i: usize, n: usize| format!(" ({i}/{n})");
-    let suffix_weight = |i: usize| counter.count(&suffix(i, n));
+    let suffix_weight = |i: usize| counter.count(&part_suffix(i, n));
+    // Hashtags in the first part: dropped from the end before they take more than half.
+    let first_room = room.saturating_sub(tail_weight(counter, link, &[]) + suffix_weight(1));
+    let chosen = hashtags_kept(
+        counter,
+        link,
+        candidates,
+        room,
+        suffix_weight(1),
+        first_room,
+    );
+    let tags = &candidates[..chosen];
+    let first_tail = tail_weight(counter, link, tags);
     let continued_weight = counter.count(CONTINUED_ITEM);
     let mut shrink = 0;
-    'retry: loop {
-        // Hashtags in the first part: dropped from the end before they take more than half.
-        let first_room = room.saturating_sub(tail_weight(counter, link, &[]) + suffix_weight(1));
-        let chosen = hashtags_kept(
-            counter,
-            link,
-            candidates,
-            room,
-            suffix_weight(1),
-            first_room,
-        );
-        let mut cuts: Vec<Cut> = Vec::new();
-        // Whether each part starts inside a list item (it then starts with `• … `).
-        let mut continued: Vec<bool> = Vec::new();
-        let mut start = text.skip_space(0);
-        for i in 1..=n {
-            if start >= text.segments.len() {
-                break;
-            }
-            let tail = if i == 1 {
-                tail_weight(counter, link, &candidates[..chosen])
-            } else {
-                0
-            };
-            let inside_item = i > 1 && text.inside_list_item(start);
+    loop {
+        // The room for part `i`'s text: less its link and hashtags (the first), its `• … `
+        // (one that goes on inside a list item), its number, and what a try too long showed.
+        let budget = |i: usize, inside_item: bool| {
+            let tail = if i == 1 { first_tail } else { 0 };
             let prefix = if inside_item { continued_weight } else { 0 };
-            let budget = room.saturating_sub(tail + prefix + suffix_weight(i) + shrink);
-            let last = i == n;
-            let cut = text.cut(start, budget, last && truncate_last, prefer_lines);
-            if cut.end_segment <= start {
-                // Not even one word fits in this part (a URL longer than the limit under a
-                // literal counter): stop here, or give up on this number of parts.
-                if truncate_last {
-                    break;
-                }
-                return None;
-            }
-            let finished = cut.end_segment >= text.segments.len();
-            start = text.skip_space(cut.end_segment);
-            cuts.push(cut);
-            continued.push(inside_item);
-            if finished || start >= text.segments.len() {
-                break;
-            }
-            if last && !truncate_last {
-                return None;
-            }
-        }
-        let parts_count = cuts.len();
-        if parts_count < 2 && !truncate_last {
+            room.saturating_sub(tail + prefix + suffix_weight(i) + shrink)
+        };
+        let cuts = cut_parts(text, budget, (n, prefer_lines), truncate_last)?;
+        if cuts.len() < 2 && !truncate_last {
             // A one-part "thread" means the body fits once hashtags are dropped: that is a
             // truncation, not a thread.
             return None;
         }
-        let mut parts = Vec::with_capacity(parts_count);
-        for (index, cut) in cuts.iter().enumerate() {
-            let i = index + 1;
-            let part_text = match continued[index] {
-                true => format!("{CONTINUED_ITEM}{}", cut.render(text.body)),
-                false => cut.render(text.body),
-            };
-            let part = if i == 1 {
-                let tags = missing_tags(&part_text, &candidates[..chosen]);
-                assemble(
-                    &part_text,
-                    link_if_absent(&part_text, link),
-                    &tags,
-                    &suffix(i, parts_count),
-                )
-            } else {
-                assemble(&part_text, None, &[], &suffix(i, parts_count))
-            };
-            let length = counter.count(&part);
-            if length > room {
-                shrink += length - room;
+        match render_parts(text, &cuts, link, tags, room, counter) {
+            Ok(parts) => return Some(parts),
+            Err(excess) => {
+                shrink += excess;
                 if shrink > room {
                     return None;
                 }
-                continue 'retry;
             }
-            parts.push(part);
         }
-        return Some(parts);
     }
+}
+
+/// ` (i/n)`, the number a thread part ends with.
+fn part_suffix(i: usize, n: usize) -> String {
+    format!(" ({i}/{n})")
+}
+
+/// The body cut greedily into at most `n` parts, part `i` holding at most `budget(i,
+/// inside_item)`, each with whether it starts inside a list item (it then starts with
+/// `• … `); `None` if the body does not fit in `n` parts (unless `truncate_last`, which
+/// cuts the last part instead).
+fn cut_parts(
+    text: &Text,
+    budget: impl Fn(usize, bool) -> usize,
+    (n, prefer_lines): (usize, bool),
+    truncate_last: bool,
+) -> Option<Vec<(Cut, bool)>> {
+    let mut cuts = Vec::new();
+    let mut start = text.skip_space(0);
+    for i in 1..=n {
+        if start >= text.segments.len() {
+            break;
+        }
+        let inside_item = i > 1 && text.inside_list_item(start);
+        let last = i == n;
+        let cut = text.cut(
+            start,
+            budget(i, inside_item),
+            last && truncate_last,
+            prefer_lines,
+        );
+        if cut.end_segment <= start {
+            // Not even one word fits in this part (a URL longer than the limit under a
+            // literal counter): stop here, or give up on this number of parts.
+            if truncate_last {
+                break;
+            }
+            return None;
+        }
+        let finished = cut.end_segment >= text.segments.len();
+        start = text.skip_space(cut.end_segment);
+        cuts.push((cut, inside_item));
+        if finished || start >= text.segments.len() {
+            break;
+        }
+        if last && !truncate_last {
+            return None;
+        }
+    }
+    Some(cuts)
+}
+
+/// The thread parts of `cuts`, numbered, the first with the link and the `tags` it lacks;
+/// or, at the first part over `room`, by how much it is over.
+fn render_parts(
+    text: &Text,
+    cuts: &[(Cut, bool)],
+    link: Option<&str>,
+    tags: &[String],
+    room: usize,
+    counter: &Counter,
+) -> Result<Vec<String>, usize> {
+    let count = cuts.len();
+    let mut parts = Vec::with_capacity(count);
+    for (index, (cut, inside_item)) in cuts.iter().enumerate() {
+        let i = index + 1;
+        let part_text = match inside_item {
+            true => format!("{CONTINUED_ITEM}{}", cut.render(text.body)),
+            false => cut.render(text.body),
+        };
+        let part = if i == 1 {
+            let tags = missing_tags(&part_text, tags);
+            assemble(
+                &part_text,
+                link_if_absent(&part_text, link),
+                &tags,
+                &part_suffix(i, count),
+            )
+        } else {
+            assemble(&part_text, None, &[], &part_suffix(i, count))
+        };
+        let length = counter.count(&part);
+        if length > room {
+            return Err(length - room);
+        }
+        parts.push(part);
+    }
+    Ok(parts)
 }
 
 /// A body with its segments and their running weights, for finding cut points fast.
@@ -748,6 +834,17 @@ struct Cut {
     end_byte: usize,
     end_segment: usize,
     ending: Ending,
+}
+
+/// Where a piece may end, the last of each kind that fits (segment indices).
+#[derive(Debug, Default)]
+struct LastEnds {
+    /// After a sentence end.
+    sentence: Option<usize>,
+    /// After a sentence end that also ends a paragraph or a list item.
+    line: Option<usize>,
+    /// At a word boundary.
+    word: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -892,53 +989,21 @@ impl<'a> Text<'a> {
                 ending: Ending::Complete,
             };
         }
-        let sentence_cost = if may_truncate { 2 } else { 0 };
-        let word_cost = if may_truncate { 1 } else { 0 };
-        let mut best_sentence: Option<usize> = None;
-        let mut best_line: Option<usize> = None;
-        let mut best_word: Option<usize> = None;
-        for end in start + 1..=n {
-            let w = weight(end);
-            if w + word_cost > budget {
-                break;
-            }
-            let at_boundary = end == n || self.is_space(end);
-            if !at_boundary || self.is_space(end - 1) {
-                continue;
-            }
-            if w + sentence_cost <= budget && self.sentence_end_before(end) {
-                best_sentence = Some(end);
-                if self.line_end_before(end) {
-                    best_line = Some(end);
-                }
-            }
-            best_word = Some(end);
-        }
+        let ends = self.last_ends_within(start, budget, may_truncate);
         let keeps_enough = |end: usize| weight(end) * 2 >= budget;
-        let best_sentence = match best_line {
+        let best_sentence = match ends.line {
             Some(line) if prefer_lines && !may_truncate && keeps_enough(line) => Some(line),
-            _ => best_sentence,
+            _ => ends.sentence,
         };
-        // Every sentence end that fits is also a word boundary that fits, so `best_word`
-        // is `None` only when nothing fits at all.
-        let (end, ending) = match (best_sentence, best_word) {
+        // Every sentence end that fits is also a word boundary that fits, so `ends.word`
+        // is `None` only when nothing fits at all. Without `may_truncate` the next part goes
+        // on: no ellipsis.
+        let (end, ending) = match (best_sentence, ends.word) {
             (_, None) => (start, Ending::Word),
-            (Some(s), Some(_)) if keeps_enough(s) || !may_truncate => (
-                s,
-                if may_truncate {
-                    Ending::Sentence
-                } else {
-                    Ending::Continue
-                },
-            ),
-            (_, Some(w)) => (
-                w,
-                if may_truncate {
-                    Ending::Word
-                } else {
-                    Ending::Continue
-                },
-            ),
+            (Some(s), Some(_)) if !may_truncate => (s, Ending::Continue),
+            (_, Some(w)) if !may_truncate => (w, Ending::Continue),
+            (Some(s), Some(_)) if keeps_enough(s) => (s, Ending::Sentence),
+            (_, Some(w)) => (w, Ending::Word),
         };
         let end = if ending == Ending::Word {
             self.tidy_word_cut(start, end)
@@ -951,6 +1016,33 @@ impl<'a> Text<'a> {
             end_segment: end,
             ending,
         }
+    }
+
+    /// The last sentence end, paragraph or list item end, and word boundary after segment
+    /// `start` that fit in `budget` with the ellipsis a truncation there would add (` …` after
+    /// a sentence, `…` after a word) when `may_truncate`.
+    fn last_ends_within(&self, start: usize, budget: usize, may_truncate: bool) -> LastEnds {
+        let sentence_cost = if may_truncate { 2 } else { 0 };
+        let word_cost = if may_truncate { 1 } else { 0 };
+        let mut ends = LastEnds::default();
+        for end in start + 1..=self.segments.len() {
+            let w = self.before[end] - self.before[start];
+            if w + word_cost > budget {
+                break;
+            }
+            let at_boundary = end == self.segments.len() || self.is_space(end);
+            if !at_boundary || self.is_space(end - 1) {
+                continue;
+            }
+            if w + sentence_cost <= budget && self.sentence_end_before(end) {
+                ends.sentence = Some(end);
+                if self.line_end_before(end) {
+                    ends.line = Some(end);
+                }
+            }
+            ends.word = Some(end);
+        }
+        ends
     }
 
     /// Moves a word cut back past dangling punctuation and an unclosed parenthesis.
