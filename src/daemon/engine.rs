@@ -16,7 +16,7 @@
 //! expiry and caps. The engine knows neither.
 
 use crate::network::{Lookup, Network, NewStatus, PartOf, ServerError};
-use crate::state::{PostIntent, State, StateError, StateStore};
+use crate::state::{JournalEntry, PostIntent, State, StateError, StateStore};
 
 /// Points in the sending of a post or a reply where a test can stop the daemon dead, as a
 /// crash would.
@@ -77,6 +77,11 @@ pub trait Intent {
     fn saves_each_part(&self) -> bool;
     /// The test hook's name for a point in sending, if this kind of intent has one there.
     fn step(&self, at: At) -> Option<Step>;
+    /// The intent as a line of the mentions journal, for intents kept there (a reply)
+    /// rather than by saving the whole state file (a post).
+    fn journal(&self) -> Option<JournalEntry> {
+        None
+    }
 }
 
 /// How one part ended.
@@ -102,10 +107,38 @@ pub struct Engine<'a> {
 impl Engine<'_> {
     /// Saves `intent` as pending, before anything is sent.
     pub async fn begin(&self, state: &mut State, intent: &impl Intent) -> Result<(), StateError> {
-        intent.keep(state);
-        self.store.save(state)?;
-        self.halt(intent, At::Saved).await;
+        self.begin_all(state, std::slice::from_ref(intent)).await
+    }
+
+    /// Saves every one of `intents` as pending, in one write and one flush, before anything
+    /// is sent.
+    pub async fn begin_all<I: Intent>(
+        &self,
+        state: &mut State,
+        intents: &[I],
+    ) -> Result<(), StateError> {
+        for intent in intents {
+            intent.keep(state);
+        }
+        self.persist(state, intents)?;
+        for intent in intents {
+            self.halt(intent, At::Saved).await;
+        }
         Ok(())
+    }
+
+    /// Writes `intents`, already kept in `state`, to disk: as lines of the mentions journal
+    /// when each has one, else by saving the state file.
+    pub fn persist<I: Intent>(&self, state: &State, intents: &[I]) -> Result<(), StateError> {
+        match intents
+            .iter()
+            .map(Intent::journal)
+            .collect::<Option<Vec<_>>>()
+        {
+            Some(entries) if !entries.is_empty() => self.store.append(&entries, true),
+            Some(_) => Ok(()),
+            None => self.store.save(state),
+        }
     }
 
     /// Asks the network, before the first part is first sent, for what will recognise it
@@ -129,9 +162,23 @@ impl Engine<'_> {
         intent.set_prepared(bound);
         if save {
             intent.keep(state);
-            self.store.save(state)?;
+            self.persist(state, std::slice::from_ref(intent))?;
         }
         Ok(Ok(()))
+    }
+
+    /// What the network chooses before the first send of `intent`
+    /// ([`Network::before_first_part`]); `None` when that is known already. The network half
+    /// of [`Engine::prepare`], for users that prepare several intents at once and keep what
+    /// was chosen themselves ([`Intent::set_prepared`], then [`Engine::persist`]).
+    pub async fn choose(
+        &self,
+        intent: &impl Intent,
+    ) -> Result<Option<Option<String>>, ServerError> {
+        if intent.prepared() {
+            return Ok(None);
+        }
+        self.network.before_first_part(intent.of()).await.map(Some)
     }
 
     /// Part `index` of `intent`, at most once: with `look` (the last try may have reached the
@@ -185,18 +232,31 @@ impl Engine<'_> {
         index: usize,
         media_ids: &[String],
     ) -> Result<Result<String, ServerError>, StateError> {
-        let status = intent.status(index, media_ids);
-        self.halt(intent, At::Before(index)).await;
-        let id = match self.network.send(&status).await {
+        let id = match self.transmit(intent, index, media_ids).await {
             Ok(id) => id,
             Err(error) => return Ok(Err(error)),
         };
-        self.halt(intent, At::Accepted(index)).await;
         self.record(state, intent, index, &id)?;
         if intent.saves_each_part() {
             self.halt(intent, At::Recorded(index)).await;
         }
         Ok(Ok(id))
+    }
+
+    /// Sends part `index` (the caller has made sure it is not out) and answers its id, without
+    /// recording it: the network half of [`Engine::send`], for users that send several intents
+    /// at once and record each outcome themselves.
+    pub async fn transmit(
+        &self,
+        intent: &impl Intent,
+        index: usize,
+        media_ids: &[String],
+    ) -> Result<String, ServerError> {
+        let status = intent.status(index, media_ids);
+        self.halt(intent, At::Before(index)).await;
+        let id = self.network.send(&status).await?;
+        self.halt(intent, At::Accepted(index)).await;
+        Ok(id)
     }
 
     /// Part `index` of `intent`, if it is out: looked for only (for an intent that may no
@@ -219,7 +279,7 @@ impl Engine<'_> {
         intent.record(index, id);
         if intent.saves_each_part() {
             intent.keep(state);
-            self.store.save(state)?;
+            self.persist(state, std::slice::from_ref(intent))?;
         }
         Ok(())
     }
@@ -375,6 +435,8 @@ mod tests {
         /// (`before_first_part`), and a record is found by that name alone.
         keyed: bool,
         keys_chosen: Mutex<usize>,
+        /// Sends under way now, and the most there were at once.
+        in_flight: Mutex<(usize, usize)>,
     }
 
     impl Memory {
@@ -396,7 +458,12 @@ mod tests {
                 lose_answers: Mutex::new(0),
                 keyed: false,
                 keys_chosen: Mutex::new(0),
+                in_flight: Mutex::new((0, 0)),
             }
+        }
+
+        fn most_in_flight(&self) -> usize {
+            self.in_flight.lock().unwrap().1
         }
 
         fn keyed() -> Memory {
@@ -473,7 +540,18 @@ mod tests {
             } else {
                 Ok(id)
             };
-            Box::pin(async move { answer })
+            Box::pin(async move {
+                // In flight until the task yields once: sends that overlap are all in flight
+                // at once.
+                {
+                    let mut in_flight = self.in_flight.lock().unwrap();
+                    in_flight.0 += 1;
+                    in_flight.1 = in_flight.1.max(in_flight.0);
+                }
+                tokio::task::yield_now().await;
+                self.in_flight.lock().unwrap().0 -= 1;
+                answer
+            })
         }
 
         fn find_sent<'a>(
@@ -655,7 +733,12 @@ mod tests {
     /// What a restart finds in the state file: the reply in flight.
     fn restarted_reply(store: &StateStore) -> (State, ReplyDelivery<'static>) {
         let state = store.load().unwrap().expect("the intent was saved");
-        let intent = state.mentions.pending.clone().expect("a reply in flight");
+        let intent = state
+            .mentions
+            .pending
+            .first()
+            .cloned()
+            .expect("a reply in flight");
         (
             state,
             ReplyDelivery {
@@ -803,5 +886,112 @@ mod tests {
         );
         found_again(&network, &store, &mut state, &mut delivery).await;
         assert_eq!(network.sent()[0].1.prepared.as_deref(), Some("rkey-1"));
+    }
+
+    fn replier<'a>(
+        network: &'a Memory,
+        store: &'a StateStore,
+        clock: &'a crate::daemon::clock::TokioClock,
+        checkpoint: Option<&'a Checkpoint>,
+    ) -> crate::daemon::mentions::Replier<'a> {
+        crate::daemon::mentions::Replier {
+            network,
+            store,
+            clock,
+            checkpoint,
+            language: Some("en"),
+        }
+    }
+
+    /// Replies to `n` mentions, by alice, bob...
+    fn replies(n: usize) -> Vec<ReplyIntent> {
+        (0..n)
+            .map(|i| ReplyIntent {
+                notification: format!("n-{i}"),
+                status: format!("mention-{i}"),
+                acct: format!("user{i}"),
+                idempotency_key: format!("reply-key-{i}"),
+                ..reply().intent
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn replies_sent_together_overlap_and_are_written_down_in_the_journal_only() {
+        use crate::daemon::mentions::ReplyOutcome;
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        let network = Memory::new();
+        let clock = crate::daemon::clock::TokioClock::starting_at(at());
+        let mut state = State::default();
+        let outcomes = replier(&network, &store, &clock, None)
+            .send(&mut state, replies(4), 0)
+            .await
+            .unwrap();
+        assert!(
+            outcomes
+                .iter()
+                .all(|outcome| matches!(outcome, ReplyOutcome::Sent { .. })),
+            "{outcomes:?}"
+        );
+        assert_eq!(network.most_in_flight(), 4, "the four requests overlap");
+        assert_eq!(network.sent().len(), 4);
+        assert!(state.mentions.pending.is_empty());
+        assert_eq!(state.mentions.handled.len(), 4);
+        // Four intents and four outcomes appended; the state file was not rewritten.
+        assert_eq!(store.journaled(), 8);
+        assert!(!store.path().exists(), "no whole-state save per reply");
+        let restarted = store.load().unwrap().expect("the journal is read back");
+        assert_eq!(restarted.mentions, state.mentions);
+        // A save folds the journal into the state file and empties it.
+        store.save(&state).unwrap();
+        assert_eq!(std::fs::metadata(store.journal_path()).unwrap().len(), 0);
+        assert_eq!(store.load().unwrap().unwrap().mentions, state.mentions);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn replies_stopped_together_at_any_step_are_each_out_once_after_a_restart() {
+        for step in [Step::ReplyIntentSaved, Step::ReplyAccepted] {
+            for lose in [0, 2] {
+                let dir = tempfile::tempdir().unwrap();
+                let store = StateStore::new(dir.path());
+                let network = Memory::new();
+                *network.lose_answers.lock().unwrap() = lose;
+                let clock = crate::daemon::clock::TokioClock::starting_at(at());
+                let checkpoint: Checkpoint = Arc::new(move |at| at == step);
+                let mut state = State::default();
+                let first = replier(&network, &store, &clock, Some(&checkpoint));
+                let run = first.send(&mut state, replies(3), 0);
+                assert!(tokio::time::timeout(PATIENCE, run).await.is_err());
+                // A restart: what the files say.
+                let mut state = store.load().unwrap().expect("the intents were written");
+                assert_eq!(state.mentions.pending.len(), 3, "{step:?}");
+                // Answers lost on the way back are tried again: looked for first.
+                for attempt in 0..3 {
+                    if state.mentions.pending.is_empty() {
+                        break;
+                    }
+                    replier(&network, &store, &clock, None)
+                        .resume(&mut state, attempt)
+                        .await
+                        .unwrap();
+                }
+                let mut answered: Vec<_> = network
+                    .sent()
+                    .into_iter()
+                    .map(|(_, status)| status.in_reply_to_id.unwrap())
+                    .collect();
+                answered.sort();
+                assert_eq!(
+                    answered,
+                    ["mention-0", "mention-1", "mention-2"],
+                    "{step:?}, {lose} answers lost: each reply out once"
+                );
+                assert!(state.mentions.pending.is_empty());
+                let after = store.load().unwrap().unwrap();
+                assert!(after.mentions.pending.is_empty(), "{step:?}");
+                assert_eq!(after.mentions.handled.len(), 3);
+            }
+        }
     }
 }

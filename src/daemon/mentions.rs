@@ -9,8 +9,13 @@ use jiff::SignedDuration;
 use crate::daemon::clock::Clock;
 use crate::daemon::engine::{At, Checkpoint, Engine, Intent, Step};
 use crate::network::{Disposition, Lookup, Network, NewStatus, PartOf, ServerError};
+use futures_util::future::join_all;
+
 use crate::plan::mentions::record;
-use crate::state::{MentionOutcome, ReplyIntent, SkipReason, State, StateError, StateStore};
+use crate::state::{
+    HandledMention, JournalEntry, MentionOutcome, ReplyIntent, SkipReason, State, StateError,
+    StateStore, COMPACT_AT,
+};
 
 /// A reply whose intent is older than this when it can finally be sent is dropped: an
 /// answer a day late is noise.
@@ -34,7 +39,14 @@ pub enum ReplyOutcome {
     },
 }
 
-/// Sends replies: one at a time, each recorded before and after.
+/// How many replies may be in flight at once. A burst of mentions is answered this many at
+/// a time: their intents are written in one flush, their requests overlap, and their outcomes
+/// are recorded together; each reply is still sent at most once. Small, so that a server's
+/// rate limit (GoToSocial's default: 300 requests per 5 minutes per account) and the hourly
+/// caps are reached no faster than a person would notice; a 429 pauses every reply.
+pub const REPLIES_IN_FLIGHT: usize = 4;
+
+/// Sends replies: several at once, each recorded before and after.
 pub struct Replier<'a> {
     pub network: &'a dyn Network,
     pub store: &'a StateStore,
@@ -42,6 +54,14 @@ pub struct Replier<'a> {
     pub checkpoint: Option<&'a Checkpoint>,
     /// The `language` of replies.
     pub language: Option<&'a str>,
+}
+
+/// A pending reply's progress within one [`Replier::deliver`].
+enum Progress {
+    /// Still to be sent.
+    Open,
+    /// Ended (found, sent, dropped, refused, or deferred).
+    Ended(ReplyOutcome),
 }
 
 impl Replier<'_> {
@@ -53,26 +73,36 @@ impl Replier<'_> {
         }
     }
 
-    /// Saves `intent` as pending, then sends it.
+    /// Writes `intents` down as pending (one flush for all), then sends them, overlapping.
+    /// The outcomes are in the order of `intents`.
     pub async fn send(
         &self,
         state: &mut State,
-        intent: ReplyIntent,
+        intents: Vec<ReplyIntent>,
         attempt: u32,
-    ) -> Result<ReplyOutcome, StateError> {
-        debug_assert!(state.mentions.pending.is_none(), "one reply in flight");
-        self.engine().begin(state, &self.delivery(intent)).await?;
-        self.send_pending(state, false, attempt).await
+    ) -> Result<Vec<ReplyOutcome>, StateError> {
+        let deliveries: Vec<_> = intents
+            .into_iter()
+            .map(|intent| self.delivery(intent))
+            .collect();
+        self.engine().begin_all(state, &deliveries).await?;
+        self.deliver(state, deliveries, false, attempt).await
     }
 
-    /// Resolves the intent an earlier attempt (or run) left pending: looks for the reply
+    /// Resolves the intents an earlier attempt (or run) left pending: looks for each reply
     /// among the account's statuses first, and sends it only when it is not there.
     pub async fn resume(
         &self,
         state: &mut State,
         attempt: u32,
-    ) -> Result<ReplyOutcome, StateError> {
-        self.send_pending(state, true, attempt).await
+    ) -> Result<Vec<ReplyOutcome>, StateError> {
+        let deliveries = state
+            .mentions
+            .pending
+            .iter()
+            .map(|intent| self.delivery(intent.clone()))
+            .collect();
+        self.deliver(state, deliveries, true, attempt).await
     }
 
     fn delivery(&self, intent: ReplyIntent) -> ReplyDelivery<'_> {
@@ -82,106 +112,184 @@ impl Replier<'_> {
         }
     }
 
-    async fn send_pending(
+    /// Takes `deliveries` (pending in `state`) through the engine's steps together: look
+    /// (when `look_first`, or to drop an expired one without sending it twice), prepare,
+    /// send. Each step's requests overlap; what they change is written down between steps.
+    async fn deliver(
         &self,
         state: &mut State,
+        mut deliveries: Vec<ReplyDelivery<'_>>,
         look_first: bool,
         attempt: u32,
-    ) -> Result<ReplyOutcome, StateError> {
-        let Some(intent) = state.mentions.pending.clone() else {
-            return Ok(ReplyOutcome::Dropped);
-        };
-        let expired = self.clock.now() > intent.started + REPLY_EXPIRES;
-        if expired && !look_first {
-            return self.expire(state, &intent);
-        }
-        let mut delivery = self.delivery(intent.clone());
-        if expired {
-            // Looked for, never sent: a reply a day late is noise.
-            return match self.engine().find(&delivery, 0).await {
-                Ok(Some(status_id)) => self.found(state, &intent, status_id),
-                Ok(None) => self.expire(state, &intent),
-                Err(error) => Ok(self.defer(&error, attempt)),
+    ) -> Result<Vec<ReplyOutcome>, StateError> {
+        let now = self.clock.now();
+        let mut progress: Vec<Progress> = deliveries.iter().map(|_| Progress::Open).collect();
+        let mut done = Vec::new();
+        let expired = |delivery: &ReplyDelivery<'_>| now > delivery.intent.started + REPLY_EXPIRES;
+
+        // Look, where needed. An expired reply is looked for, never sent: a day late is noise.
+        let engine = self.engine();
+        let looks = join_all(deliveries.iter().map(|delivery| async {
+            let look = look_first || expired(delivery);
+            match look {
+                true => Some(engine.find(delivery, 0).await),
+                false => None,
+            }
+        }))
+        .await;
+        for ((delivery, progress), look) in deliveries.iter().zip(&mut progress).zip(looks) {
+            let intent = &delivery.intent;
+            *progress = match look {
+                Some(Ok(Some(status_id))) => {
+                    tracing::info!(acct = %intent.acct, status = %status_id, "found the reply already posted; not sending it again");
+                    Progress::Ended(self.finish(state, intent, replied(status_id), &mut done))
+                }
+                Some(Err(error)) => Progress::Ended(self.defer(&error, attempt)),
+                Some(Ok(None)) | None if expired(delivery) => {
+                    tracing::warn!(acct = %intent.acct, started = %intent.started, "a reply could not be sent for a day; dropping it");
+                    Progress::Ended(self.finish(
+                        state,
+                        intent,
+                        skipped(SkipReason::TooOld),
+                        &mut done,
+                    ))
+                }
+                Some(Ok(None)) | None => Progress::Open,
             };
         }
-        if look_first {
-            match self.engine().look(state, &mut delivery, 0).await? {
-                Ok(Some(status_id)) => return self.found(state, &intent, status_id),
-                Ok(None) => {}
-                Err(error) => return Ok(self.defer(&error, attempt)),
-            }
-        }
-        if let Err(error) = self.engine().prepare(state, &mut delivery).await? {
-            return Ok(self.defer(&error, attempt));
-        }
-        match self.engine().send(state, &mut delivery, 0, &[]).await? {
-            Ok(status_id) => {
-                tracing::info!(acct = %intent.acct, status = %status_id, "replied to a mention");
-                self.finish(state, &intent, MentionOutcome::Replied { status_id })
-            }
-            Err(error) if error.disposition() == Disposition::Invalid => {
-                tracing::error!(%error, acct = %intent.acct, "the server refused the reply; the mention stays unanswered");
-                self.drop_intent(state, &intent, SkipReason::Refused)?;
-                Ok(ReplyOutcome::Refused)
-            }
-            Err(error) => {
-                // After an uncertain failure the next try looks first (resume does).
-                if error.disposition() != Disposition::TokenRefused {
-                    tracing::warn!(%error, acct = %intent.acct, "the reply could not be sent; trying again later");
+
+        // Prepare: what the network chooses before a first send, kept before anything is sent.
+        let chosen = join_all(
+            deliveries
+                .iter()
+                .zip(&progress)
+                .map(|(delivery, progress)| async {
+                    match progress {
+                        Progress::Open => Some(engine.choose(delivery).await),
+                        Progress::Ended(_) => None,
+                    }
+                }),
+        )
+        .await;
+        let mut keyed = Vec::new();
+        for (index, chosen) in chosen.into_iter().enumerate() {
+            match chosen {
+                Some(Ok(Some(bound))) => {
+                    let delivery = &mut deliveries[index];
+                    let has_key = bound.is_some();
+                    delivery.set_prepared(bound);
+                    if has_key {
+                        delivery.keep(state);
+                        keyed.push(index);
+                    }
                 }
-                Ok(self.defer(&error, attempt))
+                Some(Err(error)) => progress[index] = Progress::Ended(self.defer(&error, attempt)),
+                Some(Ok(None)) | None => {}
             }
         }
+        let keyed: Vec<_> = keyed
+            .iter()
+            .filter_map(|&index| deliveries[index].journal())
+            .collect();
+        if !keyed.is_empty() {
+            self.store.append(&keyed, true)?;
+        }
+
+        // Send.
+        let sent = join_all(
+            deliveries
+                .iter()
+                .zip(&progress)
+                .map(|(delivery, progress)| async {
+                    match progress {
+                        Progress::Open => Some(engine.transmit(delivery, 0, &[]).await),
+                        Progress::Ended(_) => None,
+                    }
+                }),
+        )
+        .await;
+        for ((delivery, progress), sent) in deliveries.iter().zip(&mut progress).zip(sent) {
+            let Some(sent) = sent else { continue };
+            let intent = &delivery.intent;
+            *progress = Progress::Ended(match sent {
+                Ok(status_id) => {
+                    tracing::info!(acct = %intent.acct, status = %status_id, "replied to a mention");
+                    self.finish(state, intent, replied(status_id), &mut done)
+                }
+                Err(error) if error.disposition() == Disposition::Invalid => {
+                    tracing::error!(%error, acct = %intent.acct, "the server refused the reply; the mention stays unanswered");
+                    self.finish(state, intent, skipped(SkipReason::Refused), &mut done);
+                    ReplyOutcome::Refused
+                }
+                Err(error) => {
+                    // After an uncertain failure the next try looks first (resume does).
+                    if error.disposition() != Disposition::TokenRefused {
+                        tracing::warn!(%error, acct = %intent.acct, "the reply could not be sent; trying again later");
+                    }
+                    self.defer(&error, attempt)
+                }
+            });
+        }
+        self.write_down(state, &done)?;
+        Ok(progress
+            .into_iter()
+            .map(|progress| match progress {
+                Progress::Ended(outcome) => outcome,
+                Progress::Open => unreachable!("every reply was sent or ended before"),
+            })
+            .collect())
     }
 
-    fn found(
-        &self,
-        state: &mut State,
-        intent: &ReplyIntent,
-        status_id: String,
-    ) -> Result<ReplyOutcome, StateError> {
-        tracing::info!(acct = %intent.acct, status = %status_id, "found the reply already posted; not sending it again");
-        self.finish(state, intent, MentionOutcome::Replied { status_id })
-    }
-
-    fn expire(&self, state: &mut State, intent: &ReplyIntent) -> Result<ReplyOutcome, StateError> {
-        tracing::warn!(acct = %intent.acct, started = %intent.started, "a reply could not be sent for a day; dropping it");
-        self.drop_intent(state, intent, SkipReason::TooOld)
-    }
-
-    fn drop_intent(
-        &self,
-        state: &mut State,
-        intent: &ReplyIntent,
-        reason: SkipReason,
-    ) -> Result<ReplyOutcome, StateError> {
-        self.finish(state, intent, MentionOutcome::Skipped { reason })
-    }
-
-    /// Records how the pending reply ended, clears it, and saves.
+    /// Records how a pending reply ended and clears it, in `state`; the record goes to the
+    /// journal with the others ([`Replier::write_down`]).
     fn finish(
         &self,
         state: &mut State,
         intent: &ReplyIntent,
         outcome: MentionOutcome,
-    ) -> Result<ReplyOutcome, StateError> {
+        done: &mut Vec<JournalEntry>,
+    ) -> ReplyOutcome {
         let result = match &outcome {
             MentionOutcome::Replied { status_id } => ReplyOutcome::Sent {
                 status_id: status_id.clone(),
             },
             MentionOutcome::Skipped { .. } => ReplyOutcome::Dropped,
         };
+        let handled = HandledMention {
+            notification: intent.notification.clone(),
+            status: intent.status.clone(),
+            acct: intent.acct.clone(),
+            at: self.clock.now(),
+            outcome,
+        };
         record(
             &mut state.mentions,
-            &intent.notification,
-            &intent.status,
-            &intent.acct,
-            outcome,
-            self.clock.now(),
+            &handled.notification,
+            &handled.status,
+            &handled.acct,
+            handled.outcome.clone(),
+            handled.at,
         );
-        state.mentions.pending = None;
-        self.store.save(state)?;
-        Ok(result)
+        state
+            .mentions
+            .pending
+            .retain(|pending| pending.notification != intent.notification);
+        done.push(JournalEntry::Handled(handled));
+        result
+    }
+
+    /// Appends what was done to the journal, without a flush of its own: lost in a power cut,
+    /// the intents are pending again and resolving them finds the replies on the server
+    /// (`crate::state::journal`). Folds the journal into the state file when it is long.
+    fn write_down(&self, state: &State, done: &[JournalEntry]) -> Result<(), StateError> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        self.store.append(done, false)?;
+        if self.store.journaled() >= COMPACT_AT {
+            self.store.save(state)?;
+        }
+        Ok(())
     }
 
     fn defer(&self, error: &ServerError, attempt: u32) -> ReplyOutcome {
@@ -190,6 +298,14 @@ impl Replier<'_> {
             token_refused: error.disposition() == Disposition::TokenRefused,
         }
     }
+}
+
+fn replied(status_id: String) -> MentionOutcome {
+    MentionOutcome::Replied { status_id }
+}
+
+fn skipped(reason: SkipReason) -> MentionOutcome {
+    MentionOutcome::Skipped { reason }
 }
 
 /// A reply as the engine sends it: one part, answering the mention's status, in the replies'
@@ -237,7 +353,18 @@ impl Intent for ReplyDelivery<'_> {
     fn record(&mut self, _index: usize, _id: &str) {}
 
     fn keep(&self, state: &mut State) {
-        state.mentions.pending = Some(self.intent.clone());
+        let pending = &mut state.mentions.pending;
+        match pending
+            .iter_mut()
+            .find(|pending| pending.notification == self.intent.notification)
+        {
+            Some(pending) => *pending = self.intent.clone(),
+            None => pending.push(self.intent.clone()),
+        }
+    }
+
+    fn journal(&self) -> Option<JournalEntry> {
+        Some(JournalEntry::Intent(self.intent.clone()))
     }
 
     fn saves_each_part(&self) -> bool {

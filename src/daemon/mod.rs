@@ -46,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::daemon::clock::Clock;
 use crate::daemon::engine::Checkpoint;
-use crate::daemon::mentions::{Replier, ReplyOutcome};
+use crate::daemon::mentions::{Replier, ReplyOutcome, REPLIES_IN_FLIGHT};
 use crate::daemon::publish::{
     new_intent, settings_fingerprint, IntentSpec, Outcome, Progress, Publisher,
 };
@@ -63,7 +63,10 @@ use crate::posts::library::load_configured;
 use crate::posts::library::Library;
 use crate::posts::post::MediaLimits;
 use crate::posts::post::Post;
-use crate::state::{resolve_state_dir, MentionOutcome, PostReason, State, StateError, StateStore};
+use crate::state::{
+    resolve_state_dir, JournalEntry, MentionOutcome, PostReason, ReplyIntent, State, StateError,
+    StateStore,
+};
 use crate::text::compose::compose;
 use crate::text::compose::fit_settings;
 use crate::text::count::Counter;

@@ -41,13 +41,15 @@ pub(super) async fn next_stream_event(mentions: &mut Option<MentionsRun>) -> Opt
 }
 
 impl Daemon {
-    /// Saves the skipped mentions not saved yet (at shutdown).
+    /// Saves the skipped mentions not saved yet, and folds the mentions journal into the
+    /// state file (at shutdown, and when mentions are turned off): a clean stop leaves
+    /// everything in `state.json`.
     pub(super) fn save_unsaved_mentions(&mut self) -> Result<(), RunError> {
         let unsaved = self
             .mentions
             .as_mut()
             .is_some_and(|run| std::mem::take(&mut run.unsaved));
-        if unsaved {
+        if unsaved || self.store.journaled() > 0 {
             self.save()?;
         }
         Ok(())
@@ -63,23 +65,28 @@ impl Daemon {
         })
     }
 
-    /// A pending reply left by an earlier run is resolved first.
+    /// The pending replies left by an earlier run are resolved first.
     pub(super) async fn resolve_pending_reply(&mut self) -> Result<(), RunError> {
-        let Some(pending) = &self.state.mentions.pending else {
+        let pending = &self.state.mentions.pending;
+        if pending.is_empty() {
             return Ok(());
-        };
+        }
+        let accts = pending
+            .iter()
+            .map(|intent| format!("@{}", intent.acct))
+            .collect::<Vec<_>>()
+            .join(", ");
         if self.options.dry_run {
             self.note(format!(
-                "dry run: a reply to @{} is in flight from an earlier run; the daemon would check it first",
-                pending.acct
+                "dry run: a reply to {accts} is in flight from an earlier run; the daemon would check it first"
             ));
             return Ok(());
         }
         let Some(run) = &mut self.mentions else {
-            tracing::warn!("a reply was in flight when the last run stopped, but mentions are off now; it stays pending");
+            tracing::warn!(replies = pending.len(), "replies were in flight when the last run stopped, but mentions are off now; they stay pending");
             return Ok(());
         };
-        tracing::info!(acct = %pending.acct, "a reply was in flight when the last run stopped; checking the server");
+        tracing::info!(to = %accts, "replies were in flight when the last run stopped; checking the server");
         // The timer resolves it (at once), before any new mention is read.
         run.retry = Some((tokio::time::Instant::now(), 0));
         if self.options.once {
@@ -106,14 +113,13 @@ impl Daemon {
             return self.catch_up().await;
         };
         let mut state = std::mem::take(&mut self.state);
-        let outcome = self
+        let outcomes = self
             .replier()
             .expect("mentions run with a server")
             .resume(&mut state, attempt)
             .await;
         self.state = state;
-        let outcome = outcome?;
-        self.after_reply(outcome, attempt.saturating_add(1));
+        self.after_replies(outcomes?, attempt.saturating_add(1));
         if let Some(run) = &mut self.mentions {
             if run.retry.is_none() {
                 // Mentions may have waited meanwhile: catch up now.
@@ -121,6 +127,42 @@ impl Daemon {
             }
         }
         Ok(())
+    }
+
+    /// Acts on how sending replies ended (see [`Daemon::after_reply`]); when any must be tried
+    /// again, they all wait for the longest of their waits. Returns whether every one of them
+    /// was dealt with.
+    pub(super) fn after_replies(
+        &mut self,
+        outcomes: Vec<ReplyOutcome>,
+        next_attempt: u32,
+    ) -> Handled {
+        let (deferred, ended): (Vec<_>, Vec<_>) = outcomes
+            .into_iter()
+            .partition(|outcome| matches!(outcome, ReplyOutcome::Deferred { .. }));
+        for outcome in ended {
+            self.after_reply(outcome, next_attempt);
+        }
+        let longest = deferred.into_iter().reduce(|a, b| match (&a, &b) {
+            (
+                ReplyOutcome::Deferred {
+                    retry_in: wait_a,
+                    token_refused: refused_a,
+                },
+                ReplyOutcome::Deferred {
+                    retry_in: wait_b,
+                    token_refused: refused_b,
+                },
+            ) => ReplyOutcome::Deferred {
+                retry_in: (*wait_a).max(*wait_b),
+                token_refused: *refused_a || *refused_b,
+            },
+            _ => a,
+        });
+        match longest {
+            Some(outcome) => self.after_reply(outcome, next_attempt),
+            None => Handled::Done,
+        }
     }
 
     /// Acts on how sending a reply ended; `next_attempt` is the attempt number of the next
@@ -232,20 +274,48 @@ impl Daemon {
                 "caught up"
             );
         }
+        // Mentions are decided in order; the replies go out [`REPLIES_IN_FLIGHT`] at a time.
+        // The cursor moves past a mention only once it and every one before it are dealt
+        // with.
         let mut last_done: Option<String> = None;
         let mut interrupted = false;
-        for mention in &batch.mentions {
-            match self.on_mention(mention).await? {
-                Handled::Done => last_done = Some(mention.notification_id.clone()),
-                Handled::Waiting => {
+        let mut answers = Vec::new();
+        for (index, mention) in batch.mentions.iter().enumerate() {
+            match self.triage(mention)? {
+                Triage::Done if answers.is_empty() => {
+                    last_done = Some(mention.notification_id.clone())
+                }
+                Triage::Done => {}
+                Triage::Waiting => {
                     interrupted = true;
                     break;
+                }
+                Triage::Answer(intent) => answers.push(intent),
+            }
+            let last = index + 1 == batch.mentions.len();
+            if !answers.is_empty() && (answers.len() >= REPLIES_IN_FLIGHT || last) {
+                let sent = std::mem::take(&mut answers);
+                match self.send_replies(sent).await? {
+                    Handled::Done => last_done = Some(mention.notification_id.clone()),
+                    Handled::Waiting => {
+                        interrupted = true;
+                        break;
+                    }
                 }
             }
             if self.controls.shutdown.is_cancelled() {
                 interrupted = true;
                 break;
             }
+        }
+        if !answers.is_empty() {
+            // Decided, kept pending in memory, not yet written down (stopped by a shutdown):
+            // read and decided again by the next catch-up.
+            let dropped: Vec<_> = answers.iter().map(|intent| &intent.notification).collect();
+            self.state
+                .mentions
+                .pending
+                .retain(|intent| !dropped.contains(&&intent.notification));
         }
         let new_cursor = if interrupted {
             last_done.or(cursor.clone())
@@ -280,13 +350,37 @@ impl Daemon {
         Ok(())
     }
 
-    /// Decides what to do with one mention, and does it.
+    /// Decides what to do with one mention from the stream, and does it.
     pub(super) async fn on_mention(&mut self, mention: &Mention) -> Result<Handled, RunError> {
+        match self.triage(mention)? {
+            Triage::Done => Ok(Handled::Done),
+            Triage::Waiting => Ok(Handled::Waiting),
+            Triage::Answer(intent) => self.send_replies(vec![intent]).await,
+        }
+    }
+
+    /// Writes the replies down as pending and sends them (overlapping), then acts on how
+    /// each ended.
+    async fn send_replies(&mut self, intents: Vec<ReplyIntent>) -> Result<Handled, RunError> {
+        let mut state = std::mem::take(&mut self.state);
+        let outcomes = self
+            .replier()
+            .expect("mentions run with a server")
+            .send(&mut state, intents, 0)
+            .await;
+        self.state = state;
+        Ok(self.after_replies(outcomes?, 1))
+    }
+
+    /// Decides what to do with one mention: records a skip, shows a dry run's reply, or
+    /// answers the intent of a reply to send, already kept pending in the state (in memory
+    /// only: the caller writes it down before sending), so that the caps count it.
+    fn triage(&mut self, mention: &Mention) -> Result<Triage, RunError> {
         let (Some(server), Some(run)) = (&self.server, &self.mentions) else {
-            return Ok(Handled::Done);
+            return Ok(Triage::Done);
         };
         if run.paused() {
-            return Ok(Handled::Waiting);
+            return Ok(Triage::Waiting);
         }
         let now = self.clock.now();
         let counter = server.limits().counter();
@@ -302,7 +396,7 @@ impl Daemon {
         };
         let verdict = decide(mention, &self.state.mentions, &policy, now);
         let reply = match verdict {
-            Verdict::AlreadyHandled => return Ok(Handled::Done),
+            Verdict::AlreadyHandled => return Ok(Triage::Done),
             Verdict::Skip(reason) => {
                 tracing::info!(acct = %mention.acct, notification = %mention.notification_id, ?reason, "mention not answered");
                 record(
@@ -313,12 +407,19 @@ impl Daemon {
                     MentionOutcome::Skipped { reason },
                     now,
                 );
-                // Saved with the next reply, catch-up or shutdown: a skip lost in a crash
-                // is decided again, the same way.
+                // Appended to the journal without a flush (the next reply's flushes it), and
+                // saved with the next catch-up or at shutdown: a skip lost in a crash is
+                // decided again, the same way.
                 if let Some(run) = &mut self.mentions {
                     run.unsaved = true;
                 }
-                return Ok(Handled::Done);
+                if let (false, Some(handled)) =
+                    (self.options.dry_run, self.state.mentions.handled.last())
+                {
+                    self.store
+                        .append(&[JournalEntry::Handled(handled.clone())], false)?;
+                }
+                return Ok(Triage::Done);
             }
             Verdict::Answer(reply) => reply,
         };
@@ -344,17 +445,11 @@ impl Daemon {
                 },
                 now,
             );
-            return Ok(Handled::Done);
+            return Ok(Triage::Done);
         }
         let intent = new_reply_intent(mention, &reply, now);
-        let mut state = std::mem::take(&mut self.state);
-        let outcome = self
-            .replier()
-            .expect("mentions run with a server")
-            .send(&mut state, intent, 0)
-            .await;
-        self.state = state;
-        Ok(self.after_reply(outcome?, 1))
+        self.state.mentions.pending.push(intent.clone());
+        Ok(Triage::Answer(intent))
     }
 
     /// `[mentions] enabled` changed on a reload: start or stop answering mentions now.
@@ -387,4 +482,14 @@ impl Daemon {
         }
         Ok(())
     }
+}
+
+/// What to do about one mention, decided ([`Daemon::triage`]).
+enum Triage {
+    /// Dealt with (skipped, shown, or handled before).
+    Done,
+    /// Replying is paused: the mention waits.
+    Waiting,
+    /// Send this reply.
+    Answer(ReplyIntent),
 }

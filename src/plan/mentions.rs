@@ -64,8 +64,8 @@ pub fn decide(
     if is_handled(state, &mention.notification_id)
         || state
             .pending
-            .as_ref()
-            .is_some_and(|intent| intent.notification == mention.notification_id)
+            .iter()
+            .any(|intent| intent.notification == mention.notification_id)
     {
         return Verdict::AlreadyHandled;
     }
@@ -103,34 +103,36 @@ pub fn decide(
 
 /// Whether the notification was dealt with already.
 pub fn is_handled(state: &MentionsState, notification_id: &str) -> bool {
-    // Newest last: a duplicate is almost always recent.
-    state
-        .handled
-        .iter()
-        .rev()
-        .any(|handled| handled.notification == notification_id)
+    state.is_handled(notification_id)
 }
 
 /// Replies attempted since `since` (sent, or refused by the server: a refused attempt is a
 /// POST all the same, and a server refusing every reply must not be asked thousands of
-/// times an hour), to `acct` only when given.
+/// times an hour), and replies in flight (pending: each is about to be attempted, and
+/// several are decided before any is sent), to `acct` only when given.
 pub fn replies_since(state: &MentionsState, since: Timestamp, acct: Option<&str>) -> usize {
-    state
-        .handled
+    let in_flight = state
+        .pending
         .iter()
-        .rev()
-        .take_while(|handled| handled.at >= since)
-        .filter(|handled| {
-            matches!(
-                handled.outcome,
-                MentionOutcome::Replied { .. }
-                    | MentionOutcome::Skipped {
-                        reason: SkipReason::Refused
-                    }
-            )
-        })
-        .filter(|handled| acct.is_none_or(|acct| handled.acct == acct))
-        .count()
+        .filter(|intent| acct.is_none_or(|acct| intent.acct == acct))
+        .count();
+    in_flight
+        + state
+            .handled
+            .iter()
+            .rev()
+            .take_while(|handled| handled.at >= since)
+            .filter(|handled| {
+                matches!(
+                    handled.outcome,
+                    MentionOutcome::Replied { .. }
+                        | MentionOutcome::Skipped {
+                            reason: SkipReason::Refused
+                        }
+                )
+            })
+            .filter(|handled| acct.is_none_or(|acct| handled.acct == acct))
+            .count()
 }
 
 /// Records what was done with a mention, and trims what is no longer needed.

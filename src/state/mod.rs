@@ -9,6 +9,7 @@
 //! Timestamps are stored as RFC 3339 strings in UTC (jiff's serde form); server ids are
 //! opaque strings (GoToSocial's are ULIDs), never parsed as numbers.
 
+mod journal;
 mod store;
 mod upkeep;
 
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::posts::config::Visibility;
 
+pub use journal::{JournalEntry, COMPACT_AT, JOURNAL_FILE_NAME};
 pub use store::{
     resolve_state_dir, SaveStep, StateError, StateLock, StateStore, WriteSteps, STATE_FILE_NAME,
 };
@@ -247,10 +249,46 @@ pub struct MentionsState {
     /// so its entry in `handled` may go (once the hourly caps no longer need it).
     #[serde(default)]
     pub caught_up: Option<Timestamp>,
-    /// A reply written down before it is sent: on start-up, the server is searched for it
-    /// before anything is sent again (at most one reply per mention).
-    #[serde(default)]
-    pub pending: Option<ReplyIntent>,
+    /// Replies written down before they are sent, oldest first: on start-up, the server is
+    /// searched for each before anything is sent again (at most one reply per mention).
+    /// Written as one object when there is one (the form of earlier versions, which had at
+    /// most one), as a list when there are more.
+    #[serde(default, with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<ReplyIntent>,
+}
+
+/// `pending` as earlier versions wrote it (`null` or one object) or as a list.
+mod one_or_many {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::ReplyIntent;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        One(Box<ReplyIntent>),
+        Many(Vec<ReplyIntent>),
+    }
+
+    pub fn serialize<S: Serializer>(
+        pending: &[ReplyIntent],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match pending {
+            [one] => one.serialize(serializer),
+            many => many.serialize(serializer),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<ReplyIntent>, D::Error> {
+        Ok(match Option::<Form>::deserialize(deserializer)? {
+            None => Vec::new(),
+            Some(Form::One(one)) => vec![*one],
+            Some(Form::Many(many)) => many,
+        })
+    }
 }
 
 /// A mention the bot dealt with.
@@ -369,7 +407,7 @@ impl State {
         if let Some(caught_up) = &mut self.mentions.caught_up {
             clamp(caught_up);
         }
-        if let Some(pending) = &mut self.mentions.pending {
+        for pending in &mut self.mentions.pending {
             clamp(&mut pending.started);
         }
         clamped

@@ -21,6 +21,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::journal::{journal_lines, parse_journal, JournalEntry, JOURNAL_FILE_NAME};
 use super::{State, SCHEMA_VERSION};
 
 /// The file's name inside the state directory.
@@ -120,6 +121,12 @@ pub enum SaveStep {
     SyncTemp,
     Rename,
     SyncDirectory,
+    /// Appending to the mentions journal.
+    AppendJournal,
+    /// Flushing the mentions journal to disk.
+    SyncJournal,
+    /// Emptying the mentions journal once the state file holds what it had.
+    EmptyJournal,
 }
 
 impl std::fmt::Display for SaveStep {
@@ -132,6 +139,9 @@ impl std::fmt::Display for SaveStep {
             SaveStep::SyncTemp => "flush to disk",
             SaveStep::Rename => "rename into place",
             SaveStep::SyncDirectory => "flush to disk the directory",
+            SaveStep::AppendJournal => "append to",
+            SaveStep::SyncJournal => "flush to disk",
+            SaveStep::EmptyJournal => "empty",
         })
     }
 }
@@ -197,6 +207,16 @@ pub struct StateStore {
     path: PathBuf,
     /// What [`StateStore::lock`] locked, checked before every save (shared by clones).
     locked: Arc<Mutex<Option<LockedIds>>>,
+    /// `<dir>/mentions.journal` ([`super::journal`]), open for appending once used (shared by
+    /// clones).
+    journal: Arc<Mutex<Journal>>,
+}
+
+/// The open journal, and how many events it holds.
+#[derive(Debug, Default)]
+struct Journal {
+    file: Option<File>,
+    entries: usize,
 }
 
 /// A file's identity: its device and inode (`stat(2)`'s `st_dev` and `st_ino`).
@@ -257,7 +277,105 @@ impl StateStore {
             dir,
             path,
             locked: Arc::default(),
+            journal: Arc::default(),
         }
+    }
+
+    /// The mentions journal, `<dir>/mentions.journal`.
+    pub fn journal_path(&self) -> PathBuf {
+        self.dir.join(JOURNAL_FILE_NAME)
+    }
+
+    /// Appends `entries` to the mentions journal ([`super::journal`]); with `flush`, they are
+    /// on disk when this returns (and so is every event appended before them). The caller
+    /// has applied them to its state already.
+    pub fn append(&self, entries: &[JournalEntry], flush: bool) -> Result<(), StateError> {
+        self.check_still_locked()?;
+        let path = self.journal_path();
+        let failed = |step: SaveStep| {
+            let path = path.clone();
+            move |error: io::Error| StateError::Write { step, path, error }
+        };
+        let lines = journal_lines(entries).map_err(|error| StateError::WouldNotLoad {
+            path: path.clone(),
+            detail: error.to_string(),
+        })?;
+        let mut journal = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        if journal.file.is_none() {
+            let mut options = OpenOptions::new();
+            options.append(true).create(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            journal.file = Some(
+                options
+                    .open(&path)
+                    .map_err(failed(SaveStep::AppendJournal))?,
+            );
+        }
+        let file = journal.file.as_mut().expect("opened above");
+        file.write_all(&lines)
+            .map_err(failed(SaveStep::AppendJournal))?;
+        if flush {
+            file.sync_data().map_err(failed(SaveStep::SyncJournal))?;
+        }
+        journal.entries += entries.len();
+        Ok(())
+    }
+
+    /// How many events were appended to the journal since the state file was last saved by
+    /// this store.
+    pub fn journaled(&self) -> usize {
+        self.journal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entries
+    }
+
+    /// Empties the journal after a save: the state file now holds what it had. Flushed, so
+    /// that a power cut cannot bring old events back (replaying them would be harmless, but
+    /// the journal would only grow).
+    fn empty_journal(&self) -> Result<(), StateError> {
+        let mut journal = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        let path = self.journal_path();
+        let failed = |step: SaveStep| {
+            let path = path.clone();
+            move |error: io::Error| StateError::Write { step, path, error }
+        };
+        match &journal.file {
+            Some(file) => {
+                if journal.entries > 0 {
+                    file.set_len(0).map_err(failed(SaveStep::EmptyJournal))?;
+                    file.sync_all().map_err(failed(SaveStep::EmptyJournal))?;
+                }
+            }
+            // Not opened by this process: an earlier run's journal, replayed by the load
+            // this save follows, or none.
+            None => match fs::remove_file(&path) {
+                Ok(()) => sync_directory(&self.dir).map_err(failed(SaveStep::EmptyJournal))?,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(failed(SaveStep::EmptyJournal)(error)),
+            },
+        }
+        journal.entries = 0;
+        Ok(())
+    }
+
+    /// The journal's events, or none when there is no journal.
+    fn read_journal(&self) -> Result<Vec<JournalEntry>, StateError> {
+        let path = self.journal_path();
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(StateError::Read { path, error }),
+        };
+        let replayed = parse_journal(&bytes).map_err(|detail| StateError::Corrupt {
+            path: path.clone(),
+            detail,
+        })?;
+        if replayed.torn_tail {
+            tracing::warn!(path = %path.display(), "the mentions journal ends in a line cut short (a crash while it was written); ignoring that line");
+        }
+        Ok(replayed.entries)
     }
 
     pub fn dir(&self) -> &Path {
@@ -286,12 +404,24 @@ impl StateStore {
         candidate
     }
 
-    /// Reads the state. `Ok(None)` only when there is no state file yet; a file that exists
-    /// but cannot be used is an error, and is left as it is.
+    /// Reads the state, with the mentions journal replayed onto it. `Ok(None)` only when
+    /// there is neither a state file nor a journal yet; a file that exists but cannot be used
+    /// is an error, and is left as it is.
     pub fn load(&self) -> Result<Option<State>, StateError> {
         let bytes = match fs::read(&self.path) {
             Ok(bytes) => bytes,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                // A journal written before the first save.
+                let entries = self.read_journal()?;
+                if entries.is_empty() {
+                    return Ok(None);
+                }
+                let mut state = State::default();
+                for entry in entries {
+                    state.mentions.apply(entry);
+                }
+                return Ok(Some(state));
+            }
             Err(error) => {
                 return Err(StateError::Read {
                     path: self.path.clone(),
@@ -300,7 +430,12 @@ impl StateStore {
             }
         };
         match parse_state(&bytes) {
-            Ok(state) => Ok(Some(state)),
+            Ok(mut state) => {
+                for entry in self.read_journal()? {
+                    state.mentions.apply(entry);
+                }
+                Ok(Some(state))
+            }
             Err(Refusal::Corrupt(detail)) => Err(StateError::Corrupt {
                 path: self.path.clone(),
                 detail,
@@ -336,7 +471,8 @@ impl StateStore {
             // Best effort: a leftover is harmless (the next save replaces it).
             let _ = fs::remove_file(&temp);
         }
-        result
+        result?;
+        self.empty_journal()
     }
 
     /// Takes the exclusive lock on `<dir>/lock` (creating the directory if needed), or fails

@@ -426,7 +426,7 @@ impl Soak {
             self.add_mention();
         }
         let in_flight = load_state(self.dir.path())
-            .is_some_and(|state| state.pending.is_some() || state.mentions.pending.is_some());
+            .is_some_and(|state| state.pending.is_some() || !state.mentions.pending.is_empty());
         let trigger = match plan.trigger {
             Trigger::Lookup | Trigger::HangLookup if !in_flight => Trigger::Delay(plan.fallback_ms),
             trigger => trigger,
@@ -619,7 +619,7 @@ impl Soak {
         }
         let state = load_state(self.dir.path());
         let during = match &state {
-            Some(state) if state.mentions.pending.is_some() => KilledDuring::Reply,
+            Some(state) if !state.mentions.pending.is_empty() => KilledDuring::Reply,
             Some(State {
                 pending: Some(intent),
                 ..
@@ -658,7 +658,7 @@ impl Soak {
                     });
                     answered
                         && load_state(&dir).is_some_and(|state| {
-                            state.pending.is_none() && state.mentions.pending.is_none()
+                            state.pending.is_none() && state.mentions.pending.is_empty()
                         })
                 })
                 .await
@@ -686,7 +686,7 @@ impl Soak {
                 log_tail(&self.log)
             );
             let state = load_state(self.dir.path()).expect("a state file");
-            if state.pending.is_none() && state.mentions.pending.is_none() {
+            if state.pending.is_none() && state.mentions.pending.is_empty() {
                 return;
             }
             println!("SIGTERM came with something in flight; running once more");

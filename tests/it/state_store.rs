@@ -125,7 +125,7 @@ fn full_state() -> State {
                 },
             ],
             caught_up: Some(at("2025-03-04T08:40:00Z")),
-            pending: Some(ReplyIntent {
+            pending: vec![ReplyIntent {
                 notification: "01JP000000".to_string(),
                 status: "01JP000001".to_string(),
                 acct: "carol".to_string(),
@@ -134,7 +134,7 @@ fn full_state() -> State {
                 idempotency_key: "reply-key".to_string(),
                 started: at("2025-03-04T08:45:00Z"),
                 key: None,
-            }),
+            }],
         },
         server: Some(ServerSeen {
             url: "https://fosstodon.org".to_string(),
