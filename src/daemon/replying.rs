@@ -217,11 +217,39 @@ impl Daemon {
         &mut self,
         event: Option<StreamEvent>,
     ) -> Result<(), RunError> {
+        let mut next = Some(event);
+        while let Some(event) = next.take() {
+            next = self.on_one_stream_event(event).await?;
+        }
+        Ok(())
+    }
+
+    /// Acts on one event of the stream; answers an event read meanwhile and not acted on yet.
+    async fn on_one_stream_event(
+        &mut self,
+        event: Option<StreamEvent>,
+    ) -> Result<Option<Option<StreamEvent>>, RunError> {
         match event {
             Some(StreamEvent::Mention(mention)) => {
-                // Dealt with now; the cursor moves only in catch-ups, so a mention that
-                // must wait here is read again by the next one.
-                self.on_mention(&mention).await?;
+                // Mentions that arrived meanwhile are answered with it, up to
+                // `REPLIES_IN_FLIGHT` at once (a burst overlaps; a lone mention waits for
+                // nothing). Dealt with now; the cursor moves only in catch-ups, so a mention
+                // that must wait here is read again by the next one.
+                let mut mentions = vec![mention];
+                let mut after = None;
+                while mentions.len() < REPLIES_IN_FLIGHT {
+                    let stream = self.mentions.as_mut().and_then(|run| run.stream.as_mut());
+                    match stream.and_then(MentionStream::ready) {
+                        Some(StreamEvent::Mention(mention)) => mentions.push(mention),
+                        Some(other) => {
+                            after = Some(Some(other));
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                self.on_mentions(&mentions).await?;
+                return Ok(after);
             }
             Some(StreamEvent::Connected) => self.catch_up().await?,
             Some(StreamEvent::Disconnected { reason, retry_in }) => {
@@ -234,7 +262,7 @@ impl Daemon {
                 }
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Reads every mention since the cursor and deals with each, oldest first; the cursor
@@ -350,13 +378,22 @@ impl Daemon {
         Ok(())
     }
 
-    /// Decides what to do with one mention from the stream, and does it.
-    pub(super) async fn on_mention(&mut self, mention: &Mention) -> Result<Handled, RunError> {
-        match self.triage(mention)? {
-            Triage::Done => Ok(Handled::Done),
-            Triage::Waiting => Ok(Handled::Waiting),
-            Triage::Answer(intent) => self.send_replies(vec![intent]).await,
+    /// Decides what to do with mentions from the stream, in order, and sends the replies
+    /// together. A mention that must wait (replying is paused) is left, with those after it,
+    /// to the next catch-up.
+    async fn on_mentions(&mut self, mentions: &[Mention]) -> Result<(), RunError> {
+        let mut answers = Vec::new();
+        for mention in mentions {
+            match self.triage(mention)? {
+                Triage::Done => {}
+                Triage::Waiting => break,
+                Triage::Answer(intent) => answers.push(intent),
+            }
         }
+        if !answers.is_empty() {
+            self.send_replies(answers).await?;
+        }
+        Ok(())
     }
 
     /// Writes the replies down as pending and sends them (overlapping), then acts on how

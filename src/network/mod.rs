@@ -252,4 +252,13 @@ impl MentionStream {
             event = self.events.recv() => event,
         }
     }
+
+    /// The next event if one has arrived already, without waiting; `None` when none has, or
+    /// once shutdown was requested.
+    pub fn ready(&mut self) -> Option<StreamEvent> {
+        if self.shutdown.is_cancelled() {
+            return None;
+        }
+        self.events.try_recv().ok()
+    }
 }
