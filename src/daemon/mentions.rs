@@ -46,6 +46,17 @@ pub enum ReplyOutcome {
 /// caps are reached no faster than a person would notice; a 429 pauses every reply.
 pub const REPLIES_IN_FLIGHT: usize = 4;
 
+/// How many replies to send at once: [`REPLIES_IN_FLIGHT`], or fewer when the network's
+/// rate-limit headers say fewer requests are left (at least one: a refusal then says when to
+/// try again). Pure.
+pub fn replies_at_once(requests_left: Option<u64>) -> usize {
+    requests_left.map_or(REPLIES_IN_FLIGHT, |left| {
+        usize::try_from(left)
+            .unwrap_or(usize::MAX)
+            .clamp(1, REPLIES_IN_FLIGHT)
+    })
+}
+
 /// Sends replies: several at once, each recorded before and after.
 pub struct Replier<'a> {
     pub network: &'a dyn Network,
@@ -377,5 +388,18 @@ impl Intent for ReplyDelivery<'_> {
             At::Accepted(_) => Some(Step::ReplyAccepted),
             At::Before(_) | At::Recorded(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_overlap_no_further_than_the_rate_limit_allows() {
+        assert_eq!(replies_at_once(None), REPLIES_IN_FLIGHT);
+        assert_eq!(replies_at_once(Some(300)), REPLIES_IN_FLIGHT);
+        assert_eq!(replies_at_once(Some(2)), 2);
+        assert_eq!(replies_at_once(Some(0)), 1);
     }
 }

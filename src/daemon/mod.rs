@@ -46,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::daemon::clock::Clock;
 use crate::daemon::engine::Checkpoint;
-use crate::daemon::mentions::{Replier, ReplyOutcome, REPLIES_IN_FLIGHT};
+use crate::daemon::mentions::{replies_at_once, Replier, ReplyOutcome};
 use crate::daemon::publish::{
     new_intent, settings_fingerprint, IntentSpec, Outcome, Progress, Publisher,
 };

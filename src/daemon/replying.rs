@@ -235,9 +235,10 @@ impl Daemon {
                 // `REPLIES_IN_FLIGHT` at once (a burst overlaps; a lone mention waits for
                 // nothing). Dealt with now; the cursor moves only in catch-ups, so a mention
                 // that must wait here is read again by the next one.
+                let at_once = replies_at_once(self.server.as_ref().and_then(|s| s.requests_left()));
                 let mut mentions = vec![mention];
                 let mut after = None;
-                while mentions.len() < REPLIES_IN_FLIGHT {
+                while mentions.len() < at_once {
                     let stream = self.mentions.as_mut().and_then(|run| run.stream.as_mut());
                     match stream.and_then(MentionStream::ready) {
                         Some(StreamEvent::Mention(mention)) => mentions.push(mention),
@@ -302,7 +303,8 @@ impl Daemon {
                 "caught up"
             );
         }
-        // Mentions are decided in order; the replies go out [`REPLIES_IN_FLIGHT`] at a time.
+        // Mentions are decided in order; the replies go out `REPLIES_IN_FLIGHT` at a time (fewer
+        // when the server's rate-limit headers say fewer requests are left).
         // The cursor moves past a mention only once it and every one before it are dealt
         // with.
         let mut last_done: Option<String> = None;
@@ -321,7 +323,8 @@ impl Daemon {
                 Triage::Answer(intent) => answers.push(intent),
             }
             let last = index + 1 == batch.mentions.len();
-            if !answers.is_empty() && (answers.len() >= REPLIES_IN_FLIGHT || last) {
+            let at_once = replies_at_once(self.server.as_ref().and_then(|s| s.requests_left()));
+            if !answers.is_empty() && (answers.len() >= at_once || last) {
                 let sent = std::mem::take(&mut answers);
                 match self.send_replies(sent).await? {
                     Handled::Done => last_done = Some(mention.notification_id.clone()),

@@ -81,6 +81,11 @@ pub trait Network: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<CatchUp, ServerError>>;
     /// Mentions as they come, until `shutdown`.
     fn listen(&self, shutdown: CancellationToken) -> MentionStream;
+    /// How many more requests the network's newest answer said it allows now (its
+    /// rate-limit headers), if it said: replies overlap no further than that.
+    fn requests_left(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Connects to the network `options` names: today always the Mastodon client API (Mastodon,

@@ -64,6 +64,24 @@ pub struct Api {
     base: String,
     token: Token,
     timeout: Duration,
+    /// `X-RateLimit-Remaining` of the newest answer that had one ([`UNKNOWN`] before).
+    requests_left: std::sync::atomic::AtomicU64,
+}
+
+/// No answer has said yet how many requests are left.
+const UNKNOWN: u64 = u64::MAX;
+
+/// How many more requests the server allows in its current window, from an answer's
+/// `X-RateLimit-Remaining` (Mastodon, <https://docs.joinmastodon.org/api/rate-limits/>;
+/// GoToSocial, `internal/middleware/ratelimit.go`, sends it too). Pure.
+pub fn requests_left(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get("x-ratelimit-remaining")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// A client with our User-Agent and timeouts; the caller sets the redirect policy.
@@ -140,7 +158,16 @@ impl Api {
             base,
             token,
             timeout,
+            requests_left: std::sync::atomic::AtomicU64::new(UNKNOWN),
         })
+    }
+
+    /// How many more requests the server's newest answer allowed, if one said.
+    pub fn requests_left(&self) -> Option<u64> {
+        let left = self
+            .requests_left
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (left != UNKNOWN).then_some(left)
     }
 
     pub fn base(&self) -> &str {
@@ -193,10 +220,14 @@ impl Api {
         request: RequestBuilder,
         timeout: Duration,
     ) -> Result<Answer, ServerError> {
-        fetch(endpoint, request, timeout)
+        let reply = fetch(endpoint, request, timeout)
             .await
-            .and_then(|reply| reply.success(endpoint))
-            .map_err(|error| self.redact(error))
+            .map_err(|error| self.redact(error))?;
+        if let Some(left) = requests_left(&reply.headers) {
+            self.requests_left
+                .store(left.min(UNKNOWN - 1), std::sync::atomic::Ordering::Relaxed);
+        }
+        reply.success(endpoint).map_err(|error| self.redact(error))
     }
 
     /// `error` without the token anywhere in its text. Every error of a request that
@@ -240,5 +271,21 @@ fn with_status(error: BodyError, status: StatusCode, timeout: Duration) -> Error
                 MAX_BODY_BYTES / (1024 * 1024)
             ),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_left_is_read_from_the_rate_limit_header() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(requests_left(&headers), None);
+        // As GoToSocial sends it (any case: header names are case-insensitive).
+        headers.insert("X-Ratelimit-Remaining", " 297".parse().unwrap());
+        assert_eq!(requests_left(&headers), Some(297));
+        headers.insert("x-ratelimit-remaining", "many".parse().unwrap());
+        assert_eq!(requests_left(&headers), None);
     }
 }

@@ -778,6 +778,10 @@ impl crate::network::Network for Server {
         Box::pin(Server::mentions_since(self, cursor))
     }
 
+    fn requests_left(&self) -> Option<u64> {
+        self.inner.api.requests_left()
+    }
+
     fn listen(&self, shutdown: CancellationToken) -> MentionStream {
         Server::listen(self, shutdown)
     }
