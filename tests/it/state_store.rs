@@ -851,3 +851,81 @@ fn temp_files_are_per_process_and_stale_ones_go_when_locking() {
     }
     assert_eq!(store.load().unwrap(), Some(full_state()));
 }
+
+/// The mentions journal: written between saves, read back on load, emptied by a save.
+mod journal {
+    use super::*;
+    use perennial::state::{JournalEntry, JOURNAL_FILE_NAME};
+
+    fn reply_to(notification: &str) -> ReplyIntent {
+        let mut intent = full_state().mentions.pending.remove(0);
+        intent.notification = notification.to_string();
+        intent
+    }
+
+    fn answered(notification: &str) -> HandledMention {
+        HandledMention {
+            outcome: MentionOutcome::Replied {
+                status_id: format!("reply-to-{notification}"),
+            },
+            notification: notification.to_string(),
+            ..full_state().mentions.handled.remove(0)
+        }
+    }
+
+    #[test]
+    fn a_reply_in_flight_and_one_done_are_read_back_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        let saved = State::default();
+        store.save(&saved).unwrap();
+        store
+            .append(&[JournalEntry::Intent(reply_to("a"))], true)
+            .unwrap();
+        store
+            .append(&[JournalEntry::Intent(reply_to("b"))], true)
+            .unwrap();
+        store
+            .append(&[JournalEntry::Handled(answered("a"))], false)
+            .unwrap();
+        drop(store); // a crash: no save
+        let state = StateStore::new(dir.path()).load().unwrap().unwrap();
+        assert_eq!(state.mentions.pending, vec![reply_to("b")]);
+        assert_eq!(state.mentions.handled, vec![answered("a")]);
+        // Saved as one object (the form earlier versions read) while one is in flight.
+        let store = StateStore::new(dir.path());
+        store.save(&state).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(store.path()).unwrap()).unwrap();
+        assert!(json["mentions"]["pending"].is_object(), "{json}");
+        assert!(!dir.path().join(JOURNAL_FILE_NAME).exists(), "folded in");
+        assert_eq!(store.load().unwrap().unwrap(), state);
+    }
+
+    #[test]
+    fn a_line_cut_short_is_ignored_and_a_bad_line_before_the_last_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        store.save(&State::default()).unwrap();
+        store
+            .append(&[JournalEntry::Intent(reply_to("a"))], true)
+            .unwrap();
+        let path = dir.path().join(JOURNAL_FILE_NAME);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"{\"handled\":{\"notif").unwrap();
+        let state = store.load().unwrap().unwrap();
+        assert_eq!(state.mentions.pending, vec![reply_to("a")]);
+
+        file.write_all(b"\n{}\n").unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let error = store.load().unwrap_err().to_string();
+        assert!(
+            error.contains(&path.display().to_string()) && error.contains("line 2, column"),
+            "{error}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before, "left as it is");
+    }
+}
