@@ -617,23 +617,41 @@ async fn mentions_on_gotosocial_are_answered_in_thread_once_and_after_a_restart(
     .await;
     let log = daemon.stop().await;
 
-    // Sent while perennial is stopped: answered after the restart.
-    let third = ask(format!("@bot packaging question while you sleep {marker}d")).await;
+    // A burst sent while perennial is stopped: answered after the restart, by the catch-up,
+    // several replies in flight at once.
+    let mut burst = Vec::new();
+    for n in 0..10 {
+        burst.push(
+            ask(format!(
+                "@bot packaging question {n} while you sleep {marker}d{n}"
+            ))
+            .await,
+        );
+    }
     let mut daemon = setup.start_daemon();
     daemon.wait_for_line("ready").await;
-    gts.until(
-        DEADLINE,
-        "the reply to the third mention",
-        reply_to(third.clone()),
-    )
-    .await;
+    for (n, mention) in burst.iter().enumerate() {
+        gts.until(
+            DEADLINE,
+            &format!("the reply to mention {n} of the burst"),
+            reply_to(mention.clone()),
+        )
+        .await;
+    }
     // The catch-up after the restart has read past the earlier mentions: exactly one reply
     // each, and none to the thank-you.
     let log = format!("{log}\n{}", daemon.stop().await);
-    for mention in [&first, &second, &third] {
+    for mention in [&first, &second].into_iter().chain(&burst) {
         let replies = gts.bot_replies_to(mention["id"].as_str().unwrap()).await;
         assert_eq!(replies.len(), 1, "{replies:#?}\n{log}");
     }
+    // A clean stop leaves everything in state.json: the mentions journal is folded in.
+    let journal = setup.dir.path().join("state/mentions.journal");
+    assert!(
+        std::fs::metadata(&journal).map_or(true, |m| m.len() == 0),
+        "{}",
+        std::fs::read_to_string(&journal).unwrap_or_default()
+    );
     assert!(
         gts.bot_replies_to(thanks["id"].as_str().unwrap())
             .await
