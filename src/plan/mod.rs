@@ -28,6 +28,7 @@ pub mod mentions;
 pub mod schedule;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use jiff::{SignedDuration, Timestamp};
 use rand::{Rng, SeedableRng};
@@ -119,8 +120,8 @@ pub fn plan(input: &PlanInput, until: Timestamp, max_entries: usize) -> Plan {
     plan.last_slot_passed = last_passed;
 
     // Ad hoc posts: due, missed or upcoming.
-    let mut adhoc: Vec<(Timestamp, &Post)> = Vec::new();
-    for post in input.posts {
+    let mut adhoc: Vec<(Timestamp, usize)> = Vec::new();
+    for (index, post) in input.posts.iter().enumerate() {
         let PostKind::Adhoc { at, .. } = post.kind else {
             continue;
         };
@@ -137,9 +138,10 @@ pub fn plan(input: &PlanInput, until: Timestamp, max_entries: usize) -> Plan {
             }
             continue;
         }
-        adhoc.push((at, post));
+        adhoc.push((at, index));
     }
-    adhoc.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    let id = |index: usize| input.posts[index].id.as_str();
+    adhoc.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| id(a.1).cmp(id(b.1))));
 
     // A slot whose nominal time has passed may still be ahead with its jitter.
     let jitter = input.schedule.jitter.max(SignedDuration::ZERO);
@@ -159,8 +161,8 @@ pub fn plan(input: &PlanInput, until: Timestamp, max_entries: usize) -> Plan {
             (Some(slot), Some((at, _))) => at <= slot.at,
         };
         if take_adhoc {
-            let (at, post) = adhoc.next().expect("peeked");
-            plan.entries.push(planner.adhoc(post, at));
+            let (at, index) = adhoc.next().expect("peeked");
+            plan.entries.push(planner.adhoc(index, at));
         } else {
             let slot = slots.next().expect("peeked");
             plan.entries.push(planner.slot(slot));
@@ -250,34 +252,52 @@ impl MissedSlots {
 struct Planner<'a> {
     input: &'a PlanInput<'a>,
     credit: BTreeMap<String, f64>,
-    /// Post id → when it last went out (history, then the plan itself): the index built in
-    /// one pass over the history, which [`crate::state::prune`] keeps bounded.
-    last_posted: HashMap<&'a str, Timestamp>,
+    /// When each post (by its index in `input.posts`) last went out (history, then the plan
+    /// itself): built in one pass over the history, which [`crate::state::prune`] keeps
+    /// bounded.
+    last_posted: Vec<Option<Timestamp>>,
     /// Ad hoc posts done: (id, at).
-    adhoc_done: HashSet<(&'a str, Timestamp)>,
-    /// Category → its posts that can ever be in the rotation, with their tie-break keys.
-    categories: BTreeMap<&'a str, Vec<(&'a Post, u64)>>,
+    adhoc_done: HashSet<(&'a str, Timestamp), BuildHasherDefault<IdHasher>>,
+    /// Category → its posts that can ever be in the rotation.
+    categories: BTreeMap<&'a str, Vec<Candidate<'a>>>,
+}
+
+/// A post that can take its turn in the rotation.
+#[derive(Debug, Clone, Copy)]
+struct Candidate<'a> {
+    post: &'a Post,
+    /// In `input.posts`.
+    index: usize,
+    /// Its tie-break key ([`tie_break_key`]).
+    key: u64,
 }
 
 impl<'a> Planner<'a> {
     fn new(input: &'a PlanInput<'a>) -> Self {
-        let by_id: HashMap<&str, &Post> = input
+        // What planning costs beyond a fresh state is this pass over the history (a year of
+        // record, [`crate::state::KEPT_FOR`], is 800 entries at two posts a day) and the
+        // lookups of when each candidate last went out, at every slot: so each entry costs
+        // one fast lookup (FxHash) of its post's index, and the slots look posts up by index,
+        // hashing nothing.
+        let by_id: IdMap<&str, usize> = input
             .posts
             .iter()
-            .map(|post| (post.id.as_str(), post))
+            .enumerate()
+            .map(|(index, post)| (post.id.as_str(), index))
             .collect();
-        let mut last_posted = HashMap::new();
-        let mut adhoc_done = HashSet::new();
+        // The history is oldest first: a post's last entry is its newest.
+        let mut last_posted: Vec<Option<Timestamp>> = vec![None; input.posts.len()];
+        let mut adhoc_done = HashSet::default();
         for entry in &input.state.history {
-            if let Some(post) = by_id.get(entry.post.as_str()) {
-                last_posted.insert(post.id.as_str(), entry.at);
+            if let Some(&index) = by_id.get(entry.post.as_str()) {
+                last_posted[index] = Some(entry.at);
                 if entry.reason == PostReason::Adhoc {
-                    adhoc_done.insert((post.id.as_str(), entry.slot));
+                    adhoc_done.insert((input.posts[index].id.as_str(), entry.slot));
                 }
             }
         }
-        let mut categories: BTreeMap<&str, Vec<(&Post, u64)>> = BTreeMap::new();
-        for post in input.posts {
+        let mut categories: BTreeMap<&str, Vec<Candidate>> = BTreeMap::new();
+        for (index, post) in input.posts.iter().enumerate() {
             let in_rotation = match post.kind {
                 PostKind::Evergreen => true,
                 PostKind::Adhoc { then_evergreen, .. } => then_evergreen,
@@ -286,7 +306,11 @@ impl<'a> Planner<'a> {
                 categories
                     .entry(post.category.as_str())
                     .or_default()
-                    .push((post, tie_break_key(input.seed, &post.id)));
+                    .push(Candidate {
+                        post,
+                        index,
+                        key: tie_break_key(input.seed, &post.id),
+                    });
             }
         }
         // Credit only for categories that exist now; a removed one leaves no debt behind.
@@ -315,8 +339,9 @@ impl<'a> Planner<'a> {
         is_failed(self.input.state, post)
     }
 
-    fn adhoc(&mut self, post: &'a Post, at: Timestamp) -> Entry {
-        self.last_posted.insert(post.id.as_str(), at);
+    fn adhoc(&mut self, index: usize, at: Timestamp) -> Entry {
+        let post = &self.input.posts[index];
+        self.last_posted[index] = Some(at);
         self.adhoc_done.insert((post.id.as_str(), at));
         Entry {
             at,
@@ -330,37 +355,38 @@ impl<'a> Planner<'a> {
 
     fn slot(&mut self, slot: Slot) -> Entry {
         let chosen = self.choose(slot.at);
-        if let Some(post) = chosen {
-            self.last_posted.insert(post.id.as_str(), slot.at);
+        if let Some(candidate) = chosen {
+            self.last_posted[candidate.index] = Some(slot.at);
         }
+        let post = chosen.map(|candidate| candidate.post);
         Entry {
             at: slot.at,
             slot: slot.nominal,
             reason: PostReason::Slot,
-            post: chosen.map(|post| post.id.clone()),
-            category: chosen.map(|post| post.category.clone()),
+            post: post.map(|post| post.id.clone()),
+            category: post.map(|post| post.category.clone()),
             credit_after: self.credit.clone(),
         }
     }
 
     /// Smooth weighted round-robin over the taking-part categories, then the best post.
-    fn choose(&mut self, at: Timestamp) -> Option<&'a Post> {
+    fn choose(&mut self, at: Timestamp) -> Option<Candidate<'a>> {
         let repeat_after = self.input.schedule.repeat_after;
-        let mut fresh: Vec<(&'a str, Vec<(&'a Post, u64)>)> = Vec::new();
-        let mut stale: Vec<(&'a str, Vec<(&'a Post, u64)>)> = Vec::new();
+        let mut fresh: Vec<(&'a str, Vec<Candidate<'a>>)> = Vec::new();
+        let mut stale: Vec<(&'a str, Vec<Candidate<'a>>)> = Vec::new();
         for (category, posts) in &self.categories {
-            let eligible: Vec<(&'a Post, u64)> = posts
+            let eligible: Vec<Candidate<'a>> = posts
                 .iter()
                 .copied()
-                .filter(|(post, _)| eligible_in_rotation(post, at))
+                .filter(|candidate| eligible_in_rotation(candidate.post, at))
                 .collect();
             if eligible.is_empty() {
                 continue;
             }
-            let fresh_posts: Vec<(&'a Post, u64)> = eligible
+            let fresh_posts: Vec<Candidate<'a>> = eligible
                 .iter()
                 .copied()
-                .filter(|(post, _)| self.is_fresh(post, at, repeat_after))
+                .filter(|candidate| self.is_fresh(candidate, at, repeat_after))
                 .collect();
             if fresh_posts.is_empty() {
                 stale.push((category, eligible));
@@ -391,30 +417,27 @@ impl<'a> Planner<'a> {
         self.best_post(candidates, at)
     }
 
-    fn is_fresh(&self, post: &Post, at: Timestamp, repeat_after: SignedDuration) -> bool {
-        self.last_posted
-            .get(post.id.as_str())
-            .is_none_or(|last| at.duration_since(*last) >= repeat_after)
+    fn is_fresh(&self, candidate: &Candidate, at: Timestamp, repeat_after: SignedDuration) -> bool {
+        self.last_posted[candidate.index].is_none_or(|last| at.duration_since(last) >= repeat_after)
     }
 
     /// Never posted first (by key), then the largest weighted time since it last went out.
-    fn best_post(&self, candidates: &[(&'a Post, u64)], at: Timestamp) -> Option<&'a Post> {
+    fn best_post(&self, candidates: &[Candidate<'a>], at: Timestamp) -> Option<Candidate<'a>> {
         candidates
             .iter()
-            .max_by(|(a, key_a), (b, key_b)| {
-                let score = |post: &Post| {
-                    self.last_posted
-                        .get(post.id.as_str())
-                        .map(|last| at.duration_since(*last).as_secs_f64() * post.weight)
-                };
-                match (score(a), score(b)) {
-                    (None, None) => key_b.cmp(key_a),
-                    (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    (Some(x), Some(y)) => x.total_cmp(&y).then_with(|| key_b.cmp(key_a)),
-                }
+            // Each candidate's score once.
+            .map(|candidate| {
+                let score = self.last_posted[candidate.index]
+                    .map(|last| at.duration_since(last).as_secs_f64() * candidate.post.weight);
+                (score, candidate)
             })
-            .map(|(post, _)| *post)
+            .max_by(|(score_a, a), (score_b, b)| match (score_a, score_b) {
+                (None, None) => b.key.cmp(&a.key),
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (Some(x), Some(y)) => x.total_cmp(y).then_with(|| b.key.cmp(&a.key)),
+            })
+            .map(|(_, candidate)| *candidate)
     }
 }
 
@@ -500,6 +523,45 @@ pub fn stale_adhoc(
         .collect();
     stale.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.post.cmp(&b.post)));
     stale
+}
+
+/// A map keyed by post id, with [`IdHasher`].
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// The planner's hash for post ids: FxHash, the multiply-and-rotate hash of the Rust compiler
+/// (<https://github.com/rust-lang/rustc-hash>, version 1), eight bytes at a time. Several times
+/// faster than the standard SipHash on short keys; it resists no chosen keys, which is fine
+/// here: the ids are the operator's own file names.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl IdHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.add(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// A post's place among equals: from a generator seeded with the plan's seed and the
