@@ -27,8 +27,9 @@
 pub mod mentions;
 pub mod schedule;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BTreeMap, HashSet};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use jiff::{SignedDuration, Timestamp};
 use rand::{Rng, SeedableRng};
@@ -257,7 +258,7 @@ struct Planner<'a> {
     /// bounded.
     last_posted: Vec<Option<Timestamp>>,
     /// Ad hoc posts done: (id, at).
-    adhoc_done: HashSet<(&'a str, Timestamp), BuildHasherDefault<IdHasher>>,
+    adhoc_done: FxHashSet<(&'a str, Timestamp)>,
     /// Category → its posts that can ever be in the rotation.
     categories: BTreeMap<&'a str, Vec<Candidate<'a>>>,
 }
@@ -279,7 +280,7 @@ impl<'a> Planner<'a> {
         // lookups of when each candidate last went out, at every slot: so each entry costs
         // one fast lookup (FxHash) of its post's index, and the slots look posts up by index,
         // hashing nothing.
-        let by_id: IdMap<&str, usize> = input
+        let by_id: FxHashMap<&str, usize> = input
             .posts
             .iter()
             .enumerate()
@@ -287,7 +288,7 @@ impl<'a> Planner<'a> {
             .collect();
         // The history is oldest first: a post's last entry is its newest.
         let mut last_posted: Vec<Option<Timestamp>> = vec![None; input.posts.len()];
-        let mut adhoc_done = HashSet::default();
+        let mut adhoc_done = FxHashSet::default();
         for entry in &input.state.history {
             if let Some(&index) = by_id.get(entry.post.as_str()) {
                 last_posted[index] = Some(entry.at);
@@ -523,45 +524,6 @@ pub fn stale_adhoc(
         .collect();
     stale.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.post.cmp(&b.post)));
     stale
-}
-
-/// A map keyed by post id, with [`IdHasher`].
-type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
-
-/// The planner's hash for post ids: FxHash, the multiply-and-rotate hash of the Rust compiler
-/// (<https://github.com/rust-lang/rustc-hash>, version 1), eight bytes at a time. Several times
-/// faster than the standard SipHash on short keys; it resists no chosen keys, which is fine
-/// here: the ids are the operator's own file names.
-#[derive(Debug, Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl IdHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            self.add(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, byte: u8) {
-        self.add(u64::from(byte));
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 /// A post's place among equals: from a generator seeded with the plan's seed and the
