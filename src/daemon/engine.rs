@@ -994,4 +994,25 @@ mod tests {
             }
         }
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_journal_is_folded_into_the_state_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        let network = Memory::new();
+        let clock = crate::daemon::clock::TokioClock::starting_at(at());
+        let mut state = State::default();
+        let batches = crate::state::COMPACT_AT / 8 + 1;
+        for batch in replies(batches * 4).chunks(4) {
+            replier(&network, &store, &clock, None)
+                .send(&mut state, batch.to_vec(), 0)
+                .await
+                .unwrap();
+        }
+        assert!(store.path().exists(), "saved once the journal was long");
+        assert!(store.journaled() < crate::state::COMPACT_AT);
+        let on_disk = std::fs::read_to_string(store.journal_path()).unwrap();
+        assert_eq!(on_disk.lines().count(), store.journaled());
+        assert_eq!(store.load().unwrap().unwrap().mentions, state.mentions);
+    }
 }

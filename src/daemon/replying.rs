@@ -458,6 +458,9 @@ impl Daemon {
                 {
                     self.store
                         .append(&[JournalEntry::Handled(handled.clone())], false)?;
+                    if self.store.journaled() >= COMPACT_AT {
+                        self.save()?;
+                    }
                 }
                 return Ok(Triage::Done);
             }
