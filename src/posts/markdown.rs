@@ -55,7 +55,11 @@ use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 pub fn markdown_to_text(markdown: &str) -> String {
     // CommonMark treats CR LF and a lone CR as line endings; normalising first
     // keeps stray `\r` out of code blocks and raw HTML.
-    let source = markdown.replace("\r\n", "\n").replace('\r', "\n");
+    let source: std::borrow::Cow<str> = if markdown.contains('\r') {
+        markdown.replace("\r\n", "\n").replace('\r', "\n").into()
+    } else {
+        markdown.into()
+    };
     let options =
         Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES | Options::ENABLE_FOOTNOTES;
     let mut renderer = Renderer::default();
@@ -302,20 +306,21 @@ impl Renderer {
     /// Appends text, collapsing runs of spaces and tabs into one space and
     /// never starting a line with one.
     fn push_text(&mut self, text: &str) {
-        for c in text.chars() {
-            match c {
-                ' ' | '\t' => {
-                    if !(self.inline.is_empty()
-                        || self.inline.ends_with(' ')
-                        || self.inline.ends_with('\n'))
-                    {
-                        self.inline.push(' ');
-                    }
-                }
-                '\n' => self.hard_break(),
-                c => self.inline.push(c),
+        let mut rest = text;
+        // Each run of other characters is copied whole, then the one that ends it handled.
+        while let Some(at) = rest.bytes().position(|b| matches!(b, b' ' | b'\t' | b'\n')) {
+            self.inline.push_str(&rest[..at]);
+            if rest.as_bytes()[at] == b'\n' {
+                self.hard_break();
+            } else if !(self.inline.is_empty()
+                || self.inline.ends_with(' ')
+                || self.inline.ends_with('\n'))
+            {
+                self.inline.push(' ');
             }
+            rest = &rest[at + 1..];
         }
+        self.inline.push_str(rest);
     }
 
     fn hard_break(&mut self) {
@@ -364,15 +369,17 @@ impl Renderer {
         if self.inline.is_empty() {
             return;
         }
-        let inline = std::mem::take(&mut self.inline);
-        let lines: Vec<String> = inline
+        let mut inline = std::mem::take(&mut self.inline);
+        let lines: Vec<&str> = inline
             .split('\n')
             .map(str::trim)
             .filter(|line| !line.is_empty())
-            .map(str::to_owned)
             .collect();
         self.links.clear();
         self.write_lines(&lines);
+        // The next block's text reuses the buffer.
+        inline.clear();
+        self.inline = inline;
     }
 
     /// Writes a code block's lines as they are, minus trailing whitespace
@@ -394,7 +401,7 @@ impl Renderer {
 
     /// Writes lines to the output: the owed separator first, the pending
     /// item marker before the first line, list indentation before the rest.
-    fn write_lines(&mut self, lines: &[String]) {
+    fn write_lines(&mut self, lines: &[impl AsRef<str>]) {
         if lines.is_empty() {
             return;
         }
@@ -411,7 +418,7 @@ impl Renderer {
             }
             let start = self.out.len();
             self.out.push_str(&prefix);
-            self.out.push_str(line);
+            self.out.push_str(line.as_ref());
             let kept = self.out[start..].trim_end().len();
             self.out.truncate(start + kept);
             prefix.clone_from(&indent);

@@ -215,8 +215,9 @@ impl Composed {
 /// Composes `post` for the server described by `settings`. A composition that must not be
 /// sent carries [`FitProblem::NoRoom`] and the reason ([`Composed::unsendable`]).
 pub fn compose(post: &Post, settings: &FitSettings) -> Composed {
-    let mut composed = compose_unchecked(post, settings);
-    if let Some(reason) = unsendable_reason(&composed, post, settings.counter) {
+    let body_tags = body_hashtags(&post.text);
+    let mut composed = compose_unchecked(post, settings, &body_tags);
+    if let Some(reason) = unsendable_reason(&composed, post, settings.counter, &body_tags) {
         if !composed.problems.contains(&FitProblem::NoRoom) {
             composed.problems.push(FitProblem::NoRoom);
         }
@@ -225,8 +226,14 @@ pub fn compose(post: &Post, settings: &FitSettings) -> Composed {
     composed
 }
 
-/// The one check of every composition, whichever way it was fitted.
-fn unsendable_reason(composed: &Composed, post: &Post, counter: &Counter) -> Option<Unsendable> {
+/// The one check of every composition, whichever way it was fitted; `body_tags` are the
+/// hashtags written in the post's body ([`body_hashtags`]).
+fn unsendable_reason(
+    composed: &Composed,
+    post: &Post,
+    counter: &Counter,
+    body_tags: &[String],
+) -> Option<Unsendable> {
     let limit = counter.limit();
     let parts = composed.statuses.len();
     if let Some((i, status)) = composed
@@ -253,14 +260,13 @@ fn unsendable_reason(composed: &Composed, post: &Post, counter: &Counter) -> Opt
         }
     }
     // A body that is nothing but its link may go out as the link (its author wrote it so).
-    let body_tags = body_hashtags(&post.text);
-    if !has_text(&post.text, link, &body_tags) {
+    if !has_text(&post.text, link, body_tags) {
         return None;
     }
     composed
         .statuses
         .iter()
-        .find(|status| !has_text(&status.text, link, &body_tags))
+        .find(|status| !has_text(&status.text, link, body_tags))
         .map(|status| Unsendable::NoText {
             text: status.text.clone(),
             limit,
@@ -302,44 +308,72 @@ fn beside_text(post: &Post, composed: &Composed) -> String {
 /// Whether `text` has a word besides `link`, `…`, a thread part's number and hashtags that
 /// are not among `body_tags` (the ones the body itself has count as its text).
 fn has_text(text: &str, link: Option<&str>, body_tags: &[String]) -> bool {
-    let text = match link {
-        Some(link) => text.replace(link, " "),
-        None => text.to_string(),
-    };
-    text.split_whitespace().any(|word| {
+    let is_text = |word: &str| {
         let word = word.trim_matches('…');
         let part_number = word.starts_with('(')
             && word.ends_with(')')
             && word[1..word.len() - 1]
                 .split('/')
                 .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        let added_tag = word.strip_prefix('#').is_some_and(|tag| {
-            !body_tags
-                .iter()
-                .any(|t| t.to_lowercase() == tag.to_lowercase())
-        });
+        let added_tag = word
+            .strip_prefix('#')
+            .is_some_and(|tag| !body_tags.iter().any(|t| same_tag(t, tag)));
         !word.is_empty() && !part_number && !added_tag
-    })
+    };
+    // The words of `text` with each `link` replaced by a space are the words of the pieces
+    // between the links (no word spans a link): no copy of the text is needed. A link with
+    // no whitespace lies inside one word wherever it is, so it is looked for word by word,
+    // only as far as the first word of text.
+    match link {
+        Some(link) if !link.is_empty() && !link.contains(char::is_whitespace) => {
+            text.split_whitespace().any(|word| {
+                if word.contains(link) {
+                    word.split(link)
+                        .flat_map(str::split_whitespace)
+                        .any(is_text)
+                } else {
+                    is_text(word)
+                }
+            })
+        }
+        Some(link) => text
+            .split(link)
+            .flat_map(str::split_whitespace)
+            .any(is_text),
+        None => text.split_whitespace().any(is_text),
+    }
 }
 
-fn compose_unchecked(post: &Post, settings: &FitSettings) -> Composed {
+/// Whether two hashtags (without `#`) are the same, ignoring case as `str::to_lowercase`
+/// does; ASCII ones without allocating.
+fn same_tag(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.to_lowercase() == b.to_lowercase()
+    }
+}
+
+fn compose_unchecked(post: &Post, settings: &FitSettings, body_tags: &[String]) -> Composed {
     let counter = settings.counter;
     let envelope = Envelope::new(post, settings);
     let body = post.text.as_str();
     let link = post.link.as_deref();
-    let candidates = hashtag_candidates(post, settings.default_hashtags);
+    let candidates = hashtag_candidates(post, body_tags, settings.default_hashtags);
     let room = counter.limit().saturating_sub(envelope.spoiler_weight);
 
-    // 1. As is. The body is segmented once, for every way of fitting it.
-    let text = Text::new(body, counter);
+    // 1. As is. The body is segmented once, for every way of fitting it: whole for a
+    // thread, else only as far as a status can reach (see `Text`).
+    let long_posts = post.long_posts.unwrap_or(settings.long_posts);
+    let may_thread = long_posts == LongPosts::Thread && settings.max_thread >= 2;
+    let text = Text::new(body, counter, (!may_thread).then_some(room));
     if let Some(full) = as_is(&text, link, &candidates, room, counter) {
         return envelope.single(full, Fit::AsIs, Vec::new());
     }
 
     // A thread keeps the whole body, with its own hashtags: the first part adds only the
     // ones the body lacks.
-    let long_posts = post.long_posts.unwrap_or(settings.long_posts);
-    if long_posts == LongPosts::Thread && settings.max_thread >= 2 {
+    if may_thread {
         let thread_tags = missing_tags(body, &candidates);
         let max_thread = settings.max_thread;
         if let Some((parts, truncated)) =
@@ -362,11 +396,11 @@ fn compose_unchecked(post: &Post, settings: &FitSettings) -> Composed {
     }
 
     // 3. Truncate the body.
-    let text = truncate(&text, link, &candidates, room, counter);
-    if counter.count(&text) > room || text_is_only_link(&text, link) {
+    let (text, length) = truncate(&text, link, &candidates, room, counter);
+    if length > room || text_is_only_link(&text, link) {
         problems.push(FitProblem::NoRoom);
     }
-    envelope.single(text, Fit::Truncated, problems)
+    envelope.single_counted(text, length, Fit::Truncated, problems)
 }
 
 /// What every status of a post shares (its content warning, visibility and language), and
@@ -399,8 +433,20 @@ impl<'a> Envelope<'a> {
     }
 
     fn status(&self, text: String, in_reply_to: Option<usize>, visibility: Visibility) -> Status {
+        let length = self.counter.count(&text);
+        self.counted_status(text, length, in_reply_to, visibility)
+    }
+
+    /// [`Envelope::status`] of a `text` that counts `length` ([`Counter::count`]).
+    fn counted_status(
+        &self,
+        text: String,
+        length: usize,
+        in_reply_to: Option<usize>,
+        visibility: Visibility,
+    ) -> Status {
         Status {
-            length: self.counter.count_status(&text, &self.spoiler),
+            length: self.counter.status_weight(length, &self.spoiler),
             text,
             spoiler_text: self.spoiler.clone(),
             visibility,
@@ -411,8 +457,20 @@ impl<'a> Envelope<'a> {
 
     /// The post as one status.
     fn single(&self, text: String, fit: Fit, problems: Vec<FitProblem>) -> Composed {
+        let length = self.counter.count(&text);
+        self.single_counted(text, length, fit, problems)
+    }
+
+    /// [`Envelope::single`] of a `text` that counts `length` ([`Counter::count`]).
+    fn single_counted(
+        &self,
+        text: String,
+        length: usize,
+        fit: Fit,
+        problems: Vec<FitProblem>,
+    ) -> Composed {
         Composed {
-            statuses: vec![self.status(text, None, self.visibility)],
+            statuses: vec![self.counted_status(text, length, None, self.visibility)],
             fit,
             problems,
         }
@@ -501,11 +559,11 @@ fn text_is_only_link(text: &str, link: Option<&str>) -> bool {
 
 /// The hashtags that may be added, in the order they are dropped last to first: the post's
 /// own, then those written in the body (kept when the body is cut), then the config's.
-fn hashtag_candidates(post: &Post, defaults: &[String]) -> Vec<String> {
+/// `in_body` are the hashtags written in the body ([`body_hashtags`]).
+fn hashtag_candidates(post: &Post, in_body: &[String], defaults: &[String]) -> Vec<String> {
     let mut tags: Vec<String> = Vec::new();
-    let in_body = body_hashtags(&post.text);
-    for tag in post.hashtags.iter().chain(&in_body).chain(defaults) {
-        if !tags.iter().any(|t| t.to_lowercase() == tag.to_lowercase()) {
+    for tag in post.hashtags.iter().chain(in_body).chain(defaults) {
+        if !tags.iter().any(|t| same_tag(t, tag)) {
             tags.push(tag.clone());
         }
     }
@@ -537,13 +595,10 @@ fn body_hashtags(text: &str) -> Vec<String> {
 
 /// The candidates that `text` does not already contain as hashtags (case-insensitive).
 fn missing_tags(text: &str, candidates: &[String]) -> Vec<String> {
-    let present: Vec<String> = body_hashtags(text)
-        .iter()
-        .map(|t| t.to_lowercase())
-        .collect();
+    let present = body_hashtags(text);
     candidates
         .iter()
-        .filter(|tag| !present.contains(&tag.to_lowercase()))
+        .filter(|tag| !present.iter().any(|t| same_tag(t, tag)))
         .cloned()
         .collect()
 }
@@ -607,14 +662,15 @@ fn hashtags_kept(
         .unwrap_or(0)
 }
 
-/// The body cut to fit with the link (always) and as many hashtags as the half-room rule allows.
+/// The body cut to fit with the link (always) and as many hashtags as the half-room rule
+/// allows, with its length (`counter.count`).
 fn truncate(
     text: &Text,
     link: Option<&str>,
     candidates: &[String],
     room: usize,
     counter: &Counter,
-) -> String {
+) -> (String, usize) {
     let body = text.body;
     let link_weight = tail_weight(counter, link, &[]);
     let body_room = room.saturating_sub(link_weight);
@@ -630,7 +686,7 @@ fn truncate(
         let composed = assemble(&kept_text, link_if_absent(&kept_text, link), &tail_tags, "");
         let length = counter.count(&composed);
         if length <= room || budget == 0 {
-            return composed;
+            return (composed, length);
         }
         shrink += length - room;
     }
@@ -647,6 +703,7 @@ fn thread(
     max_thread: usize,
     counter: &Counter,
 ) -> Option<(Vec<String>, bool)> {
+    debug_assert!(text.whole);
     // No part holds more than `room`, so fewer parts than this can never do.
     let at_least = text.total_weight().div_ceil(room.max(1)).max(2);
     for n in at_least..=max_thread {
@@ -820,8 +877,15 @@ fn render_parts(
 }
 
 /// A body with its segments and their running weights, for finding cut points fast.
+///
+/// Segmented with a bound, it may hold only the first segments, weighing more than the
+/// bound together: enough for [`as_is`] (the body is over the room) and for [`Text::cut`]
+/// from the start with a budget within the bound (a piece that fits ends before the last
+/// segment held). A thread needs them all.
 struct Text<'a> {
     body: &'a str,
+    /// Whether `segments` are all of the body's.
+    whole: bool,
     segments: Vec<Segment>,
     /// `before[i]`: total weight of segments `0..i`.
     before: Vec<usize>,
@@ -883,8 +947,12 @@ const DANGLING: &[char] = &[
 ];
 
 impl<'a> Text<'a> {
-    fn new(body: &'a str, counter: &Counter) -> Self {
-        let segments = counter.segments(body);
+    /// `body` segmented whole, or with `bound` only as far as [`Text`] says.
+    fn new(body: &'a str, counter: &Counter, bound: Option<usize>) -> Self {
+        let (segments, whole) = match bound {
+            Some(bound) => counter.segments_beyond(body, bound),
+            None => (counter.segments(body), true),
+        };
         let mut before = Vec::with_capacity(segments.len() + 1);
         let mut total = 0;
         before.push(0);
@@ -894,11 +962,13 @@ impl<'a> Text<'a> {
         }
         Text {
             body,
+            whole,
             segments,
             before,
         }
     }
 
+    /// The body's weight; for a body held only in part, the part's, which is over the bound.
     fn total_weight(&self) -> usize {
         self.before[self.segments.len()]
     }
@@ -907,9 +977,18 @@ impl<'a> Text<'a> {
         &self.body[self.segments[i].start..self.segments[i].end]
     }
 
+    #[inline]
     fn is_space(&self, i: usize) -> bool {
-        self.segments[i].kind == SegmentKind::Grapheme
-            && self.segment_text(i).chars().all(char::is_whitespace)
+        let segment = &self.segments[i];
+        if segment.kind != SegmentKind::Grapheme {
+            return false;
+        }
+        match self.body.as_bytes()[segment.start..segment.end] {
+            // Most segments are one ASCII character: `char::is_whitespace` is true for
+            // exactly these among them (U+0009 to U+000D and U+0020).
+            [byte] => matches!(byte, b'\t'..=b'\r' | b' '),
+            _ => self.segment_text(i).chars().all(char::is_whitespace),
+        }
     }
 
     fn skip_space(&self, mut i: usize) -> usize {
@@ -979,6 +1058,7 @@ impl<'a> Text<'a> {
     fn cut(&self, start: usize, budget: usize, may_truncate: bool, prefer_lines: bool) -> Cut {
         let n = self.segments.len();
         let weight = |end: usize| self.before[end] - self.before[start];
+        debug_assert!(self.whole || (start == 0 && weight(n) > budget));
         let start_byte = self.byte_at(start);
         // Everything left fits.
         if weight(n) <= budget {
@@ -1025,13 +1105,18 @@ impl<'a> Text<'a> {
         let sentence_cost = if may_truncate { 2 } else { 0 };
         let word_cost = if may_truncate { 1 } else { 0 };
         let mut ends = LastEnds::default();
-        for end in start + 1..=self.segments.len() {
+        let n = self.segments.len();
+        // `is_space(end - 1)`, carried from one `end` to the next.
+        let mut space_before = start < n && self.is_space(start);
+        for end in start + 1..=n {
             let w = self.before[end] - self.before[start];
             if w + word_cost > budget {
                 break;
             }
-            let at_boundary = end == self.segments.len() || self.is_space(end);
-            if !at_boundary || self.is_space(end - 1) {
+            let space = end < n && self.is_space(end);
+            let after_space = std::mem::replace(&mut space_before, space);
+            let at_boundary = end == n || space;
+            if !at_boundary || after_space {
                 continue;
             }
             if w + sentence_cost <= budget && self.sentence_end_before(end) {

@@ -68,7 +68,7 @@ mod test_support;
 mod url;
 
 use rules::Unit;
-use scanner::{Scanner, SumSink, VecSink};
+use scanner::{BoundedVecSink, Scanner, SumSink, VecSink};
 
 /// What Mastodon charges for a URL unless the server says otherwise
 /// (`StatusLengthValidator::URL_PLACEHOLDER_CHARS`).
@@ -151,6 +151,21 @@ impl Counter {
         out.reserve(text.len());
         Scanner::new(self, text).run(&mut VecSink(out));
     }
+    /// The first segments of `text`, the same as [`Counter::segments`] gives, at least
+    /// until their weights add up to more than `bound` (all of them when `text` weighs no
+    /// more); and whether they are all of them.
+    pub fn segments_beyond(&self, text: &str, bound: usize) -> (Vec<Segment>, bool) {
+        let mut out = Vec::with_capacity(text.len());
+        Scanner::new(self, text).run(&mut BoundedVecSink {
+            out: &mut out,
+            total: 0,
+            bound,
+        });
+        // Segments cover the text without gaps, so the scanner stopped early exactly when
+        // the last one ends before the text does.
+        let all = out.last().is_none_or(|last| last.end == text.len());
+        (out, all)
+    }
     /// Characters the server charges for `text` alone.
     pub fn count(&self, text: &str) -> usize {
         match self.unit() {
@@ -165,7 +180,10 @@ impl Counter {
     }
     /// Characters the server charges for a status: its text plus its content warning.
     pub fn count_status(&self, text: &str, spoiler_text: &str) -> usize {
-        let body = self.count(text);
+        self.status_weight(self.count(text), spoiler_text)
+    }
+    /// [`Counter::count_status`] of a status whose text counts `body` ([`Counter::count`]).
+    pub fn status_weight(&self, body: usize, spoiler_text: &str) -> usize {
         body + rules::spoiler_weight(self.software, spoiler_text, body)
     }
     /// Whether the server accepts this status's length.

@@ -19,11 +19,18 @@ pub(super) struct Entity {
     pub(super) charge: Charge,
 }
 
-/// Where segments go: a vector for `segments`, a running sum for `count`.
+/// Where segments go: a vector for `segments`, a running sum for `count`, a vector that
+/// needs only the first ones for `segments_beyond`.
 pub(super) trait Sink {
     fn push(&mut self, segment: Segment);
     /// The one-byte clusters `start..end`, each weighing `weight`.
     fn ascii_run(&mut self, start: usize, end: usize, weight: usize);
+    /// Whether the sink needs no more segments: the scanner then stops between two of them,
+    /// so what it pushed is the start of what it would have pushed.
+    #[inline]
+    fn done(&self) -> bool {
+        false
+    }
 }
 
 pub(super) struct VecSink<'v>(pub(super) &'v mut Vec<Segment>);
@@ -42,6 +49,30 @@ impl Sink for VecSink<'_> {
             weight,
             kind,
         }));
+    }
+}
+
+/// Segments into a vector until their weights add up to more than `bound`.
+pub(super) struct BoundedVecSink<'v> {
+    pub(super) out: &'v mut Vec<Segment>,
+    pub(super) total: usize,
+    pub(super) bound: usize,
+}
+
+impl Sink for BoundedVecSink<'_> {
+    #[inline]
+    fn push(&mut self, segment: Segment) {
+        self.total += segment.weight;
+        self.out.push(segment);
+    }
+    #[inline]
+    fn ascii_run(&mut self, start: usize, end: usize, weight: usize) {
+        self.total += (end - start) * weight;
+        VecSink(self.out).ascii_run(start, end, weight);
+    }
+    #[inline]
+    fn done(&self) -> bool {
+        self.total > self.bound
     }
 }
 
@@ -93,6 +124,9 @@ impl<'a> Scanner<'a> {
         let mut pos = 0; // everything before `pos` has been emitted; `pos` is a cluster boundary
         let mut i = 0;
         loop {
+            if sink.done() {
+                return;
+            }
             // Every entity is announced by an ASCII byte: the ':' of "://", '@' or '#'.
             i = find_trigger(self.bytes, i);
             if i >= len {
@@ -110,6 +144,9 @@ impl<'a> Scanner<'a> {
                     let start = self.boundary_at_or_before(entity.start);
                     let end = self.boundary_at_or_after(entity.end);
                     self.emit_text(pos, start, sink);
+                    if sink.done() {
+                        return;
+                    }
                     let weight = self.entity_weight(&entity, start, end);
                     sink.push(Segment {
                         start,
@@ -139,7 +176,7 @@ impl<'a> Scanner<'a> {
         let (lead, trail) = (self.lead, self.trail);
         let kind = SegmentKind::Grapheme;
         let mut i = a;
-        while i < b {
+        while i < b && !sink.done() {
             // ASCII run without '\r': every byte followed by another ASCII byte is a cluster
             // of its own; the run's last byte too unless non-ASCII follows (it may take a mark).
             let r = find_non_ascii_or_cr(bytes, i, b);
