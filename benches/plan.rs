@@ -130,18 +130,28 @@ fn time_ms(mut f: impl FnMut()) -> (f64, f64, f64) {
     )
 }
 
-/// Ten years of two posts a day: plan 30 days ahead and save, with the whole history and
-/// with the pruned one.
-fn ten_years() {
+/// The config of the years benches: two slots a day, in America/Denver.
+fn years_config() -> Config {
     let source = "[server]\nurl = \"https://fosstodon.org\"\n[posts]\ndir = \"posts\"\n[schedule]\ntimezone = \"America/Denver\"\ntimes = [\"09:30\", \"15:30\"]\njitter = \"10m\"\n";
-    let config = Config::parse(Path::new("config.toml"), source).expect("valid config");
-    let context = PostContext {
+    Config::parse(Path::new("config.toml"), source).expect("valid config")
+}
+
+/// How the years benches read posts (no files: every media file is taken as present).
+fn years_context(config: &Config) -> PostContext<'_> {
+    PostContext {
         posts_dir: Path::new("posts"),
         timezone: &config.schedule.timezone,
         alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
         media_file: &perennial::posts::post::MediaFile::assume_present,
         media_limits: perennial::posts::post::MediaLimits::default(),
-    };
+    }
+}
+
+/// Ten years of two posts a day: plan 30 days ahead and save, with the whole history and
+/// with the pruned one.
+fn ten_years() {
+    let config = years_config();
+    let context = years_context(&config);
     const PRESENT: usize = 200;
     const GONE: usize = 40;
     const DAYS: i64 = 3650;
@@ -422,15 +432,8 @@ fn timed_runs(samples: &mut Vec<Duration>, mut f: impl FnMut()) {
 
 /// Issue 19 item 4: plan and save with a fresh state against ten years of posts and mentions.
 fn fresh_against_ten_years() {
-    let source = "[server]\nurl = \"https://fosstodon.org\"\n[posts]\ndir = \"posts\"\n[schedule]\ntimezone = \"America/Denver\"\ntimes = [\"09:30\", \"15:30\"]\njitter = \"10m\"\n";
-    let config = Config::parse(Path::new("config.toml"), source).expect("valid config");
-    let context = PostContext {
-        posts_dir: Path::new("posts"),
-        timezone: &config.schedule.timezone,
-        alt_text_limit: DEFAULT_ALT_TEXT_LIMIT,
-        media_file: &perennial::posts::post::MediaFile::assume_present,
-        media_limits: perennial::posts::post::MediaLimits::default(),
-    };
+    let config = years_config();
+    let context = years_context(&config);
     let posts = years_posts(&context, "category", 200);
     let removed = years_posts(&context, "removed", 40);
     let present = years_library(posts.clone());

@@ -331,6 +331,15 @@ fn deserialize_key_by_key<T: DeserializeOwned>(text: &str) -> (Option<T>, Vec<to
         return (None, syntax_errors);
     }
     let span = table.span();
+    // Most files are valid: all keys at once first, key by key only to find the bad ones.
+    // With every field optional and each read on its own, the whole table deserializes
+    // exactly when each of its keys does, so the result is the same.
+    if let Ok(value) = T::deserialize(Deserializer::from(Spanned::new(
+        span.clone(),
+        table.get_ref().clone(),
+    ))) {
+        return (Some(value), Vec::new());
+    }
     let mut good = DeTable::new();
     let mut errors = Vec::new();
     for (key, value) in table.into_inner() {
