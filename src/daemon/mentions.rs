@@ -67,14 +67,6 @@ pub struct Replier<'a> {
     pub language: Option<&'a str>,
 }
 
-/// A pending reply's progress within one [`Replier::deliver`].
-enum Progress {
-    /// Still to be sent.
-    Open,
-    /// Ended (found, sent, dropped, refused, or deferred).
-    Ended(ReplyOutcome),
-}
-
 impl Replier<'_> {
     fn engine(&self) -> Engine<'_> {
         Engine {
@@ -134,38 +126,34 @@ impl Replier<'_> {
         attempt: u32,
     ) -> Result<Vec<ReplyOutcome>, StateError> {
         let now = self.clock.now();
-        let mut progress: Vec<Progress> = deliveries.iter().map(|_| Progress::Open).collect();
+        // How each reply ended; `None` while it is still to be sent.
+        let mut ended: Vec<Option<ReplyOutcome>> = deliveries.iter().map(|_| None).collect();
         let mut done = Vec::new();
         let expired = |delivery: &ReplyDelivery<'_>| now > delivery.intent.started + REPLY_EXPIRES;
 
         // Look, where needed. An expired reply is looked for, never sent: a day late is noise.
         let engine = self.engine();
         let looks = join_all(deliveries.iter().map(|delivery| async {
-            let look = look_first || expired(delivery);
-            match look {
-                true => Some(engine.find(delivery, 0).await),
-                false => None,
+            if look_first || expired(delivery) {
+                Some(engine.find(delivery, 0).await)
+            } else {
+                None
             }
         }))
         .await;
-        for ((delivery, progress), look) in deliveries.iter().zip(&mut progress).zip(looks) {
+        for ((delivery, ended), look) in deliveries.iter().zip(&mut ended).zip(looks) {
             let intent = &delivery.intent;
-            *progress = match look {
+            *ended = match look {
                 Some(Ok(Some(status_id))) => {
                     tracing::info!(acct = %intent.acct, status = %status_id, "found the reply already posted; not sending it again");
-                    Progress::Ended(self.finish(state, intent, replied(status_id), &mut done))
+                    Some(self.finish(state, intent, replied(status_id), &mut done))
                 }
-                Some(Err(error)) => Progress::Ended(self.defer(&error, attempt)),
+                Some(Err(error)) => Some(self.defer(&error, attempt)),
                 Some(Ok(None)) | None if expired(delivery) => {
                     tracing::warn!(acct = %intent.acct, started = %intent.started, "a reply could not be sent for a day; dropping it");
-                    Progress::Ended(self.finish(
-                        state,
-                        intent,
-                        skipped(SkipReason::TooOld),
-                        &mut done,
-                    ))
+                    Some(self.finish(state, intent, skipped(SkipReason::TooOld), &mut done))
                 }
-                Some(Ok(None)) | None => Progress::Open,
+                Some(Ok(None)) | None => None,
             };
         }
 
@@ -173,11 +161,11 @@ impl Replier<'_> {
         let chosen = join_all(
             deliveries
                 .iter()
-                .zip(&progress)
-                .map(|(delivery, progress)| async {
-                    match progress {
-                        Progress::Open => Some(engine.choose(delivery).await),
-                        Progress::Ended(_) => None,
+                .zip(&ended)
+                .map(|(delivery, ended)| async {
+                    match ended {
+                        None => Some(engine.choose(delivery).await),
+                        Some(_) => None,
                     }
                 }),
         )
@@ -191,17 +179,13 @@ impl Replier<'_> {
                     delivery.set_prepared(bound);
                     if has_key {
                         delivery.keep(state);
-                        keyed.push(index);
+                        keyed.extend(delivery.journal());
                     }
                 }
-                Some(Err(error)) => progress[index] = Progress::Ended(self.defer(&error, attempt)),
+                Some(Err(error)) => ended[index] = Some(self.defer(&error, attempt)),
                 Some(Ok(None)) | None => {}
             }
         }
-        let keyed: Vec<_> = keyed
-            .iter()
-            .filter_map(|&index| deliveries[index].journal())
-            .collect();
         if !keyed.is_empty() {
             self.store.append(&keyed, true)?;
         }
@@ -210,19 +194,19 @@ impl Replier<'_> {
         let sent = join_all(
             deliveries
                 .iter()
-                .zip(&progress)
-                .map(|(delivery, progress)| async {
-                    match progress {
-                        Progress::Open => Some(engine.transmit(delivery, 0, &[]).await),
-                        Progress::Ended(_) => None,
+                .zip(&ended)
+                .map(|(delivery, ended)| async {
+                    match ended {
+                        None => Some(engine.transmit(delivery, 0, &[]).await),
+                        Some(_) => None,
                     }
                 }),
         )
         .await;
-        for ((delivery, progress), sent) in deliveries.iter().zip(&mut progress).zip(sent) {
+        for ((delivery, ended), sent) in deliveries.iter().zip(&mut ended).zip(sent) {
             let Some(sent) = sent else { continue };
             let intent = &delivery.intent;
-            *progress = Progress::Ended(match sent {
+            *ended = Some(match sent {
                 Ok(status_id) => {
                     tracing::info!(acct = %intent.acct, status = %status_id, "replied to a mention");
                     self.finish(state, intent, replied(status_id), &mut done)
@@ -242,13 +226,8 @@ impl Replier<'_> {
             });
         }
         self.write_down(state, &done)?;
-        Ok(progress
-            .into_iter()
-            .map(|progress| match progress {
-                Progress::Ended(outcome) => outcome,
-                Progress::Open => unreachable!("every reply was sent or ended before"),
-            })
-            .collect())
+        // Every reply was either ended before the send or sent.
+        Ok(ended.into_iter().flatten().collect())
     }
 
     /// Records how a pending reply ended and clears it, in `state`; the record goes to the
@@ -363,15 +342,11 @@ impl Intent for ReplyDelivery<'_> {
     /// The user records the outcome itself ([`Replier::finish`]), in the same save.
     fn record(&mut self, _index: usize, _id: &str) {}
 
+    /// Pending, as the journal's line for it says on replay.
     fn keep(&self, state: &mut State) {
-        let pending = &mut state.mentions.pending;
-        match pending
-            .iter_mut()
-            .find(|pending| pending.notification == self.intent.notification)
-        {
-            Some(pending) => *pending = self.intent.clone(),
-            None => pending.push(self.intent.clone()),
-        }
+        state
+            .mentions
+            .apply(JournalEntry::Intent(self.intent.clone()));
     }
 
     fn journal(&self) -> Option<JournalEntry> {

@@ -143,22 +143,22 @@ impl Daemon {
         for outcome in ended {
             self.after_reply(outcome, next_attempt);
         }
-        let longest = deferred.into_iter().reduce(|a, b| match (&a, &b) {
-            (
+        let longest = deferred
+            .into_iter()
+            .filter_map(|outcome| match outcome {
                 ReplyOutcome::Deferred {
-                    retry_in: wait_a,
-                    token_refused: refused_a,
-                },
-                ReplyOutcome::Deferred {
-                    retry_in: wait_b,
-                    token_refused: refused_b,
-                },
-            ) => ReplyOutcome::Deferred {
-                retry_in: (*wait_a).max(*wait_b),
-                token_refused: *refused_a || *refused_b,
-            },
-            _ => a,
-        });
+                    retry_in,
+                    token_refused,
+                } => Some((retry_in, token_refused)),
+                _ => None,
+            })
+            .reduce(|(wait_a, refused_a), (wait_b, refused_b)| {
+                (wait_a.max(wait_b), refused_a || refused_b)
+            })
+            .map(|(retry_in, token_refused)| ReplyOutcome::Deferred {
+                retry_in,
+                token_refused,
+            });
         match longest {
             Some(outcome) => self.after_reply(outcome, next_attempt),
             None => Handled::Done,
@@ -217,9 +217,10 @@ impl Daemon {
         &mut self,
         event: Option<StreamEvent>,
     ) -> Result<(), RunError> {
-        let mut next = Some(event);
-        while let Some(event) = next.take() {
-            next = self.on_one_stream_event(event).await?;
+        let mut next = event;
+        // An event read while mentions were gathered is acted on in turn.
+        while let Some(read_meanwhile) = self.on_one_stream_event(next).await? {
+            next = Some(read_meanwhile);
         }
         Ok(())
     }
@@ -228,7 +229,7 @@ impl Daemon {
     async fn on_one_stream_event(
         &mut self,
         event: Option<StreamEvent>,
-    ) -> Result<Option<Option<StreamEvent>>, RunError> {
+    ) -> Result<Option<StreamEvent>, RunError> {
         match event {
             Some(StreamEvent::Mention(mention)) => {
                 // Mentions that arrived meanwhile are answered with it, up to
@@ -243,7 +244,7 @@ impl Daemon {
                     match stream.and_then(MentionStream::ready) {
                         Some(StreamEvent::Mention(mention)) => mentions.push(mention),
                         Some(other) => {
-                            after = Some(Some(other));
+                            after = Some(other);
                             break;
                         }
                         None => break,

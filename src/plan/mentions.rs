@@ -61,7 +61,7 @@ pub fn decide(
     policy: &Policy<'_>,
     now: Timestamp,
 ) -> Verdict {
-    if is_handled(state, &mention.notification_id)
+    if state.is_handled(&mention.notification_id)
         || state
             .pending
             .iter()
@@ -99,11 +99,6 @@ pub fn decide(
         return Verdict::Skip(SkipReason::HourCap);
     }
     Verdict::Answer(reply)
-}
-
-/// Whether the notification was dealt with already.
-pub fn is_handled(state: &MentionsState, notification_id: &str) -> bool {
-    state.is_handled(notification_id)
 }
 
 /// Replies attempted since `since` (sent, or refused by the server: a refused attempt is a

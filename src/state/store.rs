@@ -217,6 +217,8 @@ pub struct StateStore {
 struct Journal {
     file: Option<File>,
     entries: usize,
+    /// Known to be absent (removed or never found by this process): no save looks for it.
+    absent: bool,
 }
 
 /// A file's identity: its device and inode (`stat(2)`'s `st_dev` and `st_ino`).
@@ -348,13 +350,17 @@ impl StateStore {
                     file.sync_all().map_err(failed(SaveStep::EmptyJournal))?;
                 }
             }
+            None if journal.absent => {}
             // Not opened by this process: an earlier run's journal, replayed by the load
-            // this save follows, or none.
-            None => match fs::remove_file(&path) {
-                Ok(()) => sync_directory(&self.dir).map_err(failed(SaveStep::EmptyJournal))?,
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-                Err(error) => return Err(failed(SaveStep::EmptyJournal)(error)),
-            },
+            // this save follows, or none. Looked for once.
+            None => {
+                match fs::remove_file(&path) {
+                    Ok(()) => sync_directory(&self.dir).map_err(failed(SaveStep::EmptyJournal))?,
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                    Err(error) => return Err(failed(SaveStep::EmptyJournal)(error)),
+                }
+                journal.absent = true;
+            }
         }
         journal.entries = 0;
         Ok(())
