@@ -2,7 +2,8 @@
 //! ([`crate::daemon::mentions`]) both send through (ARCHITECTURE.md, "Exactly once").
 //!
 //! 1. **Intent saved**: the exact text of every part (and how to recognise each one on the
-//!    network) is in the state file before the first request ([`Engine::begin`]).
+//!    network) is on disk before the first request ([`Engine::begin`]): in the state file
+//!    for a post, in the mentions journal for a reply ([`Intent::journal`]).
 //! 2. **Sent**: one part at a time ([`Engine::part`]); what the network accepted is recorded
 //!    (for a thread, saved as soon as it is accepted, so that a crash between parts resumes
 //!    from the next one).
@@ -73,7 +74,7 @@ pub trait Intent {
     /// Puts the intent in its place in the state (the pending post, the pending reply).
     fn keep(&self, state: &mut State);
     /// Whether each part's id is saved as soon as it is out (a thread: yes; a reply, whose
-    /// user records the outcome and saves at once: no).
+    /// user records the outcome itself, in the journal: no).
     fn saves_each_part(&self) -> bool;
     /// The test hook's name for a point in sending, if this kind of intent has one there.
     fn step(&self, at: At) -> Option<Step>;

@@ -339,7 +339,7 @@ impl Intent for ReplyDelivery<'_> {
         }
     }
 
-    /// The user records the outcome itself ([`Replier::finish`]), in the same save.
+    /// The user records the outcome itself ([`Replier::finish`]), in the journal.
     fn record(&mut self, _index: usize, _id: &str) {}
 
     /// Pending, as the journal's line for it says on replay.
