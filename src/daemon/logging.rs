@@ -14,7 +14,7 @@
 use std::fmt;
 
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::fmt::FormattedFields;
@@ -22,7 +22,11 @@ use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// The filter variable (same syntax as `RUST_LOG`, which is read when this one is unset).
+/// The filter variable, read like `RUST_LOG` (which is read when this one is unset): a level
+/// (`debug`), or targets and levels separated by commas (`perennial=debug,warn`), as
+/// `tracing_subscriber::filter::Targets` parses them. Not the span and field filters of
+/// `EnvFilter` (`[span{field=value}]`): those need a regex engine, some 190 KB of code in every
+/// daemon's memory for a filter nobody has used on this one.
 pub const LOG_ENV_VAR: &str = "PERENNIAL_LOG";
 
 /// What decides the format, read from the process by [`LogEnvironment::current`].
@@ -113,6 +117,18 @@ pub fn filter_directives(
         .map_or_else(|| default_level.to_string(), str::to_string)
 }
 
+/// The filter the directives say, or, when they cannot be read, `default_level` everywhere and
+/// why.
+pub fn parse_filter(
+    directives: &str,
+    default_level: LevelFilter,
+) -> (Targets, Option<tracing_subscriber::filter::ParseError>) {
+    match directives.parse::<Targets>() {
+        Ok(filter) => (filter, None),
+        Err(error) => (Targets::new().with_default(default_level), Some(error)),
+    }
+}
+
 /// The journald priority for a level (`syslog(3)`: 3 err, 4 warning, 6 info, 7 debug).
 fn syslog_priority(level: Level) -> u8 {
     match level {
@@ -199,10 +215,7 @@ pub fn init(default_level: LevelFilter) {
     let rust_log = std::env::var("RUST_LOG").ok();
     let directives =
         filter_directives(perennial_log.as_deref(), rust_log.as_deref(), default_level);
-    let (filter, bad_filter) = match EnvFilter::try_new(&directives) {
-        Ok(filter) => (filter, None),
-        Err(error) => (EnvFilter::new(default_level.to_string()), Some(error)),
-    };
+    let (filter, bad_filter) = parse_filter(&directives, default_level);
 
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)

@@ -15,6 +15,41 @@ fn the_release_binary_is_stripped() {
     assert_eq!(release.get("strip"), Some(&toml::Value::Boolean(true)));
 }
 
+/// Issue 19 item 1: on a glibc that reads them (2.36 and later), the binary's relative
+/// relocations are packed (DT_RELR, src/build.rs), which keeps some 650 KB of relocation table
+/// out of the daemon's resident memory. Read from the binary's dynamic section with `readelf`
+/// (binutils, which the C compiler that links Rust code comes with).
+#[test]
+fn the_binary_packs_its_relocations_where_the_glibc_reads_them() {
+    // SAFETY: gnu_get_libc_version returns a pointer to a static NUL-terminated string.
+    let glibc = unsafe { std::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
+    let glibc: Vec<u32> = glibc
+        .to_str()
+        .unwrap()
+        .split('.')
+        .map(|part| part.parse().unwrap())
+        .collect();
+    let output = std::process::Command::new("readelf")
+        .args(["--dynamic", env!("CARGO_BIN_EXE_perennial")])
+        .output()
+        .expect("readelf (binutils) runs");
+    assert!(output.status.success(), "{output:?}");
+    let dynamic = String::from_utf8(output.stdout).unwrap();
+    let packed = dynamic.contains("(RELR)");
+    if glibc[..] >= [2, 36][..] {
+        assert!(packed, "glibc {glibc:?}: no DT_RELR in\n{dynamic}");
+        // The table of RELA entries that is left holds only what cannot be packed.
+        let rela_bytes: u64 = dynamic
+            .lines()
+            .find(|line| line.contains("(RELASZ)"))
+            .and_then(|line| line.split_whitespace().nth(2))
+            .map_or(0, |bytes| bytes.parse().unwrap());
+        assert!(rela_bytes < 64 * 1024, "RELASZ {rela_bytes} bytes");
+    } else {
+        assert!(!packed, "glibc {glibc:?} cannot load DT_RELR:\n{dynamic}");
+    }
+}
+
 #[test]
 fn every_dependency_is_used_and_says_what_it_is_for() {
     let text = std::fs::read_to_string(repository_root().join("Cargo.toml")).unwrap();

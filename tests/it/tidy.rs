@@ -72,6 +72,10 @@ const ROOT_FILES: &[(&str, &str)] = &[
     ("lib.rs", "the crate root, which declares the layers"),
     ("main.rs", "the binary, on top of everything"),
     (
+        "build.rs",
+        "the build script (Cargo.toml's `build`), compiled on its own",
+    ),
+    (
         "fuzz_checks.rs",
         "test machinery (the `testing` feature), not in a release build",
     ),

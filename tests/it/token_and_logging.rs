@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use perennial::daemon::logging::{choose_format, filter_directives, LogEnvironment, LogFormat};
+use perennial::daemon::logging::{
+    choose_format, filter_directives, parse_filter, LogEnvironment, LogFormat,
+};
 use perennial::network::token::{load_token, Token, TokenError, TokenOrigin, TokenSources};
 use tracing_subscriber::filter::LevelFilter;
 
@@ -299,4 +301,23 @@ fn log_filter_from_perennial_log_then_rust_log_then_the_default() {
         filter_directives(Some(""), Some(""), LevelFilter::DEBUG),
         "debug"
     );
+}
+
+/// Targets and levels as `RUST_LOG` writes them are read; span and field filters, which need
+/// a regex engine in the binary, are refused, and the default level is used everywhere.
+#[test]
+fn log_filter_reads_targets_and_levels_and_refuses_span_filters() {
+    use tracing::Level;
+    let info = LevelFilter::INFO;
+    let (filter, error) = parse_filter("perennial=debug,warn", info);
+    assert!(error.is_none(), "{error:?}");
+    assert!(filter.would_enable("perennial::daemon", &Level::DEBUG));
+    assert!(!filter.would_enable("perennial::daemon", &Level::TRACE));
+    assert!(filter.would_enable("reqwest", &Level::WARN));
+    assert!(!filter.would_enable("reqwest", &Level::INFO));
+
+    let (filter, error) = parse_filter("[reply{mention=1}]=trace", info);
+    assert!(error.is_some(), "a span filter is refused");
+    assert!(filter.would_enable("perennial", &Level::INFO));
+    assert!(!filter.would_enable("perennial", &Level::DEBUG));
 }
