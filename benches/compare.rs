@@ -15,10 +15,13 @@
 //!
 //! 1. idle memory: `VmRSS` once the bot has its stream open and has been quiet for 3 s;
 //! 2. one at a time: a mention is pushed, the clock runs until its reply is stored (fake) or
-//!    seen (gotosocial); N times (p50, p99);
+//!    seen (gotosocial); N times (p50, p99). On gotosocial also from the server's answer to
+//!    alice's post, which leaves out the time the server took to store the mention;
 //! 3. a burst: B mentions pushed at once (gotosocial: as fast as the server takes them, 8
 //!    requests at a time); time from the first mention to the last reply, each one's
-//!    latency (queueing included), and the peak resident memory (`VmHWM`).
+//!    latency (queueing included), and the peak resident memory (`VmHWM`). On gotosocial
+//!    also when the server had stored the last of the mentions (no reply can come before it)
+//!    and the last reply after that.
 //!
 //! perennial is the release binary (`perennial run`, the bundled config with the caps off,
 //! as in `benches/mentions.rs`); it reads the websocket stream. ananas is
@@ -224,9 +227,16 @@ struct Figures {
     idle_rss_kib: Option<u64>,
     one_by_one: Vec<Duration>,
     one_by_one_missing: usize,
+    /// GoToSocial: each one-at-a-time reply from the server's answer to alice's post (the
+    /// mention stored), so without the time the server took to take alice's post, which no
+    /// bot can shorten.
+    one_by_one_stored: Vec<Duration>,
     burst: Vec<Duration>,
     burst_missing: usize,
     burst_total: Duration,
+    /// GoToSocial: from the burst's first request to the server storing the last of alice's
+    /// mentions. No reply can come before it, so it bounds every bot's burst from below.
+    burst_pushed: Option<Duration>,
     peak_kib: Option<u64>,
     duplicates: usize,
     /// The text of the reply to the first mention, for checking both bots say the same.
@@ -452,9 +462,11 @@ async fn measure(bot: Bot, mentions: usize, burst_size: usize, python: Option<&P
         idle_rss_kib: Some(idle_rss_kib),
         one_by_one,
         one_by_one_missing,
+        one_by_one_stored: Vec::new(),
         burst,
         burst_missing,
         burst_total,
+        burst_pushed: None,
         peak_kib: Some(peak_kib),
         duplicates,
         first_reply,
@@ -517,6 +529,7 @@ async fn measure_gts(
     //    ONE_BOUND of the mention's request).
     let mut one_by_one = Vec::with_capacity(mentions);
     let mut one_by_one_missing = 0;
+    let mut one_by_one_stored = Vec::with_capacity(mentions);
     let mut mention_posts = Vec::with_capacity(mentions);
     let mut delivered = Vec::new();
     let mut retries = 0;
@@ -536,6 +549,7 @@ async fn measure_gts(
             Some(seen) => {
                 let latency = seen.at - mention.sent.at;
                 one_by_one.push(latency);
+                one_by_one_stored.push(seen.at.saturating_duration_since(mention.stored));
                 slowest.push(Slow {
                     latency,
                     mention: mention.id.clone(),
@@ -575,6 +589,7 @@ async fn measure_gts(
     }
     let burst_missing = burst_size - burst.len();
     let burst_total = last.duration_since(start);
+    let burst_pushed = pushed.iter().map(|m| m.stored.duration_since(start)).max();
     ours.extend(ids);
 
     // Every reply answers a mention, once: as the server stored them.
@@ -593,6 +608,12 @@ async fn measure_gts(
             }
         }
         duplicates = per_mention.values().map(|n| n - 1).sum();
+        for (mention, replies) in per_mention.iter().filter(|(_, n)| **n > 1) {
+            println!(
+                "  {} replied {replies} times to mention {mention}",
+                bot.name()
+            );
+        }
         // The oldest reply to the oldest mention.
         if let Some(first) = statuses
             .iter()
@@ -606,6 +627,10 @@ async fn measure_gts(
 
     if let Some(running) = &mut running {
         stop(running).await;
+        if duplicates > 0 {
+            // The bot's own account of it (perennial logs at warn here).
+            println!("  {}'s log ends:\n{}", bot.name(), log_tail(running));
+        }
     }
     drop(floor);
     drop(adapter);
@@ -615,9 +640,11 @@ async fn measure_gts(
         idle_rss_kib,
         one_by_one,
         one_by_one_missing,
+        one_by_one_stored,
         burst,
         burst_missing,
         burst_total,
+        burst_pushed,
         peak_kib,
         duplicates,
         first_reply,
@@ -633,6 +660,7 @@ async fn measure_gts(
 
 fn sort_all(mut figures: Figures) -> Figures {
     figures.one_by_one.sort();
+    figures.one_by_one_stored.sort();
     figures.burst.sort();
     figures.mention_posts.sort();
     figures.delivered.sort();
@@ -688,6 +716,13 @@ fn report(figures: &Figures) {
             } else {
                 String::new()
             }
+        );
+    }
+    if let Some(pushed) = f.burst_pushed {
+        println!(
+            "  the burst's last mention stored by the server {:.2} s after its first request went out (no reply can come sooner); the last reply {:.2} s after that",
+            pushed.as_secs_f64(),
+            f.burst_total.saturating_sub(pushed).as_secs_f64(),
         );
     }
     if !f.delivered.is_empty() {
@@ -795,7 +830,7 @@ fn comparison(target: Target, run: usize, all: &[(usize, Figures)]) {
         return;
     }
     type Figure = fn(&Figures) -> Option<f64>;
-    let rows: [(&str, Unit, Figure); 7] = [
+    let rows: [(&str, Unit, Figure); 10] = [
         ("idle memory (VmRSS)", Unit::Memory, |f| {
             f.idle_rss_kib.map(|k| k as f64)
         }),
@@ -805,10 +840,29 @@ fn comparison(target: Target, run: usize, all: &[(usize, Figures)]) {
         ("one at a time p99", Unit::Time, |f| {
             finite(percentile(&f.one_by_one, 0.99))
         }),
+        (
+            "one at a time p50, from the mention stored",
+            Unit::Time,
+            |f| finite(percentile(&f.one_by_one_stored, 0.50)),
+        ),
+        (
+            "one at a time p99, from the mention stored",
+            Unit::Time,
+            |f| finite(percentile(&f.one_by_one_stored, 0.99)),
+        ),
         ("burst: first mention to last reply", Unit::Time, |f| {
             (f.burst_missing == 0 && !f.burst.is_empty())
                 .then_some(f.burst_total.as_secs_f64() * 1000.0)
         }),
+        (
+            "burst: last mention stored to last reply",
+            Unit::Time,
+            |f| {
+                let pushed = f.burst_pushed?;
+                (f.burst_missing == 0 && !f.burst.is_empty())
+                    .then_some(f.burst_total.saturating_sub(pushed).as_secs_f64() * 1000.0)
+            },
+        ),
         ("burst p50", Unit::Time, |f| {
             finite(percentile(&f.burst, 0.50))
         }),
