@@ -170,10 +170,14 @@ impl Post {
 pub fn content_hash(bytes: &[u8]) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(bytes);
-    digest[..16]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    // One `format!` for the 16 bytes: the digest's array type prints as lowercase hex, two
+    // digits a byte (generic-array 0.14, module `hex`:
+    // https://docs.rs/generic-array/0.14.7/generic_array/hex/index.html).
+    let first_half = sha2::digest::generic_array::GenericArray::<
+        u8,
+        sha2::digest::generic_array::typenum::U16,
+    >::from_slice(&digest[..16]);
+    format!("{first_half:x}")
 }
 
 /// What parsing a post needs to know from outside the file.
