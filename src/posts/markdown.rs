@@ -49,7 +49,9 @@
 //! is split off before this module), GFM alert quotes, definition lists,
 //! super/subscript and wikilinks.
 
-use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+use std::fmt::Write as _;
+
+use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd};
 
 /// Renders Markdown as plain toot text (see the module docs for the rules).
 pub fn markdown_to_text(markdown: &str) -> String {
@@ -62,7 +64,12 @@ pub fn markdown_to_text(markdown: &str) -> String {
     };
     let options =
         Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES | Options::ENABLE_FOOTNOTES;
-    let mut renderer = Renderer::default();
+    // The text is about as long as the Markdown: one allocation up front rather than a
+    // series of doublings (`finish` shrinks it to fit).
+    let mut renderer = Renderer {
+        out: String::with_capacity(source.len()),
+        ..Renderer::default()
+    };
     for event in Parser::new_ext(&source, options) {
         renderer.event(event);
     }
@@ -81,14 +88,15 @@ enum Gap {
 }
 
 /// A link whose text is being collected.
-struct OpenLink {
+struct OpenLink<'a> {
     /// Byte offset in `Renderer::inline` where the link text starts.
     start: usize,
-    url: String,
+    /// As the parser gives it: mostly a slice of the source, so nothing is copied.
+    url: CowStr<'a>,
 }
 
 #[derive(Default)]
-struct Renderer {
+struct Renderer<'a> {
     /// The finished text.
     out: String,
     /// Separator owed before the next line written to `out`.
@@ -101,17 +109,21 @@ struct Renderer {
     html: Option<String>,
     /// One entry per open list: the next item number of an ordered list.
     lists: Vec<Option<u64>>,
-    /// Prefix (`• `, `3. `, `[1] `) waiting for the first line of its item.
-    marker: Option<String>,
-    links: Vec<OpenLink>,
+    /// Prefix (`• `, `3. `, `[1] `) waiting for the first line of its item; empty when
+    /// none is (a marker is never empty). The buffer is reused from item to item.
+    marker: String,
+    links: Vec<OpenLink<'a>>,
+    /// A link's text with its whitespace collapsed, while `end_link` looks at it; kept
+    /// between links so its buffer is reused.
+    link_text: String,
     /// Nesting depth of images being skipped.
     image_depth: usize,
     /// Cells of the table row being read.
     cells: Vec<String>,
 }
 
-impl Renderer {
-    fn event(&mut self, event: Event<'_>) {
+impl<'a> Renderer<'a> {
+    fn event(&mut self, event: Event<'a>) {
         if self.image_depth > 0 {
             // Everything inside an image (its alt text) is dropped.
             match event {
@@ -148,7 +160,7 @@ impl Renderer {
         }
     }
 
-    fn start(&mut self, tag: Tag<'_>) {
+    fn start(&mut self, tag: Tag<'a>) {
         match tag {
             Tag::CodeBlock(_) => {
                 self.begin_block();
@@ -166,31 +178,37 @@ impl Renderer {
                 self.flush();
                 // An item that opens straight into a nested list still shows
                 // its own marker, alone on its line.
-                if let Some(marker) = self.marker.take() {
-                    self.write_lines(&[marker]);
+                if !self.marker.is_empty() {
+                    let marker = std::mem::take(&mut self.marker);
+                    self.write_lines([marker.as_str()]);
+                    self.marker = marker;
                 }
                 self.request(Gap::Line);
-                let depth = self.lists.len();
-                let indent = "  ".repeat(depth.saturating_sub(1));
-                let marker = match self.lists.last_mut() {
+                self.marker.clear();
+                for _ in 1..self.lists.len() {
+                    self.marker.push_str("  ");
+                }
+                match self.lists.last_mut() {
                     Some(Some(number)) => {
-                        let marker = format!("{indent}{number}. ");
+                        // Writing to a `String` cannot fail.
+                        let _ = write!(self.marker, "{number}. ");
                         *number += 1;
-                        marker
                     }
-                    _ => format!("{indent}• "),
-                };
-                self.marker = Some(marker);
+                    _ => self.marker.push_str("• "),
+                }
             }
             Tag::FootnoteDefinition(label) => {
                 self.begin_block();
-                self.marker = Some(format!("[{label}] "));
+                self.marker.clear();
+                self.marker.push('[');
+                self.marker.push_str(&label);
+                self.marker.push_str("] ");
             }
             Tag::TableHead | Tag::TableRow => self.cells.clear(),
             Tag::TableCell => self.inline.clear(),
             Tag::Link { dest_url, .. } => self.links.push(OpenLink {
                 start: self.inline.len(),
-                url: dest_url.into_string(),
+                url: dest_url,
             }),
             Tag::Image { .. } => self.image_depth += 1,
             Tag::Emphasis
@@ -234,12 +252,12 @@ impl Renderer {
             TagEnd::Item => {
                 self.flush();
                 // An empty item shows nothing.
-                self.marker = None;
+                self.marker.clear();
                 self.request(Gap::Line);
             }
             TagEnd::FootnoteDefinition => {
                 self.flush();
-                self.marker = None;
+                self.marker.clear();
                 self.request(self.block_gap());
             }
             TagEnd::TableCell => {
@@ -260,7 +278,7 @@ impl Renderer {
                         row.push_str(&cell);
                     }
                 }
-                self.write_lines(&[row]);
+                self.write_lines([row.as_str()]);
                 self.request(Gap::Line);
             }
             TagEnd::Link => self.end_link(),
@@ -306,11 +324,24 @@ impl Renderer {
     /// Appends text, collapsing runs of spaces and tabs into one space and
     /// never starting a line with one.
     fn push_text(&mut self, text: &str) {
-        let mut rest = text;
-        // Each run of other characters is copied whole, then the one that ends it handled.
-        while let Some(at) = rest.bytes().position(|b| matches!(b, b' ' | b'\t' | b'\n')) {
-            self.inline.push_str(&rest[..at]);
-            if rest.as_bytes()[at] == b'\n' {
+        let bytes = text.as_bytes();
+        // `text[copied..]` is not yet in `inline`; `text[scanned..]` is not yet looked at.
+        let mut copied = 0;
+        let mut scanned = 0;
+        while let Some(found) = bytes[scanned..]
+            .iter()
+            .position(|b| matches!(b, b' ' | b'\t' | b'\n'))
+        {
+            let at = scanned + found;
+            scanned = at + 1;
+            // A single space after another character of this text stays as it is, so it
+            // is copied along with the run it is in. (The byte before `at` is such a
+            // character exactly when `at` is past the last position handled.)
+            if bytes[at] == b' ' && at > copied && !matches!(bytes[at - 1], b' ' | b'\t') {
+                continue;
+            }
+            self.inline.push_str(&text[copied..at]);
+            if bytes[at] == b'\n' {
                 self.hard_break();
             } else if !(self.inline.is_empty()
                 || self.inline.ends_with(' ')
@@ -318,9 +349,9 @@ impl Renderer {
             {
                 self.inline.push(' ');
             }
-            rest = &rest[at + 1..];
+            copied = scanned;
         }
-        self.inline.push_str(rest);
+        self.inline.push_str(&text[copied..]);
     }
 
     fn hard_break(&mut self) {
@@ -341,27 +372,34 @@ impl Renderer {
             return;
         };
         let start = link.start.min(self.inline.len());
-        let text = self
+        let mut text = std::mem::take(&mut self.link_text);
+        text.clear();
+        for word in self
             .inline
             .get(start..)
             .unwrap_or_default()
             .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+        {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(word);
+        }
         let url = link.url.trim();
-        if url.is_empty() {
-            return;
+        // A link without a target keeps its text as it is.
+        if !url.is_empty() {
+            if text.is_empty() || same_target(&text, url) {
+                self.inline.truncate(start);
+                self.inline.push_str(strip_mailto(url).unwrap_or(url));
+            } else {
+                let kept = self.inline[start..].trim_end().len();
+                self.inline.truncate(start + kept);
+                self.inline.push_str(" (");
+                self.inline.push_str(url);
+                self.inline.push(')');
+            }
         }
-        if text.is_empty() || same_target(&text, url) {
-            self.inline.truncate(start);
-            self.inline.push_str(strip_mailto(url).unwrap_or(url));
-        } else {
-            let kept = self.inline[start..].trim_end().len();
-            self.inline.truncate(start + kept);
-            self.inline.push_str(" (");
-            self.inline.push_str(url);
-            self.inline.push(')');
-        }
+        self.link_text = text;
     }
 
     /// Writes the current block's text, one line per hard break.
@@ -370,13 +408,13 @@ impl Renderer {
             return;
         }
         let mut inline = std::mem::take(&mut self.inline);
-        let lines: Vec<&str> = inline
-            .split('\n')
-            .map(str::trim)
-            .filter(|line| !line.is_empty())
-            .collect();
         self.links.clear();
-        self.write_lines(&lines);
+        self.write_lines(
+            inline
+                .split('\n')
+                .map(str::trim)
+                .filter(|line| !line.is_empty()),
+        );
         // The next block's text reuses the buffer.
         inline.clear();
         self.inline = inline;
@@ -396,39 +434,60 @@ impl Renderer {
         while lines.last().is_some_and(|last| last.is_empty()) {
             lines.pop();
         }
-        self.write_lines(&lines);
+        self.write_lines(lines.iter().map(String::as_str));
     }
 
     /// Writes lines to the output: the owed separator first, the pending
     /// item marker before the first line, list indentation before the rest.
-    fn write_lines(&mut self, lines: &[impl AsRef<str>]) {
-        if lines.is_empty() {
+    fn write_lines<'l>(&mut self, lines: impl IntoIterator<Item = &'l str>) {
+        let mut lines = lines.into_iter();
+        let Some(first) = lines.next() else {
             return;
-        }
+        };
         if !self.out.is_empty() {
             self.out
                 .push_str(if self.gap == Gap::Blank { "\n\n" } else { "\n" });
         }
         self.gap = Gap::None;
-        let indent = "  ".repeat(self.lists.len());
-        let mut prefix = self.marker.take().unwrap_or_else(|| indent.clone());
-        for (i, line) in lines.iter().enumerate() {
-            if i > 0 {
-                self.out.push('\n');
-            }
-            let start = self.out.len();
-            self.out.push_str(&prefix);
-            self.out.push_str(line.as_ref());
-            let kept = self.out[start..].trim_end().len();
-            self.out.truncate(start + kept);
-            prefix.clone_from(&indent);
+        let start = self.out.len();
+        if self.marker.is_empty() {
+            self.push_indent();
+        } else {
+            self.out.push_str(&self.marker);
+            self.marker.clear();
         }
+        self.push_trimmed(start, first);
+        for line in lines {
+            self.out.push('\n');
+            let start = self.out.len();
+            self.push_indent();
+            self.push_trimmed(start, line);
+        }
+    }
+
+    /// List indentation: two spaces per open list.
+    fn push_indent(&mut self) {
+        for _ in 0..self.lists.len() {
+            self.out.push_str("  ");
+        }
+    }
+
+    /// Appends `line` to the output line that starts at `start`, then trims that line's end.
+    fn push_trimmed(&mut self, start: usize, line: &str) {
+        self.out.push_str(line);
+        let kept = self.out[start..].trim_end().len();
+        self.out.truncate(start + kept);
     }
 
     /// Final tidy-up: trimmed line ends, at most one blank line in a row, no
     /// surrounding whitespace.
     fn finish(mut self) -> String {
         self.flush();
+        if is_tidy(&self.out) {
+            // What the loop below would give back, without copying it (twice).
+            self.out.shrink_to_fit();
+            return self.out;
+        }
         let mut result = String::with_capacity(self.out.len());
         let mut previous_blank = false;
         for line in self.out.lines().map(str::trim_end) {
@@ -442,6 +501,25 @@ impl Renderer {
         }
         result.trim().to_owned()
     }
+}
+
+/// Whether `text` is already what [`Renderer::finish`] makes of it: no `\r`, no leading or
+/// trailing whitespace, no line ending in whitespace, never two blank lines in a row. (Then
+/// each of its lines is kept as it is and the final trim takes off only the newline added
+/// after the last one.)
+fn is_tidy(text: &str) -> bool {
+    if text.trim() != text || text.contains('\r') {
+        return false;
+    }
+    let mut previous_blank = false;
+    for line in text.split('\n') {
+        let blank = line.is_empty();
+        if (blank && previous_blank) || line.trim_end().len() != line.len() {
+            return false;
+        }
+        previous_blank = blank;
+    }
+    true
 }
 
 /// Whether a link's text merely repeats its URL.

@@ -170,10 +170,14 @@ impl Post {
 pub fn content_hash(bytes: &[u8]) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(bytes);
-    digest[..16]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    // One `format!` for the 16 bytes: the digest's array type prints as lowercase hex, two
+    // digits a byte (generic-array 0.14, module `hex`:
+    // https://docs.rs/generic-array/0.14.7/generic_array/hex/index.html).
+    let first_half = sha2::digest::generic_array::GenericArray::<
+        u8,
+        sha2::digest::generic_array::typenum::U16,
+    >::from_slice(&digest[..16]);
+    format!("{first_half:x}")
 }
 
 /// What parsing a post needs to know from outside the file.
@@ -330,16 +334,16 @@ fn deserialize_key_by_key<T: DeserializeOwned>(text: &str) -> (Option<T>, Vec<to
     if !syntax_errors.is_empty() {
         return (None, syntax_errors);
     }
-    let span = table.span();
     // Most files are valid: all keys at once first, key by key only to find the bad ones.
     // With every field optional and each read on its own, the whole table deserializes
-    // exactly when each of its keys does, so the result is the same.
-    if let Ok(value) = T::deserialize(Deserializer::from(Spanned::new(
-        span.clone(),
-        table.get_ref().clone(),
-    ))) {
+    // exactly when each of its keys does, so the result is the same. Deserializing takes
+    // the table, so a bad file is parsed a second time rather than every file's table
+    // copied.
+    if let Ok(value) = T::deserialize(Deserializer::from(table)) {
         return (Some(value), Vec::new());
     }
+    let (table, _) = DeTable::parse_recoverable(text);
+    let span = table.span();
     let mut good = DeTable::new();
     let mut errors = Vec::new();
     for (key, value) in table.into_inner() {

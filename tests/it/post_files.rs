@@ -172,3 +172,17 @@ fn crlf_and_bom_keep_line_numbers_right() {
         "Hello world."
     );
 }
+
+#[test]
+fn content_hash_is_the_first_128_bits_of_sha256_in_lowercase_hex() {
+    // SHA-256 of "abc" (FIPS 180-2, appendix B.1) and of the empty message (NIST's
+    // SHAVS byte-oriented vectors, SHA256ShortMsg.rsp, Len = 0).
+    assert_eq!(
+        perennial::posts::post::content_hash(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223"
+    );
+    assert_eq!(
+        perennial::posts::post::content_hash(b""),
+        "e3b0c44298fc1c149afbf4c8996fb924"
+    );
+}
