@@ -9,7 +9,7 @@ use perennial::plan::schedule::SlotClock;
 use perennial::plan::{plan, record_checked, record_entry, seed_for, Entry, Missed, PlanInput};
 use perennial::posts::config::Config;
 use perennial::posts::post::{parse_post, Post, PostContext, DEFAULT_ALT_TEXT_LIMIT};
-use perennial::state::{FailedPost, PostReason, State};
+use perennial::state::{FailedPost, PostReason, Posted, State};
 
 /// A config whose `[schedule]` section is `schedule` (plus optional weights).
 fn config(schedule: &str) -> Config {
@@ -357,6 +357,44 @@ fn a_category_with_few_posts_passes_its_turn_rather_than_repeat_early() {
     assert_eq!(small.len(), 2, "{small:?}");
     assert!(small[1].duration_since(small[0]) >= SignedDuration::from_hours(30 * 24));
     assert!(sent.iter().all(|e| e.post.is_some()));
+}
+
+#[test]
+fn repeat_after_is_measured_to_the_nanosecond_and_includes_its_end() {
+    // One post in each of two categories of equal weight: when both take part, "x" goes first
+    // (a tie goes to the first category by name); when x went out within `repeat_after`, only
+    // "y" takes part.
+    let config =
+        config("timezone = \"UTC\"\ntimes = [\"09:00\"]\njitter = \"0m\"\nrepeat_after = \"30d\"");
+    let posts = posts(&config, &[("x", 1), ("y", 1)]);
+    let slot = ts("2027-03-01T09:00:00Z");
+    let now = ts("2027-03-01T08:00:00Z");
+    let first = |x_last: Timestamp| {
+        let mut state = State::default();
+        for (post, at) in [(&posts[0], x_last), (&posts[1], slot - days(60))] {
+            state.history.push(Posted {
+                post: post.id.clone(),
+                hash: post.content_hash.clone(),
+                slot: at,
+                at,
+                reason: PostReason::Slot,
+                category: post.category.clone(),
+                statuses: vec!["1".into()],
+            });
+        }
+        let entries = plan(&input(&config, &posts, &state, now), slot, 1).entries;
+        assert_eq!(entries[0].at, slot);
+        entries[0].post.clone()
+    };
+    assert_eq!(first(slot - days(30)).as_deref(), Some("x/post-00"));
+    assert_eq!(
+        first(slot - days(30) + SignedDuration::from_nanos(1)).as_deref(),
+        Some("y/post-00")
+    );
+    assert_eq!(
+        first(slot - days(30) - SignedDuration::from_nanos(1)).as_deref(),
+        Some("x/post-00")
+    );
 }
 
 #[test]
