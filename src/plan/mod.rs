@@ -266,7 +266,8 @@ struct Planner<'a> {
     /// candidate is fresh is then one integer comparison (see [`Planner::is_fresh`]). Kept
     /// with `last_posted` by [`Planner::posted`].
     last_posted_ns: Vec<i128>,
-    /// Ad hoc posts done: (id, at).
+    /// Ad hoc posts done: (id, at). From the history, it holds every ad hoc post's pair for its
+    /// own `at` when that is on record (the pass over the history may stop before older pairs).
     adhoc_done: FxHashSet<(&'a str, Timestamp)>,
     /// Category → its posts that can ever be in the rotation.
     categories: BTreeMap<&'a str, Vec<Candidate<'a>>>,
@@ -286,8 +287,9 @@ impl<'a> Planner<'a> {
     fn new(input: &'a PlanInput<'a>) -> Self {
         // What planning costs beyond a fresh state is this pass over the history (a year of
         // record, [`crate::state::KEPT_FOR`], is 800 entries at two posts a day) and the
-        // lookups of when each candidate last went out, at every slot: so each entry costs
-        // one fast lookup (FxHash) of its post's index, and the slots look posts up by index,
+        // lookups of when each candidate last went out, at every slot: so each entry read
+        // costs one fast lookup (FxHash) of its post's index, the pass stops as soon as the
+        // rest of the history cannot change the plan, and the slots look posts up by index,
         // hashing nothing, and tell a fresh post by one integer comparison
         // ([`Planner::is_fresh`]), which costs the same whether the post went out or not.
         let by_id: FxHashMap<&str, usize> = input
@@ -296,14 +298,40 @@ impl<'a> Planner<'a> {
             .enumerate()
             .map(|(index, post)| (post.id.as_str(), index))
             .collect();
-        // The history is oldest first: a post's last entry is its newest.
+        // The history is oldest first: read from the end, a post's first entry is its newest.
+        // The plan asks the history two things: when each post last went out, and whether
+        // each ad hoc post went out at its own `at` ([`Planner::adhoc_done`] is asked nothing
+        // else). Once every post has its answers the older entries cannot change the plan,
+        // so the pass stops there: where every post went out within the history, it reads the
+        // entries back to the least recently sent post's newest, not the whole year.
         let mut last_posted: Vec<Option<Timestamp>> = vec![None; input.posts.len()];
         let mut adhoc_done = FxHashSet::default();
-        for entry in &input.state.history {
-            if let Some(&index) = by_id.get(entry.post.as_str()) {
+        // Questions without an answer yet: one per post, one more per ad hoc post. Each
+        // answer counts once (a post's newest entry is found once, a pair is inserted once),
+        // and a post whose id another post shares is never found by its own index, so with
+        // such posts the pass reads the whole history, as before.
+        let mut unanswered = input.posts.len()
+            + input
+                .posts
+                .iter()
+                .filter(|post| matches!(post.kind, PostKind::Adhoc { .. }))
+                .count();
+        for entry in input.state.history.iter().rev() {
+            if unanswered == 0 {
+                break;
+            }
+            let Some(&index) = by_id.get(entry.post.as_str()) else {
+                continue;
+            };
+            if last_posted[index].is_none() {
                 last_posted[index] = Some(entry.at);
-                if entry.reason == PostReason::Adhoc {
-                    adhoc_done.insert((input.posts[index].id.as_str(), entry.slot));
+                unanswered -= 1;
+            }
+            if entry.reason == PostReason::Adhoc {
+                let post = &input.posts[index];
+                let at_own_at = matches!(post.kind, PostKind::Adhoc { at, .. } if at == entry.slot);
+                if adhoc_done.insert((post.id.as_str(), entry.slot)) && at_own_at {
+                    unanswered -= 1;
                 }
             }
         }

@@ -672,6 +672,48 @@ fn then_evergreen_joins_the_rotation_after_its_moment() {
 }
 
 #[test]
+fn an_adhoc_post_sent_at_its_moment_and_since_in_the_rotation_is_not_planned_again() {
+    // The planner reads the history from its newest entry and stops once older entries
+    // cannot change the plan: here every post went out after the ad hoc sending, which must
+    // still be found while its moment is within `grace`.
+    let config =
+        config("timezone = \"UTC\"\ntimes = [\"12:05\"]\njitter = \"0m\"\ngrace = \"30m\"");
+    let mut all = posts(&config, &[("a", 2)]);
+    all.push(post(
+        &config,
+        "events/sprint",
+        "kind = \"adhoc\"\nat = 2027-01-03T12:00:00Z\nthen = \"evergreen\"",
+    ));
+    let moment = ts("2027-01-03T12:00:00Z");
+    let mut state = State::default();
+    for (minutes, id, reason) in [
+        (0, "events/sprint", PostReason::Adhoc),
+        (1, "a/post-00", PostReason::Slot),
+        (2, "a/post-01", PostReason::Slot),
+        (3, "events/sprint", PostReason::Slot),
+    ] {
+        let post = all.iter().find(|post| post.id == id).unwrap();
+        let at = moment + SignedDuration::from_mins(minutes);
+        state.history.push(Posted {
+            post: post.id.clone(),
+            hash: post.content_hash.clone(),
+            slot: at,
+            at,
+            reason,
+            category: post.category.clone(),
+            statuses: vec![format!("{minutes}")],
+        });
+    }
+    let now = moment + SignedDuration::from_mins(10);
+    let upcoming = plan(&input(&config, &all, &state, now), now + days(2), 100).entries;
+    assert!(
+        upcoming.iter().all(|e| e.reason == PostReason::Slot),
+        "{upcoming:?}"
+    );
+    assert_eq!(upcoming.len(), 3, "{upcoming:?}");
+}
+
+#[test]
 fn a_failed_post_is_left_out_until_its_file_changes() {
     let config = config("timezone = \"UTC\"\ntimes = [\"09:00\"]\njitter = \"0m\"");
     let all = posts(&config, &[("a", 2)]);
