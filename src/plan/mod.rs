@@ -249,6 +249,11 @@ impl MissedSlots {
     }
 }
 
+/// `Planner::last_posted_ns` of a post never posted: before any instant, so never posted is
+/// always fresh. No timestamp comes near it (jiff's are within ten thousand years of 1970, about
+/// 2^68 nanoseconds), nor does any `at - repeat_after` (a `SignedDuration` is at most about 2^93).
+const NEVER_POSTED: i128 = i128::MIN;
+
 /// The rotation as it unfolds over the planned slots.
 struct Planner<'a> {
     input: &'a PlanInput<'a>,
@@ -257,7 +262,12 @@ struct Planner<'a> {
     /// itself): built in one pass over the history, which [`crate::state::prune`] keeps
     /// bounded.
     last_posted: Vec<Option<Timestamp>>,
-    /// Ad hoc posts done: (id, at).
+    /// The same in nanoseconds since the Unix epoch, [`NEVER_POSTED`] for `None`: whether a
+    /// candidate is fresh is then one integer comparison (see [`Planner::is_fresh`]). Kept
+    /// with `last_posted` by [`Planner::posted`].
+    last_posted_ns: Vec<i128>,
+    /// Ad hoc posts done: (id, at). From the history, it holds every ad hoc post's pair for its
+    /// own `at` when that is on record (the pass over the history may stop before older pairs).
     adhoc_done: FxHashSet<(&'a str, Timestamp)>,
     /// Category → its posts that can ever be in the rotation.
     categories: BTreeMap<&'a str, Vec<Candidate<'a>>>,
@@ -277,23 +287,51 @@ impl<'a> Planner<'a> {
     fn new(input: &'a PlanInput<'a>) -> Self {
         // What planning costs beyond a fresh state is this pass over the history (a year of
         // record, [`crate::state::KEPT_FOR`], is 800 entries at two posts a day) and the
-        // lookups of when each candidate last went out, at every slot: so each entry costs
-        // one fast lookup (FxHash) of its post's index, and the slots look posts up by index,
-        // hashing nothing.
+        // lookups of when each candidate last went out, at every slot: so each entry read
+        // costs one fast lookup (FxHash) of its post's index, the pass stops as soon as the
+        // rest of the history cannot change the plan, and the slots look posts up by index,
+        // hashing nothing, and tell a fresh post by one integer comparison
+        // ([`Planner::is_fresh`]), which costs the same whether the post went out or not.
         let by_id: FxHashMap<&str, usize> = input
             .posts
             .iter()
             .enumerate()
             .map(|(index, post)| (post.id.as_str(), index))
             .collect();
-        // The history is oldest first: a post's last entry is its newest.
+        // The history is oldest first: read from the end, a post's first entry is its newest.
+        // The plan asks the history two things: when each post last went out, and whether
+        // each ad hoc post went out at its own `at` ([`Planner::adhoc_done`] is asked nothing
+        // else). Once every post has its answers the older entries cannot change the plan,
+        // so the pass stops there: where every post went out within the history, it reads the
+        // entries back to the least recently sent post's newest, not the whole year.
         let mut last_posted: Vec<Option<Timestamp>> = vec![None; input.posts.len()];
         let mut adhoc_done = FxHashSet::default();
-        for entry in &input.state.history {
-            if let Some(&index) = by_id.get(entry.post.as_str()) {
+        // Questions without an answer yet: one per post, one more per ad hoc post. Each
+        // answer counts once (a post's newest entry is found once, a pair is inserted once),
+        // and a post whose id another post shares is never found by its own index, so with
+        // such posts the pass reads the whole history, as before.
+        let mut unanswered = input.posts.len()
+            + input
+                .posts
+                .iter()
+                .filter(|post| matches!(post.kind, PostKind::Adhoc { .. }))
+                .count();
+        for entry in input.state.history.iter().rev() {
+            if unanswered == 0 {
+                break;
+            }
+            let Some(&index) = by_id.get(entry.post.as_str()) else {
+                continue;
+            };
+            if last_posted[index].is_none() {
                 last_posted[index] = Some(entry.at);
-                if entry.reason == PostReason::Adhoc {
-                    adhoc_done.insert((input.posts[index].id.as_str(), entry.slot));
+                unanswered -= 1;
+            }
+            if entry.reason == PostReason::Adhoc {
+                let post = &input.posts[index];
+                let at_own_at = matches!(post.kind, PostKind::Adhoc { at, .. } if at == entry.slot);
+                if adhoc_done.insert((post.id.as_str(), entry.slot)) && at_own_at {
+                    unanswered -= 1;
                 }
             }
         }
@@ -323,13 +361,24 @@ impl<'a> Planner<'a> {
             .filter(|(category, _)| categories.contains_key(category.as_str()))
             .map(|(category, credit)| (category.clone(), *credit))
             .collect();
+        let last_posted_ns = last_posted
+            .iter()
+            .map(|last| last.map_or(NEVER_POSTED, Timestamp::as_nanosecond))
+            .collect();
         Planner {
             input,
             credit,
             last_posted,
+            last_posted_ns,
             adhoc_done,
             categories,
         }
+    }
+
+    /// Notes that the post at `index` goes out at `at`.
+    fn posted(&mut self, index: usize, at: Timestamp) {
+        self.last_posted[index] = Some(at);
+        self.last_posted_ns[index] = at.as_nanosecond();
     }
 
     fn adhoc_done(&self, post: &Post, at: Timestamp) -> bool {
@@ -342,7 +391,7 @@ impl<'a> Planner<'a> {
 
     fn adhoc(&mut self, index: usize, at: Timestamp) -> Entry {
         let post = &self.input.posts[index];
-        self.last_posted[index] = Some(at);
+        self.posted(index, at);
         self.adhoc_done.insert((post.id.as_str(), at));
         Entry {
             at,
@@ -357,7 +406,7 @@ impl<'a> Planner<'a> {
     fn slot(&mut self, slot: Slot) -> Entry {
         let chosen = self.choose(slot.at);
         if let Some(candidate) = chosen {
-            self.last_posted[candidate.index] = Some(slot.at);
+            self.posted(candidate.index, slot.at);
         }
         let post = chosen.map(|candidate| candidate.post);
         Entry {
@@ -372,7 +421,10 @@ impl<'a> Planner<'a> {
 
     /// Smooth weighted round-robin over the taking-part categories, then the best post.
     fn choose(&mut self, at: Timestamp) -> Option<Candidate<'a>> {
-        let repeat_after = self.input.schedule.repeat_after;
+        // A post is fresh when `at.duration_since(last) >= repeat_after`; both sides are exact
+        // in nanoseconds (an i128 holds any of them without overflow), so that is
+        // `last <= at - repeat_after` in nanoseconds, the subtraction once per slot.
+        let fresh_until = at.as_nanosecond() - self.input.schedule.repeat_after.as_nanos();
         let mut fresh: Vec<(&'a str, Vec<Candidate<'a>>)> = Vec::new();
         let mut stale: Vec<(&'a str, Vec<Candidate<'a>>)> = Vec::new();
         for (category, posts) in &self.categories {
@@ -387,7 +439,7 @@ impl<'a> Planner<'a> {
             let fresh_posts: Vec<Candidate<'a>> = eligible
                 .iter()
                 .copied()
-                .filter(|candidate| self.is_fresh(candidate, at, repeat_after))
+                .filter(|candidate| self.is_fresh(candidate, fresh_until))
                 .collect();
             if fresh_posts.is_empty() {
                 stale.push((category, eligible));
@@ -418,8 +470,9 @@ impl<'a> Planner<'a> {
         self.best_post(candidates, at)
     }
 
-    fn is_fresh(&self, candidate: &Candidate, at: Timestamp, repeat_after: SignedDuration) -> bool {
-        self.last_posted[candidate.index].is_none_or(|last| at.duration_since(last) >= repeat_after)
+    /// Not posted since `fresh_until` (nanoseconds since the Unix epoch), or never.
+    fn is_fresh(&self, candidate: &Candidate, fresh_until: i128) -> bool {
+        self.last_posted_ns[candidate.index] <= fresh_until
     }
 
     /// Never posted first (by key), then the largest weighted time since it last went out.

@@ -25,12 +25,14 @@
 //! What that costs (issue 19 item 4, `cargo bench --bench plan -- years`): after ten years
 //! of two posts a day over 200 posts and 100,000 mentions, the state holds what it held after
 //! the first [`KEPT_FOR`] (800 history entries, 232 KB; the mentions' `handled` a few entries,
-//! see `crate::plan::mentions::trim`), so nothing grows with age. Against a fresh state, a
-//! save on disk costs the same (it is the fsyncs); planning and the CPU part of a save cost
-//! more by what the year of record holds. The year is kept on purpose: it is the record of
-//! what went out that the exactly-once checks read back (every status on the server is in
-//! one history entry), and keeping only each post's newest entry would still leave one
-//! entry per post, so a save without fsync would not come within 10 % of a fresh one anyway.
+//! see `crate::plan::mentions::trim`), so nothing grows with age. Against a fresh state,
+//! planning costs about the same (the planner reads the history newest first and stops once
+//! older entries cannot change the plan); a save costs more by what the year of record holds,
+//! which the fsyncs hide only where they are slow (BENCHMARKS.md). The year is kept on
+//! purpose: it is the record of what went out that the exactly-once checks read back (every
+//! status on the server is in one history entry), and keeping only each post's newest entry
+//! would still leave one entry per post, so a save without fsync would not come within 10 %
+//! of a fresh one anyway.
 
 use std::collections::{HashMap, HashSet};
 

@@ -9,7 +9,7 @@ use perennial::plan::schedule::SlotClock;
 use perennial::plan::{plan, record_checked, record_entry, seed_for, Entry, Missed, PlanInput};
 use perennial::posts::config::Config;
 use perennial::posts::post::{parse_post, Post, PostContext, DEFAULT_ALT_TEXT_LIMIT};
-use perennial::state::{FailedPost, PostReason, State};
+use perennial::state::{FailedPost, PostReason, Posted, State};
 
 /// A config whose `[schedule]` section is `schedule` (plus optional weights).
 fn config(schedule: &str) -> Config {
@@ -360,6 +360,44 @@ fn a_category_with_few_posts_passes_its_turn_rather_than_repeat_early() {
 }
 
 #[test]
+fn repeat_after_is_measured_to_the_nanosecond_and_includes_its_end() {
+    // One post in each of two categories of equal weight: when both take part, "x" goes first
+    // (a tie goes to the first category by name); when x went out within `repeat_after`, only
+    // "y" takes part.
+    let config =
+        config("timezone = \"UTC\"\ntimes = [\"09:00\"]\njitter = \"0m\"\nrepeat_after = \"30d\"");
+    let posts = posts(&config, &[("x", 1), ("y", 1)]);
+    let slot = ts("2027-03-01T09:00:00Z");
+    let now = ts("2027-03-01T08:00:00Z");
+    let first = |x_last: Timestamp| {
+        let mut state = State::default();
+        for (post, at) in [(&posts[0], x_last), (&posts[1], slot - days(60))] {
+            state.history.push(Posted {
+                post: post.id.clone(),
+                hash: post.content_hash.clone(),
+                slot: at,
+                at,
+                reason: PostReason::Slot,
+                category: post.category.clone(),
+                statuses: vec!["1".into()],
+            });
+        }
+        let entries = plan(&input(&config, &posts, &state, now), slot, 1).entries;
+        assert_eq!(entries[0].at, slot);
+        entries[0].post.clone()
+    };
+    assert_eq!(first(slot - days(30)).as_deref(), Some("x/post-00"));
+    assert_eq!(
+        first(slot - days(30) + SignedDuration::from_nanos(1)).as_deref(),
+        Some("y/post-00")
+    );
+    assert_eq!(
+        first(slot - days(30) - SignedDuration::from_nanos(1)).as_deref(),
+        Some("x/post-00")
+    );
+}
+
+#[test]
 fn when_everything_was_posted_recently_the_least_recent_repeats() {
     let config =
         config("timezone = \"UTC\"\ntimes = [\"09:00\"]\njitter = \"0m\"\nrepeat_after = \"30d\"");
@@ -631,6 +669,48 @@ fn then_evergreen_joins_the_rotation_after_its_moment() {
         .iter()
         .filter(|e| e.at < ts("2027-01-03T12:00:00Z"))
         .all(|e| e.category.as_deref() == Some("a")));
+}
+
+#[test]
+fn an_adhoc_post_sent_at_its_moment_and_since_in_the_rotation_is_not_planned_again() {
+    // The planner reads the history from its newest entry and stops once older entries
+    // cannot change the plan: here every post went out after the ad hoc sending, which must
+    // still be found while its moment is within `grace`.
+    let config =
+        config("timezone = \"UTC\"\ntimes = [\"12:05\"]\njitter = \"0m\"\ngrace = \"30m\"");
+    let mut all = posts(&config, &[("a", 2)]);
+    all.push(post(
+        &config,
+        "events/sprint",
+        "kind = \"adhoc\"\nat = 2027-01-03T12:00:00Z\nthen = \"evergreen\"",
+    ));
+    let moment = ts("2027-01-03T12:00:00Z");
+    let mut state = State::default();
+    for (minutes, id, reason) in [
+        (0, "events/sprint", PostReason::Adhoc),
+        (1, "a/post-00", PostReason::Slot),
+        (2, "a/post-01", PostReason::Slot),
+        (3, "events/sprint", PostReason::Slot),
+    ] {
+        let post = all.iter().find(|post| post.id == id).unwrap();
+        let at = moment + SignedDuration::from_mins(minutes);
+        state.history.push(Posted {
+            post: post.id.clone(),
+            hash: post.content_hash.clone(),
+            slot: at,
+            at,
+            reason,
+            category: post.category.clone(),
+            statuses: vec![format!("{minutes}")],
+        });
+    }
+    let now = moment + SignedDuration::from_mins(10);
+    let upcoming = plan(&input(&config, &all, &state, now), now + days(2), 100).entries;
+    assert!(
+        upcoming.iter().all(|e| e.reason == PostReason::Slot),
+        "{upcoming:?}"
+    );
+    assert_eq!(upcoming.len(), 3, "{upcoming:?}");
 }
 
 #[test]
