@@ -69,15 +69,7 @@ fn main() {
         };
         now = entry.at;
         record_entry(&mut state, &entry, "hash", now, vec!["1".into()]);
-        let input = PlanInput {
-            posts: &posts,
-            schedule: &config.schedule,
-            seed,
-            state: &state,
-            now,
-        };
-        let checked = plan(&input, now, 0);
-        record_checked(&mut state, &checked, now);
+        check_passed_slots(&mut state, &posts, &config, seed, now);
     }
     let history = state.history.len();
     let until = now + SignedDuration::from_hours(30 * 24);
@@ -112,6 +104,25 @@ fn main() {
 }
 
 /// The median, min and max of 10 timed runs of `f` after one warm-up, in milliseconds.
+/// Records the slots that have passed by `now` as checked, as the daemon does after a post.
+fn check_passed_slots(
+    state: &mut State,
+    posts: &[perennial::posts::post::Post],
+    config: &Config,
+    seed: u64,
+    now: Timestamp,
+) {
+    let input = PlanInput {
+        posts,
+        schedule: &config.schedule,
+        seed,
+        state,
+        now,
+    };
+    let checked = plan(&input, now, 0);
+    record_checked(state, &checked, now);
+}
+
 fn time_ms(mut f: impl FnMut()) -> (f64, f64, f64) {
     let mut times: Vec<Duration> = Vec::new();
     for run in 0..11 {
@@ -328,15 +339,7 @@ fn live_ten_years(
             sent += 1;
             prune(library, &mut state, now);
         }
-        let input = PlanInput {
-            posts: &library.posts,
-            schedule: &config.schedule,
-            seed,
-            state: &state,
-            now,
-        };
-        let checked = plan(&input, now, 0);
-        record_checked(&mut state, &checked, now);
+        check_passed_slots(&mut state, &library.posts, config, seed, now);
         while let Some((n, at)) = mentions.next_if(|(_, at)| *at < day_end.as_second()) {
             mention(&mut state, n, at, ACCOUNTS, poll_every, catch_up, &mut rng);
             recorded += 1;

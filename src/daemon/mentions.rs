@@ -14,7 +14,7 @@ use futures_util::future::join_all;
 use crate::plan::mentions::record;
 use crate::state::{
     HandledMention, JournalEntry, MentionOutcome, ReplyIntent, SkipReason, State, StateError,
-    StateStore, COMPACT_AT,
+    StateStore,
 };
 
 /// A reply whose intent is older than this when it can finally be sent is dropped: an
@@ -225,13 +225,15 @@ impl Replier<'_> {
                 }
             });
         }
-        self.write_down(state, &done)?;
+        // Without a flush of its own: lost in a power cut, the intents are pending again and
+        // resolving them finds the replies on the server (`crate::state::journal`).
+        self.store.append_outcomes(&done, state)?;
         // Every reply was either ended before the send or sent.
         Ok(ended.into_iter().flatten().collect())
     }
 
     /// Records how a pending reply ended and clears it, in `state`; the record goes to the
-    /// journal with the others ([`Replier::write_down`]).
+    /// journal with the others ([`StateStore::append_outcomes`]).
     fn finish(
         &self,
         state: &mut State,
@@ -266,20 +268,6 @@ impl Replier<'_> {
             .retain(|pending| pending.notification != intent.notification);
         done.push(JournalEntry::Handled(handled));
         result
-    }
-
-    /// Appends what was done to the journal, without a flush of its own: lost in a power cut,
-    /// the intents are pending again and resolving them finds the replies on the server
-    /// (`crate::state::journal`). Folds the journal into the state file when it is long.
-    fn write_down(&self, state: &State, done: &[JournalEntry]) -> Result<(), StateError> {
-        if done.is_empty() {
-            return Ok(());
-        }
-        self.store.append(done, false)?;
-        if self.store.journaled() >= COMPACT_AT {
-            self.store.save(state)?;
-        }
-        Ok(())
     }
 
     fn defer(&self, error: &ServerError, attempt: u32) -> ReplyOutcome {

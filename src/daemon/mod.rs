@@ -65,7 +65,7 @@ use crate::posts::post::MediaLimits;
 use crate::posts::post::Post;
 use crate::state::{
     resolve_state_dir, JournalEntry, MentionOutcome, PostReason, ReplyIntent, State, StateError,
-    StateStore, COMPACT_AT,
+    StateStore,
 };
 use crate::text::compose::compose;
 use crate::text::compose::fit_settings;

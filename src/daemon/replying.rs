@@ -458,10 +458,7 @@ impl Daemon {
                     (self.options.dry_run, self.state.mentions.handled.last())
                 {
                     self.store
-                        .append(&[JournalEntry::Handled(handled.clone())], false)?;
-                    if self.store.journaled() >= COMPACT_AT {
-                        self.save()?;
-                    }
+                        .append_outcomes(&[JournalEntry::Handled(handled.clone())], &self.state)?;
                 }
                 return Ok(Triage::Done);
             }

@@ -21,7 +21,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::journal::{journal_lines, parse_journal, JournalEntry, JOURNAL_FILE_NAME};
+use super::journal::{journal_lines, parse_journal, JournalEntry, COMPACT_AT, JOURNAL_FILE_NAME};
 use super::{State, SCHEMA_VERSION};
 
 /// The file's name inside the state directory.
@@ -321,6 +321,24 @@ impl StateStore {
             file.sync_data().map_err(failed(SaveStep::SyncJournal))?;
         }
         journal.entries += entries.len();
+        Ok(())
+    }
+
+    /// Appends outcomes to the journal without a flush of their own (the next flushed
+    /// append carries them), and folds the journal into the state file, `state` saved whole,
+    /// once it holds [`COMPACT_AT`] events. `state` has the entries applied already.
+    pub fn append_outcomes(
+        &self,
+        entries: &[JournalEntry],
+        state: &State,
+    ) -> Result<(), StateError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.append(entries, false)?;
+        if self.journaled() >= COMPACT_AT {
+            self.save(state)?;
+        }
         Ok(())
     }
 

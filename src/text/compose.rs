@@ -368,7 +368,8 @@ fn compose_unchecked(post: &Post, settings: &FitSettings, body_tags: &[String]) 
     let may_thread = long_posts == LongPosts::Thread && settings.max_thread >= 2;
     let text = Text::new(body, counter, (!may_thread).then_some(room));
     if let Some(full) = as_is(&text, link, &candidates, room, counter) {
-        return envelope.single(full, Fit::AsIs, Vec::new());
+        let length = counter.count(&full);
+        return envelope.single(full, length, Fit::AsIs, Vec::new());
     }
 
     // A thread keeps the whole body, with its own hashtags: the first part adds only the
@@ -387,7 +388,10 @@ fn compose_unchecked(post: &Post, settings: &FitSettings, body_tags: &[String]) 
     let mut problems = Vec::new();
     if let Some(short) = &post.short {
         match fit_short(short, link, &candidates, room, counter) {
-            Ok(text) => return envelope.single(text, Fit::Short, problems),
+            Ok(text) => {
+                let length = counter.count(&text);
+                return envelope.single(text, length, Fit::Short, problems);
+            }
             Err(bare_length) => problems.push(FitProblem::ShortTooLong {
                 length: bare_length + envelope.spoiler_weight,
                 limit: counter.limit(),
@@ -400,7 +404,7 @@ fn compose_unchecked(post: &Post, settings: &FitSettings, body_tags: &[String]) 
     if length > room || text_is_only_link(&text, link) {
         problems.push(FitProblem::NoRoom);
     }
-    envelope.single_counted(text, length, Fit::Truncated, problems)
+    envelope.single(text, length, Fit::Truncated, problems)
 }
 
 /// What every status of a post shares (its content warning, visibility and language), and
@@ -432,13 +436,8 @@ impl<'a> Envelope<'a> {
         }
     }
 
-    fn status(&self, text: String, in_reply_to: Option<usize>, visibility: Visibility) -> Status {
-        let length = self.counter.count(&text);
-        self.counted_status(text, length, in_reply_to, visibility)
-    }
-
-    /// [`Envelope::status`] of a `text` that counts `length` ([`Counter::count`]).
-    fn counted_status(
+    /// A status of `text`, which counts `length` ([`Counter::count`]).
+    fn status(
         &self,
         text: String,
         length: usize,
@@ -455,22 +454,10 @@ impl<'a> Envelope<'a> {
         }
     }
 
-    /// The post as one status.
-    fn single(&self, text: String, fit: Fit, problems: Vec<FitProblem>) -> Composed {
-        let length = self.counter.count(&text);
-        self.single_counted(text, length, fit, problems)
-    }
-
-    /// [`Envelope::single`] of a `text` that counts `length` ([`Counter::count`]).
-    fn single_counted(
-        &self,
-        text: String,
-        length: usize,
-        fit: Fit,
-        problems: Vec<FitProblem>,
-    ) -> Composed {
+    /// The post as one status of `text`, which counts `length` ([`Counter::count`]).
+    fn single(&self, text: String, length: usize, fit: Fit, problems: Vec<FitProblem>) -> Composed {
         Composed {
-            statuses: vec![self.counted_status(text, length, None, self.visibility)],
+            statuses: vec![self.status(text, length, None, self.visibility)],
             fit,
             problems,
         }
@@ -489,10 +476,11 @@ impl<'a> Envelope<'a> {
             .into_iter()
             .enumerate()
             .map(|(i, text)| {
+                let length = self.counter.count(&text);
                 if i == 0 {
-                    self.status(text, None, self.visibility)
+                    self.status(text, length, None, self.visibility)
                 } else {
-                    self.status(text, Some(i - 1), later_visibility)
+                    self.status(text, length, Some(i - 1), later_visibility)
                 }
             })
             .collect();
